@@ -1,0 +1,1 @@
+"""The DLQ worker: joins parked payments with orders that have since arrived."""

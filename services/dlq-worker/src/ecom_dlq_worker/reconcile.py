@@ -1,0 +1,94 @@
+"""One pass over the DLQ table: join, complete, clear; count what still waits.
+
+Each step is idempotent, so several workers may run at once and any of them may be killed at
+any point: a payment written to its row but not yet removed from the DLQ is written again
+(same values, same event-time timestamp) on the next pass, then removed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from ecom_dlq_worker.settings import WorkerSettings
+from ecom_shared.clock import Clock, utc_now
+from ecom_shared.logs import get_logger
+from ecom_shared.policy import is_transient
+from ecom_shared.store import DlqTable, OrdersTable, ParkedPayment
+
+log = get_logger(__name__)
+
+
+@dataclass(slots=True)
+class PassReport:
+    scanned: int = 0
+    reconciled: int = 0
+    waiting: int = 0
+    stale: int = 0
+    stubs_removed: int = 0
+    failed: int = 0
+    seconds: float = 0.0
+    stale_ids: list[str] = field(default_factory=list)
+
+
+class Reconciler:
+    def __init__(
+        self,
+        orders: OrdersTable,
+        dlq: DlqTable,
+        settings: WorkerSettings,
+        clock: Clock = utc_now,
+    ) -> None:
+        self._orders = orders
+        self._dlq = dlq
+        self._settings = settings
+        self._clock = clock
+
+    async def run_pass(self, stop: asyncio.Event | None = None) -> PassReport:
+        """Scan the whole DLQ once. Stops taking new rows when ``stop`` is set."""
+        report = PassReport()
+        started = time.monotonic()
+        slots = asyncio.Semaphore(self._settings.concurrency)
+        async with asyncio.TaskGroup() as group:
+            async for parked in self._dlq.scan(self._settings.page_size,
+                                               self._settings.token_segments):
+                if stop is not None and stop.is_set():
+                    break
+                report.scanned += 1
+                await slots.acquire()
+                group.create_task(self._guarded(parked, report, slots))
+        report.seconds = round(time.monotonic() - started, 3)
+        return report
+
+    async def _guarded(self, parked: ParkedPayment, report: PassReport,
+                       slots: asyncio.Semaphore) -> None:
+        try:
+            await self._one(parked, report)
+        except Exception as exc:  # noqa: BLE001 - one row's failure must not end the pass
+            report.failed += 1
+            emit = log.warning if is_transient(exc) else log.error
+            emit("dlq.row_failed", order_id=parked.order_id, payment_id=parked.payment_id,
+                 error=repr(exc)[:300])
+        finally:
+            slots.release()
+
+    async def _one(self, parked: ParkedPayment, report: PassReport) -> None:
+        now = self._clock()
+        if parked.payment is None:
+            await self._dlq.remove(parked.order_id, parked.payment_id)
+            report.stubs_removed += 1
+            return
+        if await self._orders.order_exists(parked.order_id):
+            await self._orders.set_payment(parked.payment, "dlq", now)
+            await self._dlq.remove(parked.order_id, parked.payment_id)
+            report.reconciled += 1
+            return
+        await self._dlq.record_attempt(parked, now)
+        report.waiting += 1
+        max_age = timedelta(seconds=self._settings.max_age_seconds)
+        if parked.parked_at is not None and now - parked.parked_at > max_age:
+            report.stale += 1
+            if len(report.stale_ids) < self._settings.report_limit:
+                report.stale_ids.append(f"{parked.order_id}/{parked.payment_id}")

@@ -1,0 +1,1 @@
+"""The order consumer: orders from Pub/Sub into the order columns of ``order_payments``."""

@@ -1,0 +1,24 @@
+"""``python -m ecom_order_consumer``: settings, logging, resources, run, exit code."""
+
+from __future__ import annotations
+
+from ecom_order_consumer.handler import OrderHandler
+from ecom_shared.consumer_main import consumer_main
+from ecom_shared.settings import ConsumerServiceSettings
+
+
+class OrderConsumerSettings(ConsumerServiceSettings):
+    """``ECOM_PUBSUB__*``, ``ECOM_CASSANDRA__*``, ``ECOM_LOG__*`` and ``ECOM_CONSUMER__*``."""
+
+
+def main() -> int:
+    return consumer_main(
+        service="order-consumer",
+        settings=OrderConsumerSettings(),
+        subscription_of=lambda pubsub: pubsub.orders_subscription,
+        build_handler=lambda resources: OrderHandler(resources.orders),
+    )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,27 @@
+"""``python -m ecom_payment_consumer``: settings, logging, resources, run, exit code."""
+
+from __future__ import annotations
+
+from ecom_payment_consumer.handler import PaymentHandler
+from ecom_shared.consumer_main import consumer_main
+from ecom_shared.settings import ConsumerServiceSettings
+
+
+class PaymentConsumerSettings(ConsumerServiceSettings):
+    """``ECOM_PUBSUB__*``, ``ECOM_CASSANDRA__*``, ``ECOM_LOG__*`` and ``ECOM_CONSUMER__*``."""
+
+
+def main() -> int:
+    settings = PaymentConsumerSettings()
+    return consumer_main(
+        service="payment-consumer",
+        settings=settings,
+        subscription_of=lambda pubsub: pubsub.payments_subscription,
+        build_handler=lambda resources: PaymentHandler(
+            resources.orders, resources.dlq, resources.publisher, settings.pubsub.dlq_payments_topic
+        ),
+    )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,52 @@
+"""What the payment consumer does with one message."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from ecom_shared.clock import Clock, utc_now
+from ecom_shared.events import EventType, Payment, event_attributes, parse_event
+from ecom_shared.pubsub import OutgoingMessage, Publisher, ReceivedMessage
+from ecom_shared.store import DlqTable, OrdersTable
+
+
+class PaymentHandler:
+    """Join the payment to its order's row, or park it and announce it on ``dlq-payments``.
+
+    Returns (so the message is acked) only once the row update, or both the DLQ insert and the
+    announcement, have succeeded. A payment that finds no order is safe to park even if the
+    order lands a moment later: the DLQ worker completes it on its next pass.
+    """
+
+    def __init__(
+        self,
+        orders: OrdersTable,
+        dlq: DlqTable,
+        publisher: Publisher,
+        dlq_topic: str,
+        clock: Clock = utc_now,
+    ) -> None:
+        self._orders = orders
+        self._dlq = dlq
+        self._publisher = publisher
+        self._dlq_topic = dlq_topic
+        self._clock = clock
+
+    async def __call__(self, message: ReceivedMessage) -> None:
+        payment = parse_event(Payment, message.data, message.attributes)
+        now = self._clock()
+        if await self._orders.order_exists(payment.order_id):
+            await self._orders.set_payment(payment, "stream", now)
+            return
+        await self._dlq.park(payment, now)
+        await self._publisher.publish(self._dlq_topic, [_announcement(payment, message, now)])
+
+
+def _announcement(payment: Payment, message: ReceivedMessage, parked_at: datetime) -> OutgoingMessage:
+    attributes = {
+        **event_attributes(EventType.PAYMENT),
+        "parked_reason": "order_not_found",
+        "parked_at": parked_at.isoformat(),
+        "source_message_id": message.message_id,
+    }
+    return OutgoingMessage(data=payment.model_dump_json().encode(), attributes=attributes)

@@ -1,0 +1,251 @@
+"""The one consumer loop every consumer runs.
+
+Each of ``pullers`` loops pulls a batch, hands every message to the handler concurrently,
+keeps the batch's leases alive while handlers run, then acks the batch in one request. A
+handler that returns means "written durably, ack it"; one that raises is judged by
+:func:`ecom_shared.policy.decide`. While a dependency is down the loop stops pulling and
+probes it with backoff, so a Cassandra outage does not burn delivery attempts. A failed
+pull (emulator restarted, connection reset) is retried with backoff too. A stop request
+lets each puller finish and ack the batch it holds, within a stated grace period.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field
+
+import aiohttp
+import structlog
+
+from ecom_shared.backoff import Backoff, wait_or_stop
+from ecom_shared.deadletter import DeadLetters
+from ecom_shared.logs import get_logger
+from ecom_shared.policy import Action, decide
+from ecom_shared.pubsub import ReceivedMessage, Subscription
+from ecom_shared.settings import ConsumerSettings
+
+Handler = Callable[[ReceivedMessage], Awaitable[None]]
+"""Return: the message's effects are durable, ack it. Raise: the error policy decides."""
+
+Probe = Callable[[], Awaitable[None]]
+"""Raises while a dependency the handler needs cannot be reached."""
+
+log = get_logger(__name__)
+
+
+@dataclass(slots=True)
+class ConsumerStats:
+    received: int = 0
+    acked: int = 0
+    dead_lettered: int = 0
+    retried: int = 0
+    pull_errors: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+
+
+class DependencyGate:
+    """Open while dependencies answer. Closed by a failure; reopened by a successful probe."""
+
+    def __init__(self, probe: Probe, backoff: Backoff) -> None:
+        self._probe = probe
+        self._backoff = backoff
+        self._open = asyncio.Event()
+        self._open.set()
+        self._lock = asyncio.Lock()
+
+    @property
+    def is_open(self) -> bool:
+        return self._open.is_set()
+
+    def close(self) -> None:
+        if self._open.is_set():
+            log.warning("dependency.unavailable")
+        self._open.clear()
+
+    async def wait_open(self, stop: asyncio.Event) -> bool:
+        """Return True once open; False if ``stop`` was set first. One caller probes at a time."""
+        while not self._open.is_set():
+            async with self._lock:
+                if self._open.is_set():
+                    break
+                if await self._backoff.sleep(stop):
+                    return False
+                try:
+                    await self._probe()
+                except Exception as exc:  # noqa: BLE001 - any probe failure means "still down"
+                    log.info("dependency.probe_failed", error=repr(exc)[:200])
+                    continue
+                self._backoff.reset()
+                self._open.set()
+                log.info("dependency.available")
+        return not stop.is_set()
+
+
+class Consumer:
+    """Runs a handler over one subscription until asked to stop."""
+
+    def __init__(
+        self,
+        subscription: Subscription,
+        handler: Handler,
+        dead_letters: DeadLetters,
+        settings: ConsumerSettings,
+        *,
+        ack_deadline_seconds: int,
+        probe: Probe,
+    ) -> None:
+        self._subscription = subscription
+        self._handler = handler
+        self._dead_letters = dead_letters
+        self._settings = settings
+        self._ack_deadline = ack_deadline_seconds
+        self._gate = DependencyGate(
+            probe, Backoff(settings.backoff_initial_seconds, settings.backoff_max_seconds)
+        )
+        self.stats = ConsumerStats()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Pull and handle until ``stop`` is set, then drain within the grace period."""
+        log.info("consumer.started", subscription=self._subscription.name,
+                 pullers=self._settings.pullers, max_messages=self._settings.max_messages)
+        async with asyncio.TaskGroup() as group:
+            pullers = [group.create_task(self._pull_loop(stop)) for _ in range(self._settings.pullers)]
+            group.create_task(self._enforce_grace(stop, pullers))
+        log.info("consumer.stopped", subscription=self._subscription.name, **asdict(self.stats))
+
+    async def _enforce_grace(self, stop: asyncio.Event, pullers: list[asyncio.Task[None]]) -> None:
+        await stop.wait()
+        _, pending = await asyncio.wait(pullers, timeout=self._settings.shutdown_grace_seconds)
+        if pending:
+            log.warning("consumer.drain_timeout", unfinished=len(pending))
+            for task in pending:
+                task.cancel()
+
+    async def _pull_loop(self, stop: asyncio.Event) -> None:
+        backoff = Backoff(self._settings.backoff_initial_seconds, self._settings.backoff_max_seconds)
+        while not stop.is_set():
+            if not await self._gate.wait_open(stop):
+                return
+            batch = await self._pull(stop, backoff)
+            if batch:
+                await self._process(batch)
+
+    async def _pull(self, stop: asyncio.Event, backoff: Backoff) -> list[ReceivedMessage]:
+        pull = asyncio.ensure_future(
+            self._subscription.pull(self._settings.max_messages, self._settings.pull_timeout_seconds)
+        )
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({pull, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+        if not pull.done():
+            # Asked to stop mid-pull. Anything the server leased to this request is redelivered
+            # after its ack deadline: at-least-once holds.
+            pull.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pull
+            return []
+        try:
+            batch = pull.result()
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            self.stats.pull_errors += 1
+            log.warning("pull.failed", error=repr(exc)[:300], consecutive=backoff.failures + 1)
+            await backoff.sleep(stop)
+            return []
+        if backoff.failures:
+            log.info("pull.recovered", after_failures=backoff.failures)
+            backoff.reset()
+        return batch
+
+    async def _process(self, batch: list[ReceivedMessage]) -> None:
+        self.stats.received += len(batch)
+        pending = {m.ack_id for m in batch}
+        keeper = asyncio.create_task(self._keep_leases(pending))
+        try:
+            outcomes = await asyncio.gather(*(self._handle(m, pending) for m in batch))
+        finally:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
+        acks = [m.ack_id for m, ok in zip(batch, outcomes, strict=True) if ok]
+        retries = [m.ack_id for m, ok in zip(batch, outcomes, strict=True) if not ok]
+        await self._settle(acks, retries)
+
+    async def _handle(self, message: ReceivedMessage, pending: set[str]) -> bool:
+        """Handle one message; True means ack it, False means redeliver it later."""
+        structlog.contextvars.bind_contextvars(message_id=message.message_id)
+        try:
+            await self._handler(message)
+        except Exception as exc:  # noqa: BLE001 - the error policy judges every failure
+            return await self._apply_policy(message, exc)
+        else:
+            return True
+        finally:
+            pending.discard(message.ack_id)
+            structlog.contextvars.unbind_contextvars("message_id")
+
+    async def _apply_policy(self, message: ReceivedMessage, exc: Exception) -> bool:
+        decision = decide(exc)
+        self.stats.reasons[decision.reason] = self.stats.reasons.get(decision.reason, 0) + 1
+        if decision.action is Action.DEAD_LETTER:
+            detail = getattr(exc, "detail", str(exc))
+            try:
+                await self._dead_letters.send(
+                    message, subscription=self._subscription.name,
+                    reason=decision.reason, detail=detail,
+                )
+            except Exception as publish_exc:  # noqa: BLE001 - any failure here means retry later
+                log.warning("message.dead_letter_failed", reason=decision.reason,
+                            error=repr(publish_exc)[:300])
+                self._gate.close()
+                self.stats.retried += 1
+                return False
+            log.warning("message.dead_lettered", reason=decision.reason, detail=detail[:500],
+                        delivery_attempt=message.delivery_attempt)
+            self.stats.dead_lettered += 1
+            return True
+        if decision.dependency_down:
+            self._gate.close()
+            log.info("message.retry", reason=decision.reason, error=repr(exc)[:300])
+        else:
+            log.error("message.failed", reason=decision.reason, exc_info=exc,
+                      delivery_attempt=message.delivery_attempt)
+        self.stats.retried += 1
+        return False
+
+    async def _keep_leases(self, pending: set[str]) -> None:
+        """Extend the leases of messages still being handled, every half ack deadline."""
+        interval = self._ack_deadline / 2
+        while True:
+            await asyncio.sleep(interval)
+            if pending:
+                try:
+                    await self._subscription.extend(list(pending), self._ack_deadline)
+                except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                    log.warning("lease.extend_failed", error=repr(exc)[:300])
+
+    async def _settle(self, acks: list[str], retries: list[str]) -> None:
+        """Ack what succeeded; ask Pub/Sub to redeliver the rest after the retry delay.
+
+        A lost ack only means a redelivery, which the idempotent writes absorb, so acking
+        is retried a few times and then given up with a warning.
+        """
+        for attempt in range(1, 4):
+            try:
+                if acks:
+                    await self._subscription.ack(acks)
+                    self.stats.acked += len(acks)
+                    acks = []
+                if retries:
+                    await self._subscription.extend(retries, self._settings.retry_delay_seconds)
+                    retries = []
+            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                log.warning("ack.failed", attempt=attempt, error=repr(exc)[:300],
+                            acks=len(acks), retries=len(retries))
+                await asyncio.sleep(0.2 * attempt)
+            else:
+                return
+

@@ -1,0 +1,40 @@
+"""The ``main()`` both consumers share: settings, logging, resources, the loop, exit code."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from ecom_shared.consumer import Consumer, Handler
+from ecom_shared.logs import configure_logging
+from ecom_shared.resources import Resources, open_resources
+from ecom_shared.service import run_async
+from ecom_shared.settings import ConsumerServiceSettings, PubSubSettings
+
+HandlerFactory = Callable[[Resources], Handler]
+SubscriptionOf = Callable[[PubSubSettings], str]
+
+
+def consumer_main(
+    *,
+    service: str,
+    settings: ConsumerServiceSettings,
+    subscription_of: SubscriptionOf,
+    build_handler: HandlerFactory,
+) -> int:
+    configure_logging(settings.log, service=service)
+
+    async def serve(stop: asyncio.Event) -> int:
+        async with open_resources(settings) as resources:
+            consumer = Consumer(
+                resources.subscription(subscription_of(settings.pubsub)),
+                build_handler(resources),
+                resources.dead_letters,
+                settings.consumer,
+                ack_deadline_seconds=settings.pubsub.ack_deadline_seconds,
+                probe=resources.probe,
+            )
+            await consumer.run(stop)
+        return 0
+
+    return run_async(serve)

@@ -1,0 +1,38 @@
+"""The pipeline's error hierarchy. Business code raises these; the policy decides what follows.
+
+``retriable`` is data on the class (the aiokafka way): a permanent error can never succeed and
+its message is dead-lettered and acked; a retriable one is redelivered later.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class PipelineError(Exception):
+    """Base of every error the pipeline raises on purpose."""
+
+    retriable: ClassVar[bool] = False
+
+
+class InvalidMessage(PipelineError):  # noqa: N818 - it names what the message is
+    """The message can never be processed: bad JSON, schema violation, absurd value."""
+
+    retriable = False
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+class StoreUnavailable(PipelineError):
+    """Cassandra did not answer in time or refused for lack of replicas: try again later."""
+
+    retriable = True
+
+
+class PublishFailed(PipelineError):
+    """A publish to Pub/Sub did not succeed: try again later."""
+
+    retriable = True

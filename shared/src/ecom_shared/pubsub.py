@@ -1,0 +1,147 @@
+"""Pub/Sub access: one HTTP session, the publisher, and the received-message type.
+
+gcloud-aio talks to the emulator when ``PUBSUB_EMULATOR_HOST`` is set and to Google Cloud
+Pub/Sub with Application Default Credentials otherwise; nothing here needs to know which.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Final, Protocol
+
+import aiohttp
+from gcloud.aio.pubsub import PublisherClient, PubsubMessage, SubscriberClient
+
+from ecom_shared.errors import PublishFailed
+
+MAX_MESSAGES_PER_PUBLISH: Final = 1000  # the most one publish request may carry
+MAX_BYTES_PER_PUBLISH: Final = 8 * 1024 * 1024  # under the 10 MB request limit, with room for base64
+MAX_ACK_IDS_PER_REQUEST: Final = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingMessage:
+    data: bytes
+    attributes: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedMessage:
+    """A pulled message, independent of the client library's class."""
+
+    ack_id: str
+    message_id: str
+    publish_time: datetime
+    data: bytes | None
+    attributes: dict[str, str]
+    delivery_attempt: int | None = None
+
+
+class Publisher(Protocol):
+    """Publishes messages to a topic; returns only when Pub/Sub has accepted all of them."""
+
+    async def publish(self, topic: str, messages: Sequence[OutgoingMessage]) -> list[str]: ...
+
+
+class Subscription(Protocol):
+    """The pull side of one subscription, as the consumer loop needs it."""
+
+    name: str
+
+    async def pull(self, max_messages: int, timeout: float) -> list[ReceivedMessage]: ...
+
+    async def ack(self, ack_ids: Sequence[str]) -> None: ...
+
+    async def extend(self, ack_ids: Sequence[str], seconds: int) -> None: ...
+
+
+@contextlib.asynccontextmanager
+async def http_session(*, connections: int = 64) -> AsyncIterator[aiohttp.ClientSession]:
+    """The one aiohttp session a process uses for Pub/Sub; closed on exit."""
+    connector = aiohttp.TCPConnector(limit=connections, ttl_dns_cache=300)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        yield session
+
+
+class PubSubPublisher:
+    """Publishes in requests of at most 1,000 messages and 8 MB."""
+
+    def __init__(
+        self, session: aiohttp.ClientSession, project_id: str, *, timeout: float = 30.0
+    ) -> None:
+        self._client = PublisherClient(session=session)
+        self._project = project_id
+        self._timeout = timeout
+
+    def topic_path(self, topic: str) -> str:
+        return PublisherClient.topic_path(self._project, topic)
+
+    async def publish(self, topic: str, messages: Sequence[OutgoingMessage]) -> list[str]:
+        ids: list[str] = []
+        for chunk in _chunks(messages):
+            wire = [PubsubMessage(m.data, **m.attributes) for m in chunk]
+            try:
+                reply = await self._client.publish(
+                    self.topic_path(topic), wire, timeout=int(self._timeout)
+                )
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                raise PublishFailed(f"publish to {topic} failed: {exc!r}") from exc
+            got = reply.get("messageIds", [])
+            if len(got) != len(chunk):
+                raise PublishFailed(f"publish to {topic}: {len(got)} ids for {len(chunk)} messages")
+            ids.extend(got)
+        return ids
+
+
+def _chunks(messages: Sequence[OutgoingMessage]) -> list[Sequence[OutgoingMessage]]:
+    chunks: list[Sequence[OutgoingMessage]] = []
+    start, size = 0, 0
+    for i, message in enumerate(messages):
+        weight = len(message.data) + sum(len(k) + len(v) for k, v in message.attributes.items())
+        if i > start and (i - start >= MAX_MESSAGES_PER_PUBLISH or size + weight > MAX_BYTES_PER_PUBLISH):
+            chunks.append(messages[start:i])
+            start, size = i, 0
+        size += weight
+    if start < len(messages):
+        chunks.append(messages[start:])
+    return chunks
+
+
+class PubSubSubscription:
+    """Pull, ack and lease extension on one subscription, over gcloud-aio's REST client."""
+
+    def __init__(self, session: aiohttp.ClientSession, project_id: str, name: str) -> None:
+        self._client = SubscriberClient(session=session)
+        self.name = name
+        self._path = SubscriberClient.subscription_path(project_id, name)
+
+    async def pull(self, max_messages: int, timeout: float) -> list[ReceivedMessage]:
+        # A long poll: the server answers when messages come or after about 90 s with none.
+        # ``timeout`` must outlast that wait: a pull abandoned by the client still leases the
+        # messages the server hands it, which then return only after their ack deadline.
+        raw = await self._client.pull(self._path, max_messages, timeout=max(1, int(timeout)))
+        return [
+            ReceivedMessage(
+                ack_id=m.ack_id,
+                message_id=m.message_id,
+                publish_time=m.publish_time.replace(tzinfo=UTC),
+                data=m.data,
+                attributes=dict(m.attributes or {}),
+                delivery_attempt=m.delivery_attempt,
+            )
+            for m in raw
+        ]
+
+    async def ack(self, ack_ids: Sequence[str]) -> None:
+        for start in range(0, len(ack_ids), MAX_ACK_IDS_PER_REQUEST):
+            chunk = list(ack_ids[start : start + MAX_ACK_IDS_PER_REQUEST])
+            await self._client.acknowledge(self._path, chunk)
+
+    async def extend(self, ack_ids: Sequence[str], seconds: int) -> None:
+        """Set the ack deadline of these messages to ``seconds`` from now (0 redelivers at once)."""
+        for start in range(0, len(ack_ids), MAX_ACK_IDS_PER_REQUEST):
+            chunk = list(ack_ids[start : start + MAX_ACK_IDS_PER_REQUEST])
+            await self._client.modify_ack_deadline(self._path, chunk, seconds)

@@ -1,0 +1,134 @@
+"""Settings: one model per service, built from ``ECOM_*`` environment variables.
+
+Every service reads the same shared sections (``ECOM_PUBSUB__*``, ``ECOM_CASSANDRA__*``,
+``ECOM_LOG__*``) so one ``.env`` file configures the whole pipeline; a service adds its own
+section (for example ``ECOM_CONSUMER__PULLERS``). Settings are built in ``main()`` and passed
+down, never read at import time. The emulator is chosen by the standard
+``PUBSUB_EMULATOR_HOST`` variable, which gcloud-aio reads itself.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_CQL_IDENTIFIER = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,47}$")
+_PUBSUB_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9\-_.~+%]{2,254}$")
+
+
+def _cql_identifier(value: str) -> str:
+    """Keyspace and table names go into CQL text, so only plain identifiers are allowed."""
+    if not _CQL_IDENTIFIER.fullmatch(value) or value.lower().startswith("system"):
+        raise ValueError(f"{value!r} is not a plain CQL identifier (letters, digits, underscore)")
+    return value
+
+
+def _pubsub_name(value: str) -> str:
+    if not _PUBSUB_NAME.fullmatch(value) or value.lower().startswith("goog"):
+        raise ValueError(f"{value!r} is not a valid Pub/Sub name (3-255 chars, starts with a letter)")
+    return value
+
+
+CqlIdentifier = Annotated[str, AfterValidator(_cql_identifier)]
+PubSubName = Annotated[str, AfterValidator(_pubsub_name)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class PubSubSettings(_Section):
+    """Where messages come from and go to."""
+
+    project_id: str = "local-project"
+    orders_topic: PubSubName = "orders"
+    payments_topic: PubSubName = "payments"
+    dlq_payments_topic: PubSubName = "dlq-payments"
+    dead_letter_topic: PubSubName = "dead-letter"
+    orders_subscription: PubSubName = "orders-sub"
+    payments_subscription: PubSubName = "payments-sub"
+    dlq_payments_subscription: PubSubName = "dlq-payments-sub"
+    dead_letter_subscription: PubSubName = "dead-letter-sub"
+    ack_deadline_seconds: int = Field(default=60, ge=10, le=600)
+    max_delivery_attempts: int = Field(default=20, ge=5, le=100)
+    request_timeout_seconds: float = Field(default=30.0, gt=0, le=120)
+
+
+class CassandraSettings(_Section):
+    """How to reach Cassandra and where the tables live."""
+
+    contact_points: list[str] = Field(default_factory=lambda: ["127.0.0.1"], min_length=1)
+    port: int = Field(default=9042, ge=1, le=65535)
+    local_dc: str | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    ssl_enabled: bool = False
+    ssl_trusted_cert: str | None = Field(default=None, description="PEM text or path")
+    keyspace: CqlIdentifier = "ecom_store"
+    orders_table: CqlIdentifier = "order_payments"
+    dlq_table: CqlIdentifier = "payments_dlq"
+    replication: str = Field(
+        default="{'class': 'SimpleStrategy', 'replication_factor': 1}",
+        pattern=r"^\{[A-Za-z0-9_:,' .]+\}$",
+        description="CQL replication map used when the keyspace is created",
+    )
+    consistency: Literal["ONE", "LOCAL_ONE", "QUORUM", "LOCAL_QUORUM", "ALL"] = "LOCAL_QUORUM"
+    request_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
+    connect_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
+    io_threads: int = Field(default=1, ge=1, le=32)
+    startup_timeout_seconds: float = Field(
+        default=120.0, ge=0, le=3600, description="how long start-up keeps trying to connect"
+    )
+
+    @model_validator(mode="after")
+    def _credentials_come_in_pairs(self) -> CassandraSettings:
+        if (self.username is None) != (self.password is None):
+            raise ValueError("set both cassandra username and password, or neither")
+        return self
+
+
+class LogSettings(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    json_output: bool = Field(default=True, description="false renders for a terminal")
+
+
+class ConsumerSettings(_Section):
+    """How a consumer pulls: ``pullers`` loops, each with one batch of up to ``max_messages``."""
+
+    pullers: int = Field(default=4, ge=1, le=64)
+    max_messages: int = Field(default=500, ge=1, le=1000)
+    pull_timeout_seconds: float = Field(
+        default=120.0, ge=100, le=600,
+        description="client bound on a long-poll pull; must outlast the server's own wait "
+        "(about 90 s), because a pull the client abandons still leases messages",
+    )
+    retry_delay_seconds: int = Field(
+        default=10, ge=0, le=600, description="how long a failed message waits to be redelivered"
+    )
+    backoff_initial_seconds: float = Field(default=0.5, gt=0, le=60)
+    backoff_max_seconds: float = Field(default=30.0, gt=0, le=600)
+    shutdown_grace_seconds: float = Field(default=20.0, gt=0, le=600)
+
+
+class ServiceSettings(BaseSettings):
+    """What every service shares. Services subclass it and add their own section."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ECOM_",
+        env_nested_delimiter="__",
+        frozen=True,
+        extra="forbid",
+    )
+
+    pubsub: PubSubSettings = Field(default_factory=PubSubSettings)
+    cassandra: CassandraSettings = Field(default_factory=CassandraSettings)
+    log: LogSettings = Field(default_factory=LogSettings)
+
+
+class ConsumerServiceSettings(ServiceSettings):
+    """Settings of the order and payment consumers."""
+
+    consumer: ConsumerSettings = Field(default_factory=ConsumerSettings)

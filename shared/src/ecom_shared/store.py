@@ -1,0 +1,174 @@
+"""The two tables as the services use them: ports (Protocols) and their Cassandra implementation.
+
+Writers own disjoint columns: the order path writes only order columns, the payment path only
+payment columns, so neither ever erases the other's data (no NULL is bound for a column a
+writer does not own). Order and payment columns are written with event-time timestamps, so
+redeliveries change nothing and the newest version wins whatever the delivery order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal, Protocol
+
+from ecom_shared.cassandra import Prepared, Session, bind, scan_by_token
+from ecom_shared.events import (
+    Order,
+    Payment,
+    PaymentMethod,
+    PaymentStatus,
+    payment_version_micros,
+)
+from ecom_shared.settings import CassandraSettings
+
+PaymentSource = Literal["stream", "dlq"]
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class ParkedPayment:
+    order_id: int
+    payment_id: int
+    payment: Payment | None  # None for a stub left by a race between two workers
+    parked_at: datetime | None
+    attempts: int
+
+
+class OrdersTable(Protocol):
+    async def upsert_order(self, order: Order, version_micros: int, now: datetime) -> None: ...
+
+    async def order_exists(self, order_id: int) -> bool: ...
+
+    async def set_payment(self, payment: Payment, source: PaymentSource, now: datetime) -> None: ...
+
+
+class DlqTable(Protocol):
+    async def park(self, payment: Payment, now: datetime) -> None: ...
+
+    def scan(self, page_size: int, segments: int) -> AsyncIterator[ParkedPayment]: ...
+
+    async def record_attempt(self, parked: ParkedPayment, now: datetime) -> None: ...
+
+    async def remove(self, order_id: int, payment_id: int) -> None: ...
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """acsylla returns naive UTC datetimes; make them aware."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
+
+class CassandraOrders:
+    """``order_payments``: one row per order, order and payment details side by side."""
+
+    def __init__(self, session: Session, upsert: Prepared, exists: Prepared, pay: Prepared) -> None:
+        self._session = session
+        self._upsert = upsert
+        self._exists = exists
+        self._pay = pay
+
+    @classmethod
+    async def prepare(cls, session: Session, settings: CassandraSettings) -> CassandraOrders:
+        table = f"{settings.keyspace}.{settings.orders_table}"
+        upsert = await session.create_prepared(
+            f"UPDATE {table} SET customer_id = ?, item = ?, quantity = ?, price = ?, "  # noqa: S608
+            "shipping_address = ?, order_status = ?, order_created_at = ?, order_version_at = ?, "
+            "order_ingested_at = ? WHERE order_id = ?"
+        )
+        exists = await session.create_prepared(
+            f"SELECT order_version_at FROM {table} WHERE order_id = ?"  # noqa: S608
+        )
+        pay = await session.create_prepared(
+            f"UPDATE {table} SET payment_id = ?, payment_method = ?, card_last_four = ?, "  # noqa: S608
+            "payment_status = ?, paid_at = ?, payment_ingested_at = ?, payment_source = ? "
+            "WHERE order_id = ?"
+        )
+        return cls(session, upsert, exists, pay)
+
+    async def upsert_order(self, order: Order, version_micros: int, now: datetime) -> None:
+        version_at = datetime.fromtimestamp(version_micros / 1_000_000, tz=UTC)
+        values = [
+            order.customer_id, order.item, order.quantity, order.price, order.shipping_address,
+            order.order_status.value, order.creation_date, version_at, now, order.order_id,
+        ]
+        await self._session.execute(bind(self._upsert, values, timestamp=version_micros))
+
+    async def order_exists(self, order_id: int) -> bool:
+        row = (await self._session.execute(bind(self._exists, [order_id]))).first()
+        return row is not None and row.column_value("order_version_at") is not None
+
+    async def set_payment(self, payment: Payment, source: PaymentSource, now: datetime) -> None:
+        values = [
+            payment.payment_id, payment.payment_method.value, payment.card_last_four,
+            payment.payment_status.value, payment.payment_datetime, now, source, payment.order_id,
+        ]
+        statement = bind(self._pay, values, timestamp=payment_version_micros(payment))
+        await self._session.execute(statement)
+
+
+class CassandraDlq:
+    """``payments_dlq``: valid payments waiting for their order, keyed (order_id, payment_id)."""
+
+    def __init__(self, session: Session, statements: dict[str, Prepared]) -> None:
+        self._session = session
+        self._st = statements
+
+    @classmethod
+    async def prepare(cls, session: Session, settings: CassandraSettings) -> CassandraDlq:
+        table = f"{settings.keyspace}.{settings.dlq_table}"
+        cols = "order_id, payment_id, payment_method, card_last_four, payment_status, paid_at"
+        texts = {
+            "park": f"INSERT INTO {table} ({cols}, parked_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "scan": f"SELECT {cols}, parked_at, attempts FROM {table} "
+            "WHERE token(order_id) >= ? AND token(order_id) <= ?",
+            "attempt": f"UPDATE {table} SET attempts = ?, last_attempt_at = ? "
+            "WHERE order_id = ? AND payment_id = ?",
+            "remove": f"DELETE FROM {table} WHERE order_id = ? AND payment_id = ?",
+        }
+        statements = {name: await session.create_prepared(cql) for name, cql in texts.items()}
+        return cls(session, statements)
+
+    async def park(self, payment: Payment, now: datetime) -> None:
+        values = [
+            payment.order_id, payment.payment_id, payment.payment_method.value,
+            payment.card_last_four, payment.payment_status.value, payment.payment_datetime, now,
+        ]
+        await self._session.execute(bind(self._st["park"], values))
+
+    async def scan(self, page_size: int, segments: int) -> AsyncIterator[ParkedPayment]:
+        """Every parked payment, read by token range, one page at a time."""
+        rows = scan_by_token(self._session, self._st["scan"], page_size=page_size,
+                             segments=segments)
+        async for row in rows:
+            yield _parked(row)
+
+    async def record_attempt(self, parked: ParkedPayment, now: datetime) -> None:
+        # Plain write, no LWT (mixing Paxos and plain writes on one partition is unsafe). If
+        # another worker removed the row meanwhile this leaves a stub without payment fields,
+        # which ``scan`` reports as ``None`` and the worker removes.
+        values = [parked.attempts + 1, now, parked.order_id, parked.payment_id]
+        await self._session.execute(bind(self._st["attempt"], values))
+
+    async def remove(self, order_id: int, payment_id: int) -> None:
+        await self._session.execute(bind(self._st["remove"], [order_id, payment_id]))
+
+
+def _parked(row: Any) -> ParkedPayment:
+    order_id, payment_id = row.column_value("order_id"), row.column_value("payment_id")
+    attempts = row.column_value("attempts") or 0
+    if row.column_value("payment_method") is None:
+        return ParkedPayment(order_id, payment_id, None, None, attempts)
+    # Validated when it was parked; rebuilt without validating again.
+    payment = Payment.model_construct(
+        payment_id=row.column_value("payment_id"),
+        order_id=row.column_value("order_id"),
+        payment_method=PaymentMethod(row.column_value("payment_method")),
+        card_last_four=row.column_value("card_last_four"),
+        payment_status=PaymentStatus(row.column_value("payment_status")),
+        payment_datetime=_utc(row.column_value("paid_at")) or _EPOCH,
+    )
+    return ParkedPayment(order_id, payment_id, payment, _utc(row.column_value("parked_at")), attempts)
+

@@ -1,0 +1,123 @@
+"""Small in-memory fakes of the ports, for unit tests only (integration tests use the real things)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
+
+from ecom_shared.events import Order, Payment, payment_version_micros
+from ecom_shared.pubsub import OutgoingMessage, ReceivedMessage
+from ecom_shared.store import ParkedPayment, PaymentSource
+
+_ids = itertools.count(1)
+
+
+def received(data: bytes | None, attributes: dict[str, str] | None = None,
+             publish_time: datetime | None = None) -> ReceivedMessage:
+    n = next(_ids)
+    return ReceivedMessage(ack_id=f"ack-{n}", message_id=f"msg-{n}",
+                           publish_time=publish_time or datetime(2026, 1, 1, tzinfo=UTC),
+                           data=data, attributes=attributes or {})
+
+
+class FakeSubscription:
+    """Serves queued messages; records acks and deadline changes. ``fail_pulls`` makes pulls raise."""
+
+    name = "fake-sub"
+
+    def __init__(self, messages: Sequence[ReceivedMessage] = ()) -> None:
+        self.queue: list[ReceivedMessage] = list(messages)
+        self.acked: list[str] = []
+        self.extended: list[tuple[str, int]] = []
+        self.fail_pulls = 0
+        self.pulls = 0
+        self.drained = asyncio.Event()
+
+    async def pull(self, max_messages: int, timeout: float) -> list[ReceivedMessage]:
+        self.pulls += 1
+        if self.fail_pulls:
+            self.fail_pulls -= 1
+            raise ConnectionError("emulator went away")
+        if not self.queue:
+            self.drained.set()
+            await asyncio.sleep(0.01)  # a long poll that found nothing, shortened
+            return []
+        batch, self.queue = self.queue[:max_messages], self.queue[max_messages:]
+        return batch
+
+    async def ack(self, ack_ids: Sequence[str]) -> None:
+        self.acked.extend(ack_ids)
+
+    async def extend(self, ack_ids: Sequence[str], seconds: int) -> None:
+        self.extended.extend((ack_id, seconds) for ack_id in ack_ids)
+
+
+class FakePublisher:
+    def __init__(self, *, failures: int = 0) -> None:
+        self.sent: list[tuple[str, OutgoingMessage]] = []
+        self.failures = failures
+
+    async def publish(self, topic: str, messages: Sequence[OutgoingMessage]) -> list[str]:
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("publish failed")
+        self.sent.extend((topic, m) for m in messages)
+        return [str(next(_ids)) for _ in messages]
+
+    def on(self, topic: str) -> list[OutgoingMessage]:
+        return [m for t, m in self.sent if t == topic]
+
+
+class FakeOrders:
+    """Keeps, per order id, the newest order version and the newest payment, like the real table."""
+
+    def __init__(self) -> None:
+        self.orders: dict[int, tuple[int, Order]] = {}
+        self.payments: dict[int, tuple[int, Payment, PaymentSource]] = {}
+        self.fail_with: Exception | None = None
+
+    def _check(self) -> None:
+        if self.fail_with is not None:
+            raise self.fail_with
+
+    async def upsert_order(self, order: Order, version_micros: int, now: datetime) -> None:
+        self._check()
+        current = self.orders.get(order.order_id)
+        if current is None or version_micros >= current[0]:
+            self.orders[order.order_id] = (version_micros, order)
+
+    async def order_exists(self, order_id: int) -> bool:
+        self._check()
+        return order_id in self.orders
+
+    async def set_payment(self, payment: Payment, source: PaymentSource, now: datetime) -> None:
+        self._check()
+        version = payment_version_micros(payment)
+        current = self.payments.get(payment.order_id)
+        if current is None or version >= current[0]:
+            self.payments[payment.order_id] = (version, payment, source)
+
+
+class FakeDlq:
+    def __init__(self) -> None:
+        self.rows: dict[tuple[int, int], ParkedPayment] = {}
+
+    async def park(self, payment: Payment, now: datetime) -> None:
+        key = (payment.order_id, payment.payment_id)
+        self.rows[key] = ParkedPayment(payment.order_id, payment.payment_id, payment, now, 0)
+
+    async def scan(self, page_size: int, segments: int) -> AsyncIterator[ParkedPayment]:
+        for row in list(self.rows.values()):
+            yield row
+
+    async def record_attempt(self, parked: ParkedPayment, now: datetime) -> None:
+        key = (parked.order_id, parked.payment_id)
+        if key in self.rows:
+            old = self.rows[key]
+            self.rows[key] = ParkedPayment(old.order_id, old.payment_id, old.payment,
+                                           old.parked_at, parked.attempts + 1)
+
+    async def remove(self, order_id: int, payment_id: int) -> None:
+        self.rows.pop((order_id, payment_id), None)

@@ -1,0 +1,68 @@
+"""The real infrastructure for integration and end-to-end tests, and per-test isolation.
+
+One Cassandra node and one emulator serve the whole session, on their own ports (so a
+developer's running stack is left alone); each test gets its own topics, subscriptions and
+keyspace, so tests never see each other's data.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from ecom_shared.settings import CassandraSettings, PubSubSettings, ServiceSettings
+
+
+@dataclass(frozen=True)
+class TestInfra:
+    base_dir: Path
+    cql_port: int
+    pubsub_host_port: str
+    storage_port: int
+    jmx_port: int
+
+    @staticmethod
+    def from_env(base_dir: Path) -> TestInfra:
+        env = os.environ.get
+        return TestInfra(
+            base_dir=base_dir,
+            cql_port=int(env("ECOM_TEST_CQL_PORT", "19042")),
+            pubsub_host_port=f"127.0.0.1:{env('ECOM_TEST_PUBSUB_PORT', '18085')}",
+            storage_port=int(env("ECOM_TEST_STORAGE_PORT", "17000")),
+            jmx_port=int(env("ECOM_TEST_JMX_PORT", "17199")),
+        )
+
+    @property
+    def pubsub_port(self) -> int:
+        return int(self.pubsub_host_port.rsplit(":", 1)[1])
+
+    def settings(self, tag: str | None = None, **cassandra: object) -> ServiceSettings:
+        """Settings with names no other test uses."""
+        tag = tag or uuid.uuid4().hex[:10]
+        pubsub = PubSubSettings(
+            project_id="test-project",
+            orders_topic=f"orders-{tag}", payments_topic=f"payments-{tag}",
+            dlq_payments_topic=f"dlq-payments-{tag}", dead_letter_topic=f"dead-letter-{tag}",
+            orders_subscription=f"orders-sub-{tag}", payments_subscription=f"payments-sub-{tag}",
+            dlq_payments_subscription=f"dlq-payments-sub-{tag}",
+            dead_letter_subscription=f"dead-letter-sub-{tag}",
+            ack_deadline_seconds=30,
+        )
+        cql = CassandraSettings(contact_points=["127.0.0.1"], port=self.cql_port,
+                                keyspace=f"t_{tag}", **cassandra)  # type: ignore[arg-type]
+        return ServiceSettings(pubsub=pubsub, cassandra=cql)
+
+    def environment(self, settings: ServiceSettings) -> dict[str, str]:
+        """The environment a service process needs to use ``settings``."""
+        p, c = settings.pubsub, settings.cassandra
+        env = {"PUBSUB_EMULATOR_HOST": self.pubsub_host_port,
+               "ECOM_PUBSUB__PROJECT_ID": p.project_id,
+               "ECOM_CASSANDRA__CONTACT_POINTS": '["127.0.0.1"]',
+               "ECOM_CASSANDRA__PORT": str(self.cql_port),
+               "ECOM_CASSANDRA__KEYSPACE": c.keyspace}
+        for name in PubSubSettings.model_fields:
+            if name.endswith(("_topic", "_subscription")):
+                env[f"ECOM_PUBSUB__{name.upper()}"] = getattr(p, name)
+        return env

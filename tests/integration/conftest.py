@@ -1,0 +1,78 @@
+"""Fixtures on the real services: Cassandra 5.0 and the Pub/Sub emulator, started once."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from ecom_devtools.infra import started_infra
+from ecom_shared.consumer import Consumer, Handler
+from ecom_shared.provision import provision
+from ecom_shared.resources import Resources, open_resources
+from ecom_shared.settings import ConsumerSettings, ServiceSettings
+from tests.infra import TestInfra
+
+FAST_CONSUMER = ConsumerSettings(pullers=2, max_messages=200, pull_timeout_seconds=120,
+                                 retry_delay_seconds=1, backoff_initial_seconds=0.2,
+                                 backoff_max_seconds=1, shutdown_grace_seconds=10)
+
+
+@pytest.fixture(scope="session")
+async def infra(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[TestInfra]:
+    base = Path(os.environ.get("ECOM_TEST_INFRA_DIR") or tmp_path_factory.mktemp("infra"))
+    test_infra = TestInfra.from_env(base)
+    os.environ["PUBSUB_EMULATOR_HOST"] = test_infra.pubsub_host_port
+    async with started_infra(base, test_infra.cql_port, test_infra.storage_port,
+                             test_infra.jmx_port, test_infra.pubsub_port):
+        yield test_infra
+
+
+@pytest.fixture
+async def settings(infra: TestInfra) -> ServiceSettings:
+    """Fresh topics, subscriptions and keyspace for one test, already set up."""
+    test_settings = infra.settings()
+    await provision(test_settings)
+    return test_settings
+
+
+@pytest.fixture
+async def resources(settings: ServiceSettings) -> AsyncIterator[Resources]:
+    async with open_resources(settings) as opened:
+        yield opened
+
+
+RunConsumer = Callable[[str, Handler], contextlib.AbstractAsyncContextManager[Consumer]]
+
+
+@pytest.fixture
+def run_consumer(resources: Resources) -> RunConsumer:
+    """Run the real consumer loop over a subscription in this process; stop it on exit."""
+
+    @contextlib.asynccontextmanager
+    async def running(subscription: str, handler: Handler) -> AsyncIterator[Consumer]:
+        consumer = Consumer(resources.subscription(subscription), handler, resources.dead_letters,
+                            FAST_CONSUMER, ack_deadline_seconds=30, probe=resources.probe)
+        stop = asyncio.Event()
+        task = asyncio.create_task(consumer.run(stop))
+        try:
+            yield consumer
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 30)
+
+    return running
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 30.0) -> None:
+    """Await ``check()`` until it returns True; fail after ``timeout`` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not await check():
+        if loop.time() > deadline:
+            pytest.fail(f"condition not met within {timeout} s")
+        await asyncio.sleep(0.2)

@@ -1,0 +1,245 @@
+"""Each service's behaviour on the real emulator and real Cassandra 5.0."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from typing import Any
+
+import acsylla
+
+from ecom_devtools.drain import Pulled, drain_now
+from ecom_dlq_worker.reconcile import Reconciler
+from ecom_dlq_worker.settings import WorkerSettings
+from ecom_order_consumer.handler import OrderHandler
+from ecom_payment_consumer.handler import PaymentHandler
+from ecom_producer.malformed import _KINDS, malformed_kinds, malformed_message
+from ecom_shared.events import EventType, event_attributes
+from ecom_shared.pubsub import OutgoingMessage, ReceivedMessage
+from ecom_shared.resources import Resources
+from ecom_shared.settings import ServiceSettings
+from tests.integration.conftest import RunConsumer, eventually
+from tests.unit.test_events import ORDER, PAYMENT, body
+
+ORDER_ATTRS = event_attributes(EventType.ORDER)
+PAYMENT_ATTRS = event_attributes(EventType.PAYMENT)
+
+
+async def row(res: Resources, order_id: int) -> dict[str, Any] | None:
+    c = res.settings.cassandra
+    prepared = await res.cql.create_prepared(
+        f"SELECT * FROM {c.keyspace}.{c.orders_table} WHERE order_id = ?")
+    found = (await res.cql.execute(prepared.bind([order_id]))).first()
+    return None if found is None else found.as_dict()
+
+
+async def dlq_rows(res: Resources) -> list[dict[str, Any]]:
+    c = res.settings.cassandra
+    result = await res.cql.execute(acsylla.create_statement(
+        f"SELECT * FROM {c.keyspace}.{c.dlq_table}"))
+    return [r.as_dict() for r in result]
+
+
+async def publish(res: Resources, topic: str, bodies: list[bytes],
+                  attributes: dict[str, str]) -> None:
+    await res.publisher.publish(topic, [OutgoingMessage(b, attributes) for b in bodies])
+
+
+async def drain(res: Resources, subscription: str, expect: int) -> list[Pulled]:
+    """Take what the subscription holds until ``expect`` messages came; fail if more come."""
+    got: list[Pulled] = []
+    host = os.environ["PUBSUB_EMULATOR_HOST"]
+
+    async def enough() -> bool:
+        got.extend(await drain_now(host, res.settings.pubsub.project_id, subscription))
+        return len(got) >= expect
+
+    await eventually(enough)
+    extra = await drain_now(host, res.settings.pubsub.project_id, subscription)
+    assert extra == [], f"{len(extra)} unexpected messages on {subscription}"
+    return got
+
+
+def payment_handler(res: Resources) -> PaymentHandler:
+    return PaymentHandler(res.orders, res.dlq, res.publisher,
+                          res.settings.pubsub.dlq_payments_topic)
+
+
+async def test_orders_are_stored_with_event_time_as_write_timestamp(
+    resources: Resources, settings: ServiceSettings, run_consumer: RunConsumer
+) -> None:
+    p = settings.pubsub
+    await publish(resources, p.orders_topic,
+                  [body(ORDER, order_id=i, updated_at="2026-01-01T10:00:00Z") for i in (1, 2, 3)],
+                  ORDER_ATTRS)
+    async with run_consumer(p.orders_subscription, OrderHandler(resources.orders)):
+        await eventually(lambda: _has_rows(resources, [1, 2, 3]))
+    stored = await row(resources, 2)
+    assert stored is not None
+    assert (stored["item"], stored["quantity"], str(stored["price"])) == ("Mug", 3, "19.99")
+    c = settings.cassandra
+    statement = acsylla.create_statement(
+        f"SELECT writetime(order_status) AS ts FROM {c.keyspace}.{c.orders_table} "
+        "WHERE order_id = 2")
+    ts = (await resources.cql.execute(statement)).first().as_dict()["ts"]
+    assert ts == 1_767_261_600_000_000  # 2026-01-01T10:00:00Z in microseconds
+
+
+async def _has_rows(res: Resources, ids: list[int]) -> bool:
+    return all([await row(res, i) is not None for i in ids])
+
+
+async def test_older_order_version_delivered_after_a_newer_one_does_not_win(
+    resources: Resources, settings: ServiceSettings, run_consumer: RunConsumer
+) -> None:
+    p = settings.pubsub
+    newer = body(ORDER, order_status="shipped", shipping_address="New",
+                 updated_at="2026-01-02T00:00:00Z")
+    older = body(ORDER, order_status="pending", shipping_address="Old",
+                 updated_at="2026-01-01T00:00:00Z")
+    async with run_consumer(p.orders_subscription, OrderHandler(resources.orders)) as consumer:
+        await publish(resources, p.orders_topic, [newer], ORDER_ATTRS)
+        await eventually(lambda: _acked(consumer, 1))
+        await publish(resources, p.orders_topic, [older], ORDER_ATTRS)
+        await eventually(lambda: _acked(consumer, 2))
+    stored = await row(resources, 1)
+    assert stored is not None
+    assert (stored["order_status"], stored["shipping_address"]) == ("shipped", "New")
+
+
+async def _acked(consumer: Any, count: int) -> bool:
+    return bool(consumer.stats.acked >= count)
+
+
+async def test_order_redelivered_after_its_payment_keeps_the_payment(
+    resources: Resources, settings: ServiceSettings, run_consumer: RunConsumer
+) -> None:
+    p = settings.pubsub
+    async with run_consumer(p.orders_subscription, OrderHandler(resources.orders)) as orders:
+        await publish(resources, p.orders_topic, [body(ORDER)], ORDER_ATTRS)
+        await eventually(lambda: _acked(orders, 1))
+        async with run_consumer(p.payments_subscription, payment_handler(resources)) as payments:
+            await publish(resources, p.payments_topic, [body(PAYMENT)], PAYMENT_ATTRS)
+            await eventually(lambda: _acked(payments, 1))
+        await publish(resources, p.orders_topic, [body(ORDER)] * 3, ORDER_ATTRS)  # redeliveries
+        await eventually(lambda: _acked(orders, 4))
+    stored = await row(resources, 1)
+    assert stored is not None
+    assert (stored["payment_id"], stored["payment_source"]) == (10, "stream")
+    assert stored["order_status"] == "pending"
+
+
+async def test_payment_before_order_parks_and_the_worker_completes_it(
+    resources: Resources, settings: ServiceSettings, run_consumer: RunConsumer
+) -> None:
+    p = settings.pubsub
+    async with run_consumer(p.payments_subscription, payment_handler(resources)) as payments:
+        await publish(resources, p.payments_topic, [body(PAYMENT)], PAYMENT_ATTRS)
+        await eventually(lambda: _acked(payments, 1))
+    parked = await dlq_rows(resources)
+    assert [(r["order_id"], r["payment_id"]) for r in parked] == [(1, 10)]
+    [announced] = await drain(resources, p.dlq_payments_subscription, 1)
+    assert json.loads(announced.data)["payment_id"] == 10
+
+    reconciler = Reconciler(resources.orders, resources.dlq, WorkerSettings(token_segments=4))
+    first = await reconciler.run_pass()
+    assert (first.reconciled, first.waiting) == (0, 1)  # its order has not come yet
+    assert (await dlq_rows(resources))[0]["attempts"] == 1
+
+    async with run_consumer(p.orders_subscription, OrderHandler(resources.orders)) as orders:
+        await publish(resources, p.orders_topic, [body(ORDER)], ORDER_ATTRS)
+        await eventually(lambda: _acked(orders, 1))
+    second = await reconciler.run_pass()
+    assert (second.reconciled, second.waiting) == (1, 0)
+    stored = await row(resources, 1)
+    assert stored is not None
+    assert (stored["payment_id"], stored["payment_source"], stored["card_last_four"]) == (
+        10, "dlq", "4242")
+    assert await dlq_rows(resources) == []
+
+
+async def test_duplicates_change_nothing(
+    resources: Resources, settings: ServiceSettings, run_consumer: RunConsumer
+) -> None:
+    p = settings.pubsub
+    orders = [body(ORDER, order_id=i, item=f"item {i}", updated_at="2026-01-01T11:00:00Z")
+              for i in range(1, 21)]
+    pays = [body(PAYMENT, order_id=i, payment_id=i * 10) for i in range(1, 21)]
+    async with run_consumer(p.orders_subscription, OrderHandler(resources.orders)) as oc:
+        await publish(resources, p.orders_topic, orders, ORDER_ATTRS)
+        await eventually(lambda: _acked(oc, 20))
+        async with run_consumer(p.payments_subscription, payment_handler(resources)) as pc:
+            await publish(resources, p.payments_topic, pays, PAYMENT_ATTRS)
+            await eventually(lambda: _acked(pc, 20))
+            before = [await _order_and_payment(resources, i) for i in range(1, 21)]
+            await publish(resources, p.payments_topic, pays, PAYMENT_ATTRS)
+            await publish(resources, p.orders_topic, orders, ORDER_ATTRS)
+            await eventually(lambda: _acked(pc, 40))
+        await eventually(lambda: _acked(oc, 40))
+    after = [await _order_and_payment(resources, i) for i in range(1, 21)]
+    assert after == before
+    assert await dlq_rows(resources) == []
+
+
+async def test_a_redelivered_order_keeps_its_publish_time_version(
+    resources: Resources, settings: ServiceSettings, run_consumer: RunConsumer
+) -> None:
+    """Without ``updated_at`` the version is the publish time, which a redelivery keeps."""
+    p = settings.pubsub
+    seen: list[ReceivedMessage] = []
+    store = OrderHandler(resources.orders)
+
+    async def fail_first_delivery(message: ReceivedMessage) -> None:
+        seen.append(message)
+        await store(message)
+        if len(seen) == 1:
+            raise RuntimeError("crash after the write, before the ack")
+
+    async with run_consumer(p.orders_subscription, fail_first_delivery) as consumer:
+        await publish(resources, p.orders_topic, [body(ORDER)], ORDER_ATTRS)
+        await eventually(lambda: _acked(consumer, 1))
+    assert len(seen) == 2
+    assert seen[0].message_id == seen[1].message_id
+    assert seen[0].publish_time == seen[1].publish_time
+    stored = await row(resources, 1)
+    assert stored is not None
+    assert stored["order_version_at"] == seen[0].publish_time.replace(
+        microsecond=seen[0].publish_time.microsecond // 1000 * 1000)
+
+
+async def _order_and_payment(res: Resources, order_id: int) -> dict[str, Any]:
+    stored = await row(res, order_id)
+    assert stored is not None
+    # Ingestion times record when the newest version was last written; everything else is data.
+    return {k: v for k, v in stored.items() if not k.endswith("_ingested_at")}
+
+
+async def test_bad_input_lands_on_dead_letter_and_nowhere_else(
+    resources: Resources, settings: ServiceSettings, run_consumer: RunConsumer
+) -> None:
+    p = settings.pubsub
+    bad = {kind: [malformed_message(random.Random(0), kind, name) for name in malformed_kinds()]
+           for kind in (EventType.ORDER, EventType.PAYMENT)}
+    async with run_consumer(p.orders_subscription, OrderHandler(resources.orders)) as oc, \
+            run_consumer(p.payments_subscription, payment_handler(resources)) as pc:
+        for kind, topic in ((EventType.ORDER, p.orders_topic),
+                            (EventType.PAYMENT, p.payments_topic)):
+            await resources.publisher.publish(
+                topic, [OutgoingMessage(m.data, m.attributes) for m in bad[kind]])
+        total = len(malformed_kinds())
+        await eventually(lambda: _acked(oc, total))
+        await eventually(lambda: _acked(pc, total))
+    dead = await drain(resources, p.dead_letter_subscription, 2 * total)
+    sent = sorted(m.data for kind in bad for m in bad[kind])
+    assert sorted(m.data for m in dead) == sent  # byte for byte
+    reasons = sorted(m.attributes["error_reason"] for m in dead)
+    assert reasons == sorted(_KINDS[name][1] for name in malformed_kinds() for _ in range(2))
+    assert {m.attributes["source_subscription"] for m in dead} == {
+        p.orders_subscription, p.payments_subscription}
+    assert await dlq_rows(resources) == []
+    c = settings.cassandra
+    count = (await resources.cql.execute(acsylla.create_statement(
+        f"SELECT count(*) AS n FROM {c.keyspace}.{c.orders_table}"))).first().as_dict()["n"]
+    assert count == 0
+    await drain(resources, p.dlq_payments_subscription, 0)

@@ -1,0 +1,204 @@
+"""The consumer loop's ack, dead-letter, retry, pause, restart and stop behaviour, on fakes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import pytest
+
+from ecom_shared.consumer import Consumer
+from ecom_shared.deadletter import DeadLetters
+from ecom_shared.errors import InvalidMessage, StoreUnavailable
+from ecom_shared.pubsub import ReceivedMessage
+from ecom_shared.settings import ConsumerSettings
+from tests.fakes import FakePublisher, FakeSubscription, received
+
+FAST = ConsumerSettings(pullers=2, max_messages=10, pull_timeout_seconds=100,
+                        retry_delay_seconds=7, backoff_initial_seconds=0.01,
+                        backoff_max_seconds=0.02, shutdown_grace_seconds=2)
+
+
+async def eventually(condition: object, timeout: float = 5.0) -> None:
+    """Poll ``condition()`` until true, failing after ``timeout`` seconds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():  # type: ignore[operator]
+        if asyncio.get_running_loop().time() > deadline:
+            pytest.fail("condition not met in time")
+        await asyncio.sleep(0.005)
+
+
+class Harness:
+    def __init__(self, handler: object, messages: list[ReceivedMessage], *,
+                 settings: ConsumerSettings = FAST, probe_failures: int = 0) -> None:
+        self.sub = FakeSubscription(messages)
+        self.publisher = FakePublisher()
+        self.probes = 0
+        self.probe_failures = probe_failures
+        self.consumer = Consumer(self.sub, handler, DeadLetters(self.publisher, "dead-letter"),  # type: ignore[arg-type]
+                                 settings, ack_deadline_seconds=60, probe=self.probe)
+        self.stop = asyncio.Event()
+
+    async def probe(self) -> None:
+        self.probes += 1
+        if self.probes <= self.probe_failures:
+            raise StoreUnavailable("still down")
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[asyncio.Task[None]]:
+        task = asyncio.create_task(self.consumer.run(self.stop))
+        try:
+            yield task
+        finally:
+            self.stop.set()
+            await asyncio.wait_for(task, 5)
+
+
+async def ok_handler(message: ReceivedMessage) -> None:
+    return None
+
+
+async def test_successful_messages_are_acked_once() -> None:
+    messages = [received(b"{}") for _ in range(25)]
+    h = Harness(ok_handler, messages)
+    async with h.running():
+        await eventually(lambda: len(h.sub.acked) == 25)
+    assert sorted(h.sub.acked) == sorted(m.ack_id for m in messages)
+    assert h.consumer.stats.acked == 25
+
+
+async def test_invalid_message_is_dead_lettered_byte_for_byte_then_acked() -> None:
+    async def refuse(message: ReceivedMessage) -> None:
+        raise InvalidMessage("invalid_json", "body: not JSON")
+
+    bad = received(b"\xff not json", {"event_type": "order"})
+    h = Harness(refuse, [bad])
+    async with h.running():
+        await eventually(lambda: h.sub.acked == [bad.ack_id])
+    [sent] = h.publisher.on("dead-letter")
+    assert sent.data == b"\xff not json"
+    assert sent.attributes["error_reason"] == "invalid_json"
+    assert sent.attributes["source_subscription"] == "fake-sub"
+    assert sent.attributes["source_message_id"] == bad.message_id
+    assert '"event_type": "order"' in sent.attributes["original_attributes"]
+
+
+async def test_dead_letter_publish_failure_means_retry_not_ack() -> None:
+    async def refuse(message: ReceivedMessage) -> None:
+        raise InvalidMessage("invalid_json", "x")
+
+    bad = received(b"x")
+    h = Harness(refuse, [bad])
+    h.publisher.failures = 1
+    async with h.running():
+        await eventually(lambda: h.sub.extended)
+    assert h.sub.acked == []
+    assert h.sub.extended == [(bad.ack_id, 7)]
+
+
+async def test_store_outage_retries_later_and_pauses_pulling_until_probe_succeeds() -> None:
+    down = True
+
+    async def handler(message: ReceivedMessage) -> None:
+        if down:
+            raise StoreUnavailable("cassandra timed out")
+
+    first = received(b"1")
+    h = Harness(handler, [first], probe_failures=3)
+    async with h.running():
+        await eventually(lambda: h.sub.extended == [(first.ack_id, 7)])
+        await eventually(lambda: h.probes >= 2)
+        pulls_while_down = h.sub.pulls
+        await eventually(lambda: h.probes >= 3)
+        # Between failed probes nobody pulls, so an outage burns no delivery attempts.
+        assert h.sub.pulls == pulls_while_down
+        down = False
+        second = received(b"2")
+        h.sub.queue.append(second)
+        await eventually(lambda: second.ack_id in h.sub.acked)
+    assert first.ack_id not in h.sub.acked
+    assert h.probes == 4  # three failed probes, then one that reopened the gate
+
+
+async def test_unexpected_error_is_retried_not_acked_and_loop_survives() -> None:
+    async def buggy(message: ReceivedMessage) -> None:
+        if message.data == b"boom":
+            raise RuntimeError("bug")
+
+    boom, fine = received(b"boom"), received(b"fine")
+    h = Harness(buggy, [boom, fine])
+    async with h.running():
+        await eventually(lambda: fine.ack_id in h.sub.acked and h.sub.extended)
+    assert boom.ack_id not in h.sub.acked
+    assert h.consumer.stats.reasons == {"unexpected:RuntimeError": 1}
+
+
+async def test_failed_pulls_are_retried_with_backoff() -> None:
+    message = received(b"1")
+    h = Harness(ok_handler, [message])
+    h.sub.fail_pulls = 5
+    async with h.running():
+        await eventually(lambda: h.sub.acked == [message.ack_id])
+    assert h.consumer.stats.pull_errors == 5
+
+
+async def test_stop_drains_the_batch_in_hand() -> None:
+    started = asyncio.Event()
+    release = asyncio.Event()
+
+    async def slow(message: ReceivedMessage) -> None:
+        started.set()
+        await release.wait()
+
+    message = received(b"1")
+    h = Harness(slow, [message])
+    task = asyncio.create_task(h.consumer.run(h.stop))
+    await started.wait()
+    h.stop.set()
+    await asyncio.sleep(0.02)
+    assert not task.done()  # still draining
+    release.set()
+    await asyncio.wait_for(task, 2)
+    assert h.sub.acked == [message.ack_id]
+
+
+async def test_stop_gives_up_after_the_grace_period() -> None:
+    async def stuck(message: ReceivedMessage) -> None:
+        await asyncio.Event().wait()
+
+    settings = FAST.model_copy(update={"shutdown_grace_seconds": 0.1})
+    message = received(b"1")
+    h = Harness(stuck, [message], settings=settings)
+    task = asyncio.create_task(h.consumer.run(h.stop))
+    await eventually(lambda: h.consumer.stats.received == 1)
+    h.stop.set()
+    await asyncio.wait_for(task, 2)  # returns instead of hanging
+    assert h.sub.acked == []  # never acked: it will be redelivered
+
+
+async def test_a_crash_in_the_loop_surfaces() -> None:
+    h = Harness(ok_handler, [received(b"1")])
+
+    async def broken_ack(ack_ids: object) -> None:
+        raise RuntimeError("loop bug")
+
+    h.sub.ack = broken_ack  # type: ignore[method-assign]
+    with pytest.raises(ExceptionGroup):
+        await asyncio.wait_for(h.consumer.run(h.stop), 5)
+
+
+async def test_leases_are_extended_while_handlers_run() -> None:
+    release = asyncio.Event()
+
+    async def slow(message: ReceivedMessage) -> None:
+        await release.wait()
+
+    message = received(b"1")
+    h = Harness(slow, [message])
+    h.consumer._ack_deadline = 0.02  # type: ignore[assignment]  # extend every 10 ms
+    async with h.running():
+        await eventually(lambda: len(h.sub.extended) >= 2)
+        release.set()
+        await eventually(lambda: h.sub.acked == [message.ack_id])
+    assert all(ack_id == message.ack_id for ack_id, _ in h.sub.extended)

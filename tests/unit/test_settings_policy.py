@@ -1,0 +1,66 @@
+"""Settings from the environment, and the one error policy."""
+
+from __future__ import annotations
+
+import aiohttp
+import pytest
+from acsylla import errors as cass_errors
+from pydantic import ValidationError
+
+from ecom_shared.errors import InvalidMessage, PublishFailed, StoreUnavailable
+from ecom_shared.policy import Action, decide
+from ecom_shared.settings import CassandraSettings, ConsumerServiceSettings, PubSubSettings
+
+
+def test_settings_come_from_prefixed_nested_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ECOM_PUBSUB__PROJECT_ID", "shop-prod")
+    monkeypatch.setenv("ECOM_CASSANDRA__CONTACT_POINTS", '["10.0.0.1", "10.0.0.2"]')
+    monkeypatch.setenv("ECOM_CASSANDRA__USERNAME", "pipeline")
+    monkeypatch.setenv("ECOM_CASSANDRA__PASSWORD", "s3cret-value")
+    monkeypatch.setenv("ECOM_CONSUMER__PULLERS", "8")
+    settings = ConsumerServiceSettings()
+    assert settings.pubsub.project_id == "shop-prod"
+    assert settings.cassandra.contact_points == ["10.0.0.1", "10.0.0.2"]
+    assert settings.consumer.pullers == 8
+    assert "s3cret-value" not in repr(settings)
+
+
+@pytest.mark.parametrize("name", ["ecom; DROP", "system_auth", "1abc", ""])
+def test_table_names_must_be_plain_identifiers(name: str) -> None:
+    with pytest.raises(ValidationError):
+        CassandraSettings(keyspace=name)
+
+
+def test_pubsub_names_follow_pubsub_rules() -> None:
+    with pytest.raises(ValidationError):
+        PubSubSettings(orders_topic="t1")
+    with pytest.raises(ValidationError):
+        PubSubSettings(orders_topic="goog-orders")
+
+
+def test_credentials_come_in_pairs() -> None:
+    with pytest.raises(ValidationError):
+        CassandraSettings(username="only-user")
+
+
+def test_unknown_setting_is_refused() -> None:
+    with pytest.raises(ValidationError):
+        PubSubSettings(project="typo")  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize(("exc", "action", "down"), [
+    (InvalidMessage("invalid_json", "x"), Action.DEAD_LETTER, False),
+    (StoreUnavailable("x"), Action.RETRY, True),
+    (PublishFailed("x"), Action.RETRY, True),
+    (cass_errors.CassErrorServerUnavailable("no replicas"), Action.RETRY, True),
+    (cass_errors.CassErrorLibRequestTimedOut("timeout"), Action.RETRY, True),
+    (cass_errors.CassErrorLibNoHostsAvailable("down"), Action.RETRY, True),
+    (aiohttp.ClientConnectionError("reset"), Action.RETRY, True),
+    (TimeoutError(), Action.RETRY, True),
+    (RuntimeError("bug"), Action.RETRY, False),
+    (cass_errors.CassErrorServerInvalidQuery("bad cql"), Action.RETRY, False),
+])
+def test_error_policy(exc: Exception, action: Action, down: bool) -> None:
+    decision = decide(exc)
+    assert decision.action is action
+    assert decision.dependency_down is down

@@ -1,0 +1,7 @@
+"""``python -m ecom_devtools`` is ``ecom-infra``."""
+
+import sys
+
+from ecom_devtools.cli import main
+
+sys.exit(main())

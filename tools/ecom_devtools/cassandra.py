@@ -1,0 +1,400 @@
+"""Apache Cassandra 5.0 as a local process: jars from Maven Central, a JDK 17, no Docker.
+
+The flags, the minimal ``cassandra.yaml`` and the pitfalls come from Cassandra's own 5.0
+start-up scripts and option files (see shared/cassandra-notes.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+from ecom_devtools.cql import release_version
+from ecom_devtools.errors import CqlError, InfraError
+from ecom_devtools.java import REQUIRED_MAJOR, find_java
+from ecom_devtools.ports import ensure_ports_free
+from ecom_devtools.process import ManagedProcess, rss_bytes, tail
+
+DEFAULT_VERSION = "5.0.9"
+MAIN_CLASS = "org.apache.cassandra.service.CassandraDaemon"
+MARKER_PROPERTY = "-Decom_devtools.base_dir"
+
+_DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.6.1:copy-dependencies"
+_READY_POLL_SECONDS = 0.5
+
+# conf/jvm-server.options (without -XX:+AlwaysPreTouch: slower start, more memory in dev).
+_SERVER_FLAGS = (
+    "-ea",
+    "-da:net.openhft...",
+    "-XX:+UseThreadPriorities",
+    "-XX:+HeapDumpOnOutOfMemoryError",
+    "-Xss256k",
+    "-XX:+UseTLAB",
+    "-XX:+ResizeTLAB",
+    "-XX:+UseNUMA",
+    "-XX:+PerfDisableSharedMem",
+    "-Djava.net.preferIPv4Stack=true",
+    "-Dchronicle.analytics.disable=true",
+)
+
+# conf/jvm17-server.options.
+_JVM17_FLAGS = (
+    "-XX:+UseG1GC",
+    "-XX:+ParallelRefProcEnabled",
+    "-XX:MaxTenuringThreshold=1",
+    "-XX:G1RSetUpdatingPauseTimePercent=5",
+    "-XX:MaxGCPauseMillis=300",
+    "-XX:InitiatingHeapOccupancyPercent=70",
+    "-Djdk.attach.allowAttachSelf=true",
+    *(
+        arg
+        for module in (
+            "java.base/jdk.internal.misc",
+            "java.management.rmi/com.sun.jmx.remote.internal.rmi",
+            "java.management/com.sun.jmx.remote.security",
+            "java.rmi/sun.rmi.registry",
+            "java.rmi/sun.rmi.server",
+            "java.sql/java.sql",
+            "java.base/java.lang.ref",
+            "jdk.unsupported/sun.misc",
+        )
+        for arg in ("--add-exports", f"{module}=ALL-UNNAMED")
+    ),
+    *(
+        arg
+        for module in (
+            "java.base/java.lang.module",
+            "java.base/jdk.internal.loader",
+            "java.base/jdk.internal.ref",
+            "java.base/jdk.internal.reflect",
+            "java.base/jdk.internal.math",
+            "java.base/jdk.internal.module",
+            "java.base/jdk.internal.util.jar",
+            "jdk.management/com.sun.management.internal",
+            "java.base/sun.nio.ch",
+            "java.base/java.io",
+            "java.base/java.lang.reflect",
+            "java.base/java.lang",
+            "java.base/java.util",
+            "java.base/java.nio",
+        )
+        for arg in ("--add-opens", f"{module}=ALL-UNNAMED")
+    ),
+    "-Dio.netty.tryReflectionSetAccessible=true",
+    "-Dio.netty.allocator.useCacheForAllThreads=true",
+    "-Dio.netty.allocator.maxOrder=11",
+)
+
+# bin/cassandra.in.sh, on JDK 17+.
+_CASSANDRA_IN_SH_FLAGS = (
+    "--add-exports",
+    "jdk.attach/sun.tools.attach=ALL-UNNAMED",
+    "--add-exports",
+    "jdk.compiler/com.sun.tools.javac.file=ALL-UNNAMED",
+    "--add-opens",
+    "jdk.compiler/com.sun.tools.javac=ALL-UNNAMED",
+)
+
+# Dev-only start/stop speed-ups for a single node that has no peers to tell it is leaving.
+_DEV_SPEED_FLAGS = (
+    # Estimate the memtable row overhead from 100 sample rows, not 100,000 (about 1.5 s).
+    "-Dcassandra.memtable_row_overhead_computation_step=100",
+    # Do not sleep 2 s after announcing the shutdown over gossip.
+    "-Dcassandra.shutdown_announce_in_ms=0",
+)
+
+JVM_FLAGS: tuple[str, ...] = _SERVER_FLAGS + _JVM17_FLAGS + _CASSANDRA_IN_SH_FLAGS
+"""JVM options shared by the server and the tools (nodetool) of Cassandra 5.0 on JDK 17."""
+
+
+def default_cache_dir() -> Path:
+    """Return ``$ECOM_CACHE_DIR`` or ``~/.cache/ecom-pipeline``."""
+    configured = os.environ.get("ECOM_CACHE_DIR")
+    return Path(configured) if configured else Path.home() / ".cache" / "ecom-pipeline"
+
+
+def _lib_is_complete(lib_dir: Path, version: str) -> bool:
+    return (lib_dir / f"cassandra-all-{version}.jar").is_file()
+
+
+def ensure_cassandra(version: str = DEFAULT_VERSION, cache_dir: Path | None = None) -> Path:
+    """Return a directory holding every runtime jar of ``cassandra-all:<version>``.
+
+    The jars are cached as ``<cache_dir>/cassandra-<version>/lib``; on a miss, Maven
+    downloads them into a temporary directory that is then renamed into place, so an
+    interrupted download never leaves a half-filled cache.
+    """
+    lib_dir = (cache_dir or default_cache_dir()) / f"cassandra-{version}" / "lib"
+    if _lib_is_complete(lib_dir, version):
+        return lib_dir
+    lib_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix="lib.partial-", dir=lib_dir.parent))
+    try:
+        _download_jars(version, staging)
+        if not _lib_is_complete(staging, version):
+            raise InfraError(f"Maven finished but cassandra-all-{version}.jar is missing")
+        try:
+            staging.rename(lib_dir)
+        except OSError:
+            if not _lib_is_complete(lib_dir, version):  # not a concurrent download winning
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return lib_dir
+
+
+def _download_jars(version: str, output_dir: Path) -> None:
+    """Run Maven's copy-dependencies on the packaged pom.xml into ``output_dir``."""
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise InfraError(
+            f"Cassandra {version} is not cached and Maven (mvn) is not installed to fetch it; "
+            "install Maven (Debian/Ubuntu: apt-get install maven) or set ECOM_CACHE_DIR to a "
+            "cache that has it"
+        )
+    pom_resource = resources.files("ecom_devtools").joinpath("cassandra/pom.xml")
+    with resources.as_file(pom_resource) as pom:
+        argv = [
+            mvn, "-B", "-q", "-Dstyle.color=never", "-f", str(pom), _DEPENDENCY_PLUGIN,
+            f"-DoutputDirectory={output_dir}", "-DincludeScope=runtime",
+            f"-Dcassandra.version={version}",
+        ]  # fmt: skip
+        completed = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if completed.returncode != 0:
+        lines = (completed.stdout + completed.stderr).splitlines()
+        errors = [line for line in lines if line.startswith("[ERROR]")] or lines
+        summary = "\n".join(errors[:12])
+        raise InfraError(f"Maven could not fetch cassandra-all {version}:\n{summary}")
+
+
+@dataclass(frozen=True)
+class CassandraConfig:
+    """Where and how one local single-node Cassandra runs.
+
+    ``base_dir`` holds ``conf/``, ``data/``, ``logs/`` and ``cassandra.pid``.
+    """
+
+    base_dir: Path
+    cql_port: int = 9042
+    storage_port: int = 7000
+    jmx_port: int = 7199
+    host: str = "127.0.0.1"
+    heap: str = "1G"
+    version: str = DEFAULT_VERSION
+
+
+def render_cassandra_yaml(config: CassandraConfig, data_dir: Path) -> str:
+    """Return a minimal single-node ``cassandra.yaml`` (Cassandra rejects unknown keys)."""
+
+    def quoted(path: Path) -> str:
+        return json.dumps(str(path))  # a JSON string is a valid YAML scalar
+
+    return f"""\
+# Written by ecom_devtools; rewritten on every start.
+cluster_name: dev
+num_tokens: 1
+partitioner: org.apache.cassandra.dht.Murmur3Partitioner
+endpoint_snitch: SimpleSnitch
+listen_address: {config.host}
+rpc_address: {config.host}
+storage_port: {config.storage_port}
+native_transport_port: {config.cql_port}
+start_native_transport: true
+seed_provider:
+  - class_name: org.apache.cassandra.locator.SimpleSeedProvider
+    parameters: [{{seeds: "{config.host}"}}]
+commitlog_sync: periodic
+commitlog_sync_period: 10000ms
+disk_access_mode: standard
+storage_compatibility_mode: NONE
+auto_snapshot: false
+data_file_directories: [{quoted(data_dir / "data")}]
+commitlog_directory: {quoted(data_dir / "commitlog")}
+hints_directory: {quoted(data_dir / "hints")}
+saved_caches_directory: {quoted(data_dir / "saved_caches")}
+cdc_raw_directory: {quoted(data_dir / "cdc_raw")}
+"""
+
+
+def render_logback_xml(log_dir: Path) -> str:
+    """Return a logback configuration: INFO to ``system.log`` (rolled at 50 MB), no console."""
+    log_file = escape(str(log_dir / "system.log"))
+    return f"""\
+<configuration scan="false">
+  <appender name="SYSTEMLOG" class="ch.qos.logback.core.rolling.RollingFileAppender">
+    <file>{log_file}</file>
+    <rollingPolicy class="ch.qos.logback.core.rolling.FixedWindowRollingPolicy">
+      <fileNamePattern>{log_file}.%i.zip</fileNamePattern>
+      <minIndex>1</minIndex>
+      <maxIndex>3</maxIndex>
+    </rollingPolicy>
+    <triggeringPolicy class="ch.qos.logback.core.rolling.SizeBasedTriggeringPolicy">
+      <maxFileSize>50MB</maxFileSize>
+    </triggeringPolicy>
+    <encoder>
+      <pattern>%-5level [%thread] %date{{ISO8601}} %logger{{0}} - %msg%n</pattern>
+    </encoder>
+  </appender>
+  <root level="INFO">
+    <appender-ref ref="SYSTEMLOG"/>
+  </root>
+</configuration>
+"""
+
+
+class CassandraNode:
+    """One local Cassandra node; all state lives in ``config.base_dir``.
+
+    A node object can be created in any process: ``stop``, ``is_running`` and ``pid`` work
+    from the pid file, so ``ecom-infra down`` stops a node that ``ecom-infra up`` started.
+    """
+
+    def __init__(self, config: CassandraConfig) -> None:
+        """Manage the node described by ``config`` (nothing is started yet)."""
+        self.config = config
+        self.base_dir = config.base_dir.resolve()
+        self.conf_dir = self.base_dir / "conf"
+        self.data_dir = self.base_dir / "data"
+        self.log_dir = self.base_dir / "logs"
+        self.pid_file = self.base_dir / "cassandra.pid"
+        self._marker = f"{MARKER_PROPERTY}={self.base_dir}"
+        self._process = ManagedProcess(self.pid_file, self._marker)
+
+    @property
+    def pid(self) -> int | None:
+        """The JVM's pid while it runs, else None."""
+        return self._process.pid
+
+    def is_running(self) -> bool:
+        """Return True while the JVM is alive (also when paused)."""
+        return self._process.is_running()
+
+    def rss_bytes(self) -> int | None:
+        """Return the JVM's resident memory in bytes, or None if it is not running."""
+        pid = self.pid
+        return None if pid is None else rss_bytes(pid)
+
+    def start(self) -> int:
+        """Write the configuration and spawn the JVM in its own session; return its pid.
+
+        Does not wait for CQL; call :meth:`wait_ready`. Raises InfraError if the node already
+        runs, a port is taken, or the jars or JDK 17 are missing.
+        """
+        if self.is_running():
+            raise InfraError(f"Cassandra already runs from {self.base_dir} (pid {self.pid})")
+        self._check_ports()
+        lib_dir = ensure_cassandra(self.config.version)
+        java = find_java(REQUIRED_MAJOR)
+        self._write_config()
+        env = {**os.environ, "MALLOC_ARENA_MAX": "4"}
+        return self._process.spawn(
+            self._argv(java, lib_dir), env, self.log_dir / "stdout.log", self.base_dir
+        )
+
+    async def wait_ready(self, timeout: float = 180.0) -> float:  # noqa: ASYNC109 - the error names the deadline and shows the logs
+        """Wait until ``SELECT release_version FROM system.local`` answers; return seconds waited.
+
+        Raises InfraError with the tail of the logs if the JVM exits or time runs out.
+        """
+        started = time.monotonic()
+        last_error: CqlError | None = None
+        while time.monotonic() - started < timeout:
+            self._raise_if_exited()
+            try:
+                await release_version(self.config.host, self.config.cql_port)
+            except CqlError as exc:
+                last_error = exc
+                await asyncio.sleep(_READY_POLL_SECONDS)
+            else:
+                return time.monotonic() - started
+        raise InfraError(
+            f"Cassandra did not answer CQL on {self.config.host}:{self.config.cql_port} "
+            f"within {timeout:.0f} s (last error: {last_error})\n{self._log_tails()}"
+        )
+
+    def stop(self, timeout: float = 60.0) -> None:
+        """Stop the JVM (SIGTERM, then SIGKILL after ``timeout`` s). Idempotent."""
+        self._process.stop(timeout)
+
+    def kill(self) -> None:
+        """SIGKILL the JVM, as a crash would (the commit log is replayed on the next start)."""
+        self._process.kill()
+
+    def pause(self) -> None:
+        """Freeze the JVM with SIGSTOP (clients see timeouts, not refused connections)."""
+        self._signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Let a paused JVM run again with SIGCONT."""
+        self._signal(signal.SIGCONT)
+
+    def _signal(self, sig: signal.Signals) -> None:
+        if not self._process.send(sig):
+            raise InfraError(f"Cassandra is not running from {self.base_dir}")
+
+    def _check_ports(self) -> None:
+        ensure_ports_free(
+            self.config.host,
+            {
+                "CQL": self.config.cql_port,
+                "storage": self.config.storage_port,
+                "JMX": self.config.jmx_port,
+            },
+            "is another Cassandra running? Stop it or choose other ports.",
+        )
+
+    def _write_config(self) -> None:
+        for directory in (self.conf_dir, self.data_dir, self.log_dir, self.base_dir / "tmp"):
+            directory.mkdir(parents=True, exist_ok=True)
+        yaml = render_cassandra_yaml(self.config, self.data_dir)
+        (self.conf_dir / "cassandra.yaml").write_text(yaml)
+        (self.conf_dir / "logback.xml").write_text(render_logback_xml(self.log_dir))
+
+    def _argv(self, java: Path, lib_dir: Path) -> list[str]:
+        heap = self.config.heap
+        tmp_dir = self.base_dir / "tmp"
+        return [
+            str(java),
+            self._marker,
+            *JVM_FLAGS,
+            f"-Xms{heap}",
+            f"-Xmx{heap}",
+            "-XX:+ExitOnOutOfMemoryError",
+            f"-Dcassandra.config={(self.conf_dir / 'cassandra.yaml').as_uri()}",
+            f"-Dcassandra.storagedir={self.data_dir}",
+            f"-Dcassandra.logdir={self.log_dir}",
+            f"-Dlogback.configurationFile={self.conf_dir / 'logback.xml'}",
+            "-Dcassandra-foreground=yes",
+            f"-Dcassandra.jmx.local.port={self.config.jmx_port}",
+            "-Dcassandra.skip_wait_for_gossip_to_settle=0",
+            "-Dcassandra.unsafesystem=true",
+            *_DEV_SPEED_FLAGS,
+            f"-Djava.io.tmpdir={tmp_dir}",
+            f"-Djna.tmpdir={tmp_dir}",
+            "-cp",
+            f"{self.conf_dir}:{lib_dir}/*",
+            MAIN_CLASS,
+        ]
+
+    def _raise_if_exited(self) -> None:
+        if self.is_running():
+            return
+        code = self._process.returncode
+        status = f" with status {code}" if code is not None else ""
+        raise InfraError(f"Cassandra exited during start-up{status}\n{self._log_tails()}")
+
+    def _log_tails(self) -> str:
+        return "\n".join(
+            f"--- last lines of {path} ---\n{tail(path, 25)}"
+            for path in (self.log_dir / "system.log", self.log_dir / "stdout.log")
+        )

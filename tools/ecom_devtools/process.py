@@ -1,0 +1,193 @@
+"""Supervising one long-running server process through a pid file.
+
+A server is started in its own session so that it outlives the command that launched it,
+and is found again later (from any process) through its pid file. Before a pid read from a
+file is signalled, its command line must contain a marker that only our launch puts there,
+so a stale pid file can never make us signal an unrelated process that reused the pid.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+_POLL_SECONDS = 0.1
+
+
+def read_cmdline(pid: int) -> list[str] | None:
+    """Return the arguments of ``pid``, or None if they cannot be read.
+
+    Without /proc (macOS) ``ps`` is asked, and arguments are split on whitespace.
+    """
+    proc_dir = Path(f"/proc/{pid}")
+    if Path("/proc/self").is_dir():
+        try:
+            raw = (proc_dir / "cmdline").read_bytes()
+        except OSError:
+            return None
+        return raw.decode(errors="replace").split("\0")[:-1] or None
+    completed = subprocess.run(
+        ["ps", "-o", "command=", "-p", str(pid)], capture_output=True, text=True, check=False
+    )
+    return completed.stdout.split() or None
+
+
+def _is_exited_zombie(pid: int) -> bool:
+    """Return True if ``pid`` has fully exited but was not reaped yet (Linux; else False).
+
+    A multi-threaded process (a JVM) shows state Z as soon as its main thread is done, while
+    other threads may still hold its files and sockets; only with one thread left is it over.
+    """
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    state = fields.get("State", "").split()
+    threads = fields.get("Threads", "1").strip()
+    return bool(state) and state[0] == "Z" and threads in {"0", "1"}
+
+
+def pid_alive(pid: int) -> bool:
+    """Return True if a process with this pid exists and has not exited."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return not _is_exited_zombie(pid)
+
+
+def rss_bytes(pid: int) -> int | None:
+    """Return the resident set size of ``pid`` in bytes, or None if unknown."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return None
+
+
+def tail(path: Path, lines: int = 40) -> str:
+    """Return the last ``lines`` lines of a text file, or a note if it does not exist."""
+    try:
+        with path.open("rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, handle.tell() - 64 * 1024))
+            text = handle.read().decode(errors="replace")
+    except OSError:
+        return f"({path} does not exist)"
+    return "\n".join(text.splitlines()[-lines:])
+
+
+class ManagedProcess:
+    """One server process, tracked by a pid file and recognised by a command-line marker."""
+
+    def __init__(self, pid_file: Path, marker: str) -> None:
+        """Track the process recorded in ``pid_file`` that has ``marker`` as one argument."""
+        self._pid_file = pid_file
+        self._marker = marker
+        self._popen: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        """Return the pid of the running process, or None if it is not running."""
+        if self._popen is not None:
+            return self._popen.pid if self._popen.poll() is None else None
+        pid = self._read_pid_file()
+        if pid is None or not pid_alive(pid):
+            return None
+        args = read_cmdline(pid)
+        return pid if args is not None and self._marker in args else None
+
+    @property
+    def returncode(self) -> int | None:
+        """Return the exit status if this object started the process and it has exited."""
+        return None if self._popen is None else self._popen.poll()
+
+    def is_running(self) -> bool:
+        """Return True if the process is alive (a paused process counts as running)."""
+        return self.pid is not None
+
+    def spawn(self, argv: Sequence[str], env: Mapping[str, str], log_path: Path, cwd: Path) -> int:
+        """Start ``argv`` in a new session with output appended to ``log_path``; return its pid."""
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with log_path.open("ab") as log:
+            self._popen = subprocess.Popen(
+                list(argv),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=cwd,
+                env=dict(env),
+                start_new_session=True,
+            )
+        self._write_pid_file(self._popen.pid)
+        return self._popen.pid
+
+    def send(self, sig: signal.Signals) -> bool:
+        """Send ``sig`` to the process; return False if it was not running."""
+        pid = self.pid
+        if pid is None:
+            return False
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+        return True
+
+    def stop(self, timeout: float) -> None:
+        """SIGTERM the process, wait up to ``timeout`` seconds, then SIGKILL it. Idempotent."""
+        pid = self.pid
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+                os.kill(pid, signal.SIGCONT)  # a paused JVM must run to act on SIGTERM
+            if not self._wait_gone(pid, timeout):
+                self._kill_and_wait(pid)
+        self._pid_file.unlink(missing_ok=True)
+
+    def kill(self) -> None:
+        """SIGKILL the process and wait until it is gone. Idempotent."""
+        pid = self.pid
+        if pid is not None:
+            self._kill_and_wait(pid)
+        self._pid_file.unlink(missing_ok=True)
+
+    def _kill_and_wait(self, pid: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        self._wait_gone(pid, 30.0)
+
+    def _wait_gone(self, pid: int, timeout: float) -> bool:
+        """Wait until ``pid`` has exited (reaping it if it is our child); True if it did."""
+        if self._popen is not None and self._popen.pid == pid:
+            try:
+                self._popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                return False
+            return True
+        deadline = time.monotonic() + timeout
+        while pid_alive(pid):
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(_POLL_SECONDS)
+        return True
+
+    def _read_pid_file(self) -> int | None:
+        try:
+            return int(self._pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+
+    def _write_pid_file(self, pid: int) -> None:
+        self._pid_file.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self._pid_file.with_suffix(".pid.tmp")
+        temporary.write_text(f"{pid}\n")
+        temporary.replace(self._pid_file)
