@@ -3,7 +3,14 @@ Cassandra 5.0 and the real Pub/Sub emulator, started once per session on test po
 
 from __future__ import annotations
 
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
 import pytest
+
+from ecom_devtools.infra import started_infra
+from tests.infra import InfraUnderTest
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -13,3 +20,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.integration)
         elif "/tests/e2e/" in path:
             item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="session")
+async def infra(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[InfraUnderTest]:
+    base = Path(os.environ.get("ECOM_TEST_INFRA_DIR") or tmp_path_factory.mktemp("infra"))
+    test_infra = InfraUnderTest.from_env(base)
+    os.environ["PUBSUB_EMULATOR_HOST"] = test_infra.pubsub_host_port
+    async with started_infra(base, test_infra.cql_port, test_infra.storage_port,
+                             test_infra.jmx_port, test_infra.pubsub_port):
+        yield test_infra

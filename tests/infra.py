@@ -16,7 +16,7 @@ from ecom_shared.settings import CassandraSettings, PubSubSettings, ServiceSetti
 
 
 @dataclass(frozen=True)
-class TestInfra:
+class InfraUnderTest:
     base_dir: Path
     cql_port: int
     pubsub_host_port: str
@@ -24,9 +24,9 @@ class TestInfra:
     jmx_port: int
 
     @staticmethod
-    def from_env(base_dir: Path) -> TestInfra:
+    def from_env(base_dir: Path) -> InfraUnderTest:
         env = os.environ.get
-        return TestInfra(
+        return InfraUnderTest(
             base_dir=base_dir,
             cql_port=int(env("ECOM_TEST_CQL_PORT", "19042")),
             pubsub_host_port=f"127.0.0.1:{env('ECOM_TEST_PUBSUB_PORT', '18085')}",

@@ -4,36 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 
 import pytest
 
-from ecom_devtools.infra import started_infra
 from ecom_shared.consumer import Consumer, Handler
 from ecom_shared.provision import provision
 from ecom_shared.resources import Resources, open_resources
 from ecom_shared.settings import ConsumerSettings, ServiceSettings
-from tests.infra import TestInfra
+from tests.infra import InfraUnderTest
 
 FAST_CONSUMER = ConsumerSettings(pullers=2, max_messages=200, pull_timeout_seconds=120,
                                  retry_delay_seconds=1, backoff_initial_seconds=0.2,
                                  backoff_max_seconds=1, shutdown_grace_seconds=10)
 
 
-@pytest.fixture(scope="session")
-async def infra(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[TestInfra]:
-    base = Path(os.environ.get("ECOM_TEST_INFRA_DIR") or tmp_path_factory.mktemp("infra"))
-    test_infra = TestInfra.from_env(base)
-    os.environ["PUBSUB_EMULATOR_HOST"] = test_infra.pubsub_host_port
-    async with started_infra(base, test_infra.cql_port, test_infra.storage_port,
-                             test_infra.jmx_port, test_infra.pubsub_port):
-        yield test_infra
-
-
 @pytest.fixture
-async def settings(infra: TestInfra) -> ServiceSettings:
+async def settings(infra: InfraUnderTest) -> ServiceSettings:
     """Fresh topics, subscriptions and keyspace for one test, already set up."""
     test_settings = infra.settings()
     await provision(test_settings)

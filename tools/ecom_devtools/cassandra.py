@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -31,6 +33,7 @@ MARKER_PROPERTY = "-Decom_devtools.base_dir"
 
 _DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.6.1:copy-dependencies"
 _READY_POLL_SECONDS = 0.5
+_ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 
 # conf/jvm-server.options (without -XX:+AlwaysPreTouch: slower start, more memory in dev).
 _SERVER_FLAGS = (
@@ -171,10 +174,18 @@ def _download_jars(version: str, output_dir: Path) -> None:
         ]  # fmt: skip
         completed = subprocess.run(argv, capture_output=True, text=True, check=False)
     if completed.returncode != 0:
-        lines = (completed.stdout + completed.stderr).splitlines()
-        errors = [line for line in lines if line.startswith("[ERROR]")] or lines
-        summary = "\n".join(errors[:12])
-        raise InfraError(f"Maven could not fetch cassandra-all {version}:\n{summary}")
+        raise InfraError(
+            f"Maven could not fetch cassandra-all {version}: "
+            f"{_maven_error(completed.stdout + completed.stderr)}\n(command: {shlex.join(argv)})"
+        )
+
+
+def _maven_error(output: str) -> str:
+    """Return the first meaningful ``[ERROR]`` line of Maven's output (colour codes removed)."""
+    lines = [_ANSI_ESCAPE.sub("", line).strip() for line in output.splitlines()]
+    errors = [line.removeprefix("[ERROR]").strip() for line in lines if line.startswith("[ERROR]")]
+    meaningful = [line for line in errors if line]
+    return meaningful[0] if meaningful else "\n".join(lines[-10:])
 
 
 @dataclass(frozen=True)

@@ -47,10 +47,9 @@ def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def _effective_config(args: argparse.Namespace) -> InfraConfig:
+def _effective_config(args: argparse.Namespace, saved: InfraConfig | None) -> InfraConfig:
     """Return the saved configuration of ``--dir`` (if any) updated by the given ports."""
-    base_dir: Path = args.dir
-    config = load_config(base_dir) or InfraConfig(base_dir)
+    config = saved or InfraConfig(args.dir)
     overrides = {
         name: value
         for name in ("cql_port", "storage_port", "jmx_port", "pubsub_port")
@@ -61,6 +60,12 @@ def _effective_config(args: argparse.Namespace) -> InfraConfig:
 
 def _servers(config: InfraConfig) -> tuple[CassandraNode, PubSubEmulator]:
     return CassandraNode(config.cassandra()), PubSubEmulator(config.emulator())
+
+
+def _address(server: CassandraNode | PubSubEmulator) -> str:
+    if isinstance(server, CassandraNode):
+        return f"CQL {server.config.host}:{server.config.cql_port}"
+    return server.host_port
 
 
 def _pick_running(requested: InfraConfig, saved: InfraConfig | None) -> InfraConfig:
@@ -89,7 +94,7 @@ def _start_missing(
     try:
         for name, server in (("Cassandra", node), ("Pub/Sub emulator", emulator)):
             if server.is_running():
-                _say(f"{name} already runs (pid {server.pid})")
+                _say(f"{name} already runs: {_describe(server)}")
                 continue
             pid = server.start()
             started.append(server)
@@ -107,13 +112,14 @@ def _stop_all(servers: Sequence[CassandraNode | PubSubEmulator]) -> None:
 
 def cmd_up(args: argparse.Namespace) -> int:
     """Start both servers (skipping running ones), wait until ready, print the exports."""
-    config = _pick_running(_effective_config(args), load_config(args.dir))
+    saved = load_config(args.dir)
+    config = _pick_running(_effective_config(args, saved), saved)
     node, emulator = _servers(config)
     started = _start_missing(node, emulator)
     save_config(config)
     try:
         cql_wait, pubsub_wait = asyncio.run(wait_all_ready(node, emulator, args.timeout))
-    except InfraError:
+    except (InfraError, KeyboardInterrupt):
         _stop_all(started)
         raise
     _say(f"ready: Cassandra CQL after {cql_wait:.1f} s, Pub/Sub emulator after {pubsub_wait:.1f} s")
@@ -132,21 +138,21 @@ def cmd_down(args: argparse.Namespace) -> int:
     return 0
 
 
-def _describe(server: CassandraNode | PubSubEmulator, address: str) -> str:
+def _describe(server: CassandraNode | PubSubEmulator) -> str:
     pid = server.pid
     if pid is None:
         return "stopped"
     rss = server.rss_bytes()
     memory = f", RSS {rss / 2**20:.0f} MiB" if rss is not None else ""
-    return f"running, pid {pid}, {address}{memory}"
+    return f"running, pid {pid}, {_address(server)}{memory}"
 
 
 def cmd_status(args: argparse.Namespace) -> int:
     """Print the state of both servers; exit 0 if both run, else EXIT_NOT_RUNNING."""
     config = load_config(args.dir) or InfraConfig(args.dir)
     node, emulator = _servers(config)
-    print(f"cassandra: {_describe(node, f'CQL {config.host}:{config.cql_port}')}")
-    print(f"pubsub-emulator: {_describe(emulator, emulator.host_port)}")
+    print(f"cassandra: {_describe(node)}")
+    print(f"pubsub-emulator: {_describe(emulator)}")
     return 0 if node.is_running() and emulator.is_running() else EXIT_NOT_RUNNING
 
 
@@ -175,7 +181,7 @@ async def _print_rows(host: str, port: int, statement: str, keyspace: str | None
 
 def cmd_cql(args: argparse.Namespace) -> int:
     """Run one CQL statement and print each row as a JSON line."""
-    config = _effective_config(args)
+    config = _effective_config(args, load_config(args.dir))
     count = asyncio.run(_print_rows(config.host, config.cql_port, args.statement, args.keyspace))
     _say(f"({count} row{'s' if count != 1 else ''})")
     return 0

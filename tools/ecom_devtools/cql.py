@@ -83,7 +83,7 @@ def _row_as_dict(row: Any, result: Any) -> Row:
 
 def _column_value(row: Any, name: str) -> object:
     try:
-        return row.column_value(name)  # type: ignore[no-any-return]
+        return row.column_value(name)
     except _DECODE_ERRORS:
         return f"<acsylla cannot decode this value; SELECT CAST({name} AS text)>"
 

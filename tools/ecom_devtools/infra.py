@@ -65,18 +65,12 @@ def load_config(base_dir: Path) -> InfraConfig | None:
 
 
 async def wait_all_ready(
-    node: CassandraNode | None,
-    emulator: PubSubEmulator | None,
+    node: CassandraNode,
+    emulator: PubSubEmulator,
     timeout: float = 180.0,  # noqa: ASYNC109 - passed on to each wait_ready
-) -> tuple[float | None, float | None]:
-    """Wait for both servers concurrently; return the seconds each took (None if not given)."""
-
-    async def nothing() -> None:
-        return None
-
-    cassandra_wait = node.wait_ready(timeout) if node is not None else nothing()
-    emulator_wait = emulator.wait_ready(timeout) if emulator is not None else nothing()
-    return await asyncio.gather(cassandra_wait, emulator_wait)
+) -> tuple[float, float]:
+    """Wait for both servers concurrently; return the seconds each took to answer."""
+    return await asyncio.gather(node.wait_ready(timeout), emulator.wait_ready(timeout))
 
 
 @asynccontextmanager

@@ -67,7 +67,7 @@ def find_java(major: int = REQUIRED_MAJOR) -> Path:
         seen.append(f"{candidate} (version {found if found is not None else 'unknown'})")
     detail = "; found: " + ", ".join(seen) if seen else "; no java executable was found"
     raise InfraError(
-        f"JDK {major} is required (Cassandra 5.0 does not run on Java 18+){detail}. "
+        f"JDK {major} is required (Cassandra 5.0 runs on JDK 11 or 17, not 18+){detail}. "
         f"Install it (Debian/Ubuntu: apt-get install openjdk-{major}-jdk-headless) "
         f"or point JAVA_HOME at one."
     )

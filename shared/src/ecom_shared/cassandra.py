@@ -61,23 +61,27 @@ async def cassandra_session(
     settings: CassandraSettings, *, keyspace: str | None = None
 ) -> AsyncIterator[Session]:
     """Connect, retrying for ``startup_timeout_seconds``, and close the session on exit."""
-    session = await _connect(settings, keyspace)
+    cluster, session = await _connect(settings, keyspace)
     log.info("cassandra.connected", contact_points=settings.contact_points, port=settings.port,
              keyspace=keyspace, consistency=settings.consistency)
     try:
         yield session
     finally:
         await session.close()
+        # Only destroy() releases the socket pair the cluster registered with the event loop.
+        cluster.destroy()
 
 
-async def _connect(settings: CassandraSettings, keyspace: str | None) -> Session:
+async def _connect(settings: CassandraSettings, keyspace: str | None) -> tuple[Any, Session]:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + settings.startup_timeout_seconds
     backoff = Backoff(0.5, 5.0)
     while True:
+        cluster = create_cluster(settings)
         try:
-            return await create_cluster(settings).create_session(keyspace=keyspace)
+            return cluster, await cluster.create_session(keyspace=keyspace)
         except acsylla.errors.CassException as exc:
+            cluster.destroy()
             if loop.time() >= deadline:
                 raise
             log.warning("cassandra.connect_failed", error=str(exc)[:300], retry=True)

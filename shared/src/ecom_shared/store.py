@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
 from ecom_shared.cassandra import Prepared, Session, bind, scan_by_token
+from ecom_shared.cqltypes import decimal_to_blob
 from ecom_shared.events import (
     Order,
     Payment,
@@ -74,7 +75,8 @@ class CassandraOrders:
     async def prepare(cls, session: Session, settings: CassandraSettings) -> CassandraOrders:
         table = f"{settings.keyspace}.{settings.orders_table}"
         upsert = await session.create_prepared(
-            f"UPDATE {table} SET customer_id = ?, item = ?, quantity = ?, price = ?, "  # noqa: S608
+            f"UPDATE {table} SET customer_id = ?, item = ?, quantity = ?, "  # noqa: S608
+            "price = blobAsDecimal(?), "  # acsylla cannot bind decimals: see ecom_shared.cqltypes
             "shipping_address = ?, order_status = ?, order_created_at = ?, order_version_at = ?, "
             "order_ingested_at = ? WHERE order_id = ?"
         )
@@ -91,7 +93,8 @@ class CassandraOrders:
     async def upsert_order(self, order: Order, version_micros: int, now: datetime) -> None:
         version_at = datetime.fromtimestamp(version_micros / 1_000_000, tz=UTC)
         values = [
-            order.customer_id, order.item, order.quantity, order.price, order.shipping_address,
+            order.customer_id, order.item, order.quantity, decimal_to_blob(order.price),
+            order.shipping_address,
             order.order_status.value, order.creation_date, version_at, now, order.order_id,
         ]
         await self._session.execute(bind(self._upsert, values, timestamp=version_micros))

@@ -14,11 +14,11 @@ import sys
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from ecom_shared.cassandra import Session, cassandra_session, scan_by_token
+from ecom_shared.cqltypes import blob_to_decimal
 from ecom_shared.events import Order, Payment
 from ecom_shared.logs import configure_logging
 from ecom_shared.manifest import ExpectedState, load_expected
@@ -29,8 +29,8 @@ CATEGORIES = (
     "orders_missing", "orders_wrong", "payments_missing", "payments_wrong",
     "payments_unexplained", "parked_missing", "parked_but_order_exists", "rows_unexplained",
 )
-_ORDER_COLS = ("customer_id", "item", "quantity", "price", "shipping_address", "order_status",
-               "order_created_at")
+_ORDER_COLS = ("customer_id", "item", "quantity", "price_blob", "shipping_address",
+               "order_status", "order_created_at")
 _PAYMENT_COLS = ("payment_id", "payment_method", "card_last_four", "payment_status", "paid_at")
 _SOURCE_TOTALS = {"stream": "joined_on_stream", "dlq": "joined_by_dlq_worker"}
 
@@ -78,8 +78,8 @@ def _row_values(row: Any, columns: tuple[str, ...]) -> tuple[Any, ...]:
         value = row.column_value(column)
         if isinstance(value, datetime):
             value = _ms(value)
-        elif isinstance(value, Decimal | float) and column == "price":
-            value = Decimal(str(value))
+        elif column == "price_blob":
+            value = None if value is None else blob_to_decimal(value)
         values.append(value)
     return tuple(values)
 
@@ -99,7 +99,8 @@ async def verify(session: Session, settings: CassandraSettings, expected: Expect
 async def _check_orders(session: Session, settings: CassandraSettings, expected: ExpectedState,
                         report: Report) -> None:
     low, high = (min(expected.orders), max(expected.orders)) if expected.orders else (0, -1)
-    cols = ", ".join(("order_id", *_ORDER_COLS, *_PAYMENT_COLS, "payment_source"))
+    cols = ", ".join(("order_id", *_ORDER_COLS, *_PAYMENT_COLS, "payment_source")).replace(
+        "price_blob", "decimalAsBlob(price) AS price_blob")  # see ecom_shared.cqltypes
     prepared = await session.create_prepared(
         f"SELECT {cols} FROM {settings.keyspace}.{settings.orders_table} "  # noqa: S608
         "WHERE token(order_id) >= ? AND token(order_id) <= ?"
