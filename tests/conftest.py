@@ -27,6 +27,11 @@ async def infra(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Infra
     base = Path(os.environ.get("ECOM_TEST_INFRA_DIR") or tmp_path_factory.mktemp("infra"))
     test_infra = InfraUnderTest.from_env(base)
     os.environ["PUBSUB_EMULATOR_HOST"] = test_infra.pubsub_host_port
-    async with started_infra(base, test_infra.cql_port, test_infra.storage_port,
-                             test_infra.jmx_port, test_infra.pubsub_port):
+    async with started_infra(
+        base,
+        test_infra.cql_port,
+        test_infra.storage_port,
+        test_infra.jmx_port,
+        test_infra.pubsub_port,
+    ):
         yield test_infra

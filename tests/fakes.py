@@ -1,4 +1,4 @@
-"""Small in-memory fakes of the ports, for unit tests only (integration tests use the real things)."""
+"""Small in-memory fakes of the ports, for unit tests only (other layers use the real ones)."""
 
 from __future__ import annotations
 
@@ -14,16 +14,23 @@ from ecom_shared.store import ParkedPayment, PaymentSource
 _ids = itertools.count(1)
 
 
-def received(data: bytes | None, attributes: dict[str, str] | None = None,
-             publish_time: datetime | None = None) -> ReceivedMessage:
+def received(
+    data: bytes | None,
+    attributes: dict[str, str] | None = None,
+    publish_time: datetime | None = None,
+) -> ReceivedMessage:
     n = next(_ids)
-    return ReceivedMessage(ack_id=f"ack-{n}", message_id=f"msg-{n}",
-                           publish_time=publish_time or datetime(2026, 1, 1, tzinfo=UTC),
-                           data=data, attributes=attributes or {})
+    return ReceivedMessage(
+        ack_id=f"ack-{n}",
+        message_id=f"msg-{n}",
+        publish_time=publish_time or datetime(2026, 1, 1, tzinfo=UTC),
+        data=data,
+        attributes=attributes or {},
+    )
 
 
 class FakeSubscription:
-    """Serves queued messages; records acks and deadline changes. ``fail_pulls`` makes pulls raise."""
+    """Serves queued messages, records acks and deadline changes; ``fail_pulls`` pulls raise."""
 
     name = "fake-sub"
 
@@ -116,8 +123,9 @@ class FakeDlq:
         key = (parked.order_id, parked.payment_id)
         if key in self.rows:
             old = self.rows[key]
-            self.rows[key] = ParkedPayment(old.order_id, old.payment_id, old.payment,
-                                           old.parked_at, parked.attempts + 1)
+            self.rows[key] = ParkedPayment(
+                old.order_id, old.payment_id, old.payment, old.parked_at, parked.attempts + 1
+            )
 
     async def remove(self, order_id: int, payment_id: int) -> None:
         self.rows.pop((order_id, payment_id), None)

@@ -38,30 +38,36 @@ class InfraUnderTest:
     def pubsub_port(self) -> int:
         return int(self.pubsub_host_port.rsplit(":", 1)[1])
 
-    def settings(self, tag: str | None = None, **cassandra: object) -> ServiceSettings:
+    def settings(self, tag: str | None = None) -> ServiceSettings:
         """Settings with names no other test uses."""
         tag = tag or uuid.uuid4().hex[:10]
         pubsub = PubSubSettings(
             project_id="test-project",
-            orders_topic=f"orders-{tag}", payments_topic=f"payments-{tag}",
-            dlq_payments_topic=f"dlq-payments-{tag}", dead_letter_topic=f"dead-letter-{tag}",
-            orders_subscription=f"orders-sub-{tag}", payments_subscription=f"payments-sub-{tag}",
+            orders_topic=f"orders-{tag}",
+            payments_topic=f"payments-{tag}",
+            dlq_payments_topic=f"dlq-payments-{tag}",
+            dead_letter_topic=f"dead-letter-{tag}",
+            orders_subscription=f"orders-sub-{tag}",
+            payments_subscription=f"payments-sub-{tag}",
             dlq_payments_subscription=f"dlq-payments-sub-{tag}",
             dead_letter_subscription=f"dead-letter-sub-{tag}",
             ack_deadline_seconds=30,
         )
-        cql = CassandraSettings(contact_points=["127.0.0.1"], port=self.cql_port,
-                                keyspace=f"t_{tag}", **cassandra)  # type: ignore[arg-type]
+        cql = CassandraSettings(
+            contact_points=["127.0.0.1"], port=self.cql_port, keyspace=f"t_{tag}"
+        )
         return ServiceSettings(pubsub=pubsub, cassandra=cql)
 
     def environment(self, settings: ServiceSettings) -> dict[str, str]:
         """The environment a service process needs to use ``settings``."""
         p, c = settings.pubsub, settings.cassandra
-        env = {"PUBSUB_EMULATOR_HOST": self.pubsub_host_port,
-               "ECOM_PUBSUB__PROJECT_ID": p.project_id,
-               "ECOM_CASSANDRA__CONTACT_POINTS": '["127.0.0.1"]',
-               "ECOM_CASSANDRA__PORT": str(self.cql_port),
-               "ECOM_CASSANDRA__KEYSPACE": c.keyspace}
+        env = {
+            "PUBSUB_EMULATOR_HOST": self.pubsub_host_port,
+            "ECOM_PUBSUB__PROJECT_ID": p.project_id,
+            "ECOM_CASSANDRA__CONTACT_POINTS": '["127.0.0.1"]',
+            "ECOM_CASSANDRA__PORT": str(self.cql_port),
+            "ECOM_CASSANDRA__KEYSPACE": c.keyspace,
+        }
         for name in PubSubSettings.model_fields:
             if name.endswith(("_topic", "_subscription")):
                 env[f"ECOM_PUBSUB__{name.upper()}"] = getattr(p, name)

@@ -22,7 +22,8 @@ ORDERS = 3000
 
 async def run(argv: list[str], env: dict[str, str], timeout: float) -> tuple[int, str]:
     process = await asyncio.create_subprocess_exec(
-        *argv, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        *argv, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+    )
     try:
         output, _ = await asyncio.wait_for(process.communicate(), timeout)
     except TimeoutError:
@@ -37,12 +38,31 @@ async def run(argv: list[str], env: dict[str, str], timeout: float) -> tuple[int
 async def demo(infra: InfraUnderTest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """One run of the quick-start command against the test infrastructure."""
     summary = tmp_path_factory.mktemp("demo") / "summary.json"
-    code, output = await run([
-        sys.executable, "-m", "ecom_devtools.demo", "--orders", str(ORDERS), "--seed", "7",
-        "--dir", str(infra.base_dir), "--cql-port", str(infra.cql_port),
-        "--storage-port", str(infra.storage_port), "--jmx-port", str(infra.jmx_port),
-        "--pubsub-port", str(infra.pubsub_port), "--json", str(summary),
-    ], dict(os.environ), timeout=600)
+    code, output = await run(
+        [
+            sys.executable,
+            "-m",
+            "ecom_devtools.demo",
+            "--orders",
+            str(ORDERS),
+            "--seed",
+            "7",
+            "--dir",
+            str(infra.base_dir),
+            "--cql-port",
+            str(infra.cql_port),
+            "--storage-port",
+            str(infra.storage_port),
+            "--jmx-port",
+            str(infra.jmx_port),
+            "--pubsub-port",
+            str(infra.pubsub_port),
+            "--json",
+            str(summary),
+        ],
+        dict(os.environ),
+        timeout=600,
+    )
     assert code == 0, output
     assert "PASSED" in output
     return {"summary": json.loads(summary.read_text()), "output": output}
@@ -52,7 +72,7 @@ def cassandra(infra: InfraUnderTest) -> CassandraSettings:
     return CassandraSettings(contact_points=["127.0.0.1"], port=infra.cql_port)
 
 
-async def test_the_stream_had_every_complication(demo: dict[str, Any]) -> None:
+def test_the_stream_had_every_complication(demo: dict[str, Any]) -> None:
     manifest = Path(demo["summary"]["manifest"])
     records = list(read_records(manifest.read_text(encoding="utf-8").splitlines()))
     expected = load_expected(manifest)
@@ -77,8 +97,9 @@ async def test_tables_equal_what_the_manifest_says(
         report = await verify(session, cassandra(infra), expected)
     assert report.ok, report.examples
     assert report.observed["orders_stored"] == len(expected.orders)
-    assert (report.observed["joined_on_stream"] + report.observed["joined_by_dlq_worker"]
-            == len(expected.payments))
+    assert report.observed["joined_on_stream"] + report.observed["joined_by_dlq_worker"] == len(
+        expected.payments
+    )
     assert report.observed["still_parked"] == len(expected.parked)
     # 30 % of payments went out before their order: some were parked and completed later.
     assert report.observed["joined_by_dlq_worker"] > 0
@@ -93,8 +114,10 @@ async def test_the_summary_counts_are_right(demo: dict[str, Any]) -> None:
     assert rows["payments still waiting (order never came)"] == len(expected.parked)
     assert rows["messages dead-lettered"] == sum(expected.malformed.values())
     assert summary["dead_letter_reasons"] == expected.malformed
-    assert rows["payments parked (announced on dlq-payments)"] >= (
-        rows["payments reconciled by the DLQ worker"])
+    assert (
+        rows["payments parked (announced on dlq-payments)"]
+        >= (rows["payments reconciled by the DLQ worker"])
+    )
     assert set(summary["exit_codes"].values()) == {0}
 
 
@@ -102,9 +125,12 @@ async def test_dlq_worker_once_reports_what_still_waits(
     demo: dict[str, Any], infra: InfraUnderTest
 ) -> None:
     expected = load_expected(Path(demo["summary"]["manifest"]))
-    env = {**os.environ, "ECOM_CASSANDRA__PORT": str(infra.cql_port),
-           "ECOM_CASSANDRA__CONTACT_POINTS": '["127.0.0.1"]',
-           "ECOM_WORKER__MAX_AGE_SECONDS": "0.001"}
+    env = {
+        **os.environ,
+        "ECOM_CASSANDRA__PORT": str(infra.cql_port),
+        "ECOM_CASSANDRA__CONTACT_POINTS": '["127.0.0.1"]',
+        "ECOM_WORKER__MAX_AGE_SECONDS": "0.001",
+    }
     code, output = await run([sys.executable, "-m", "ecom_dlq_worker", "--once"], env, 120)
     assert code == 0, output
     [line] = [json.loads(x) for x in output.splitlines() if '"dlq.pass_done"' in x]

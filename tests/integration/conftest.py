@@ -14,9 +14,15 @@ from ecom_shared.resources import Resources, open_resources
 from ecom_shared.settings import ConsumerSettings, ServiceSettings
 from tests.infra import InfraUnderTest
 
-FAST_CONSUMER = ConsumerSettings(pullers=2, max_messages=200, pull_timeout_seconds=120,
-                                 retry_delay_seconds=1, backoff_initial_seconds=0.2,
-                                 backoff_max_seconds=1, shutdown_grace_seconds=10)
+FAST_CONSUMER = ConsumerSettings(
+    pullers=2,
+    max_messages=200,
+    pull_timeout_seconds=120,
+    retry_delay_seconds=1,
+    backoff_initial_seconds=0.2,
+    backoff_max_seconds=1,
+    shutdown_grace_seconds=10,
+)
 
 
 @pytest.fixture
@@ -42,8 +48,14 @@ def run_consumer(resources: Resources) -> RunConsumer:
 
     @contextlib.asynccontextmanager
     async def running(subscription: str, handler: Handler) -> AsyncIterator[Consumer]:
-        consumer = Consumer(resources.subscription(subscription), handler, resources.dead_letters,
-                            FAST_CONSUMER, ack_deadline_seconds=30, probe=resources.probe)
+        consumer = Consumer(
+            resources.subscription(subscription),
+            handler,
+            resources.dead_letters,
+            FAST_CONSUMER,
+            ack_deadline_seconds=30,
+            probe=resources.probe,
+        )
         stop = asyncio.Event()
         task = asyncio.create_task(consumer.run(stop))
         try:

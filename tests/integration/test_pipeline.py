@@ -37,20 +37,23 @@ async def row(res: Resources, order_id: int) -> dict[str, Any] | None:
     # CAST shows exactly what any other client sees.
     prepared = await res.cql.create_prepared(
         f"SELECT {ROW_COLUMNS}, CAST(price AS text) AS price "
-        f"FROM {c.keyspace}.{c.orders_table} WHERE order_id = ?")
+        f"FROM {c.keyspace}.{c.orders_table} WHERE order_id = ?"
+    )
     found = (await res.cql.execute(prepared.bind([order_id]))).first()
     return None if found is None else found.as_dict()
 
 
 async def dlq_rows(res: Resources) -> list[dict[str, Any]]:
     c = res.settings.cassandra
-    result = await res.cql.execute(acsylla.create_statement(
-        f"SELECT * FROM {c.keyspace}.{c.dlq_table}"))
+    result = await res.cql.execute(
+        acsylla.create_statement(f"SELECT * FROM {c.keyspace}.{c.dlq_table}")
+    )
     return [r.as_dict() for r in result]
 
 
-async def publish(res: Resources, topic: str, bodies: list[bytes],
-                  attributes: dict[str, str]) -> None:
+async def publish(
+    res: Resources, topic: str, bodies: list[bytes], attributes: dict[str, str]
+) -> None:
     await res.publisher.publish(topic, [OutgoingMessage(b, attributes) for b in bodies])
 
 
@@ -70,17 +73,21 @@ async def drain(res: Resources, subscription: str, expect: int) -> list[Pulled]:
 
 
 def payment_handler(res: Resources) -> PaymentHandler:
-    return PaymentHandler(res.orders, res.dlq, res.publisher,
-                          res.settings.pubsub.dlq_payments_topic)
+    return PaymentHandler(
+        res.orders, res.dlq, res.publisher, res.settings.pubsub.dlq_payments_topic
+    )
 
 
 async def test_orders_are_stored_with_event_time_as_write_timestamp(
     resources: Resources, settings: ServiceSettings, run_consumer: RunConsumer
 ) -> None:
     p = settings.pubsub
-    await publish(resources, p.orders_topic,
-                  [body(ORDER, order_id=i, updated_at="2026-01-01T10:00:00Z") for i in (1, 2, 3)],
-                  ORDER_ATTRS)
+    await publish(
+        resources,
+        p.orders_topic,
+        [body(ORDER, order_id=i, updated_at="2026-01-01T10:00:00Z") for i in (1, 2, 3)],
+        ORDER_ATTRS,
+    )
     async with run_consumer(p.orders_subscription, OrderHandler(resources.orders)):
         await eventually(lambda: _has_rows(resources, [1, 2, 3]))
     stored = await row(resources, 2)
@@ -89,7 +96,8 @@ async def test_orders_are_stored_with_event_time_as_write_timestamp(
     c = settings.cassandra
     statement = acsylla.create_statement(
         f"SELECT writetime(order_status) AS ts FROM {c.keyspace}.{c.orders_table} "
-        "WHERE order_id = 2")
+        "WHERE order_id = 2"
+    )
     ts = (await resources.cql.execute(statement)).first().as_dict()["ts"]
     assert ts == 1_767_261_600_000_000  # 2026-01-01T10:00:00Z in microseconds
 
@@ -102,10 +110,12 @@ async def test_older_order_version_delivered_after_a_newer_one_does_not_win(
     resources: Resources, settings: ServiceSettings, run_consumer: RunConsumer
 ) -> None:
     p = settings.pubsub
-    newer = body(ORDER, order_status="shipped", shipping_address="New",
-                 updated_at="2026-01-02T00:00:00Z")
-    older = body(ORDER, order_status="pending", shipping_address="Old",
-                 updated_at="2026-01-01T00:00:00Z")
+    newer = body(
+        ORDER, order_status="shipped", shipping_address="New", updated_at="2026-01-02T00:00:00Z"
+    )
+    older = body(
+        ORDER, order_status="pending", shipping_address="Old", updated_at="2026-01-01T00:00:00Z"
+    )
     async with run_consumer(p.orders_subscription, OrderHandler(resources.orders)) as consumer:
         await publish(resources, p.orders_topic, [newer], ORDER_ATTRS)
         await eventually(lambda: _acked(consumer, 1))
@@ -163,7 +173,10 @@ async def test_payment_before_order_parks_and_the_worker_completes_it(
     stored = await row(resources, 1)
     assert stored is not None
     assert (stored["payment_id"], stored["payment_source"], stored["card_last_four"]) == (
-        10, "dlq", "4242")
+        10,
+        "dlq",
+        "4242",
+    )
     assert await dlq_rows(resources) == []
 
 
@@ -171,8 +184,10 @@ async def test_duplicates_change_nothing(
     resources: Resources, settings: ServiceSettings, run_consumer: RunConsumer
 ) -> None:
     p = settings.pubsub
-    orders = [body(ORDER, order_id=i, item=f"item {i}", updated_at="2026-01-01T11:00:00Z")
-              for i in range(1, 21)]
+    orders = [
+        body(ORDER, order_id=i, item=f"item {i}", updated_at="2026-01-01T11:00:00Z")
+        for i in range(1, 21)
+    ]
     pays = [body(PAYMENT, order_id=i, payment_id=i * 10) for i in range(1, 21)]
     async with run_consumer(p.orders_subscription, OrderHandler(resources.orders)) as oc:
         await publish(resources, p.orders_topic, orders, ORDER_ATTRS)
@@ -213,7 +228,8 @@ async def test_a_redelivered_order_keeps_its_publish_time_version(
     stored = await row(resources, 1)
     assert stored is not None
     assert stored["order_version_at"] == seen[0].publish_time.replace(
-        microsecond=seen[0].publish_time.microsecond // 1000 * 1000)
+        microsecond=seen[0].publish_time.microsecond // 1000 * 1000
+    )
 
 
 async def _order_and_payment(res: Resources, order_id: int) -> dict[str, Any]:
@@ -227,14 +243,21 @@ async def test_bad_input_lands_on_dead_letter_and_nowhere_else(
     resources: Resources, settings: ServiceSettings, run_consumer: RunConsumer
 ) -> None:
     p = settings.pubsub
-    bad = {kind: [malformed_message(random.Random(0), kind, name) for name in malformed_kinds()]
-           for kind in (EventType.ORDER, EventType.PAYMENT)}
-    async with run_consumer(p.orders_subscription, OrderHandler(resources.orders)) as oc, \
-            run_consumer(p.payments_subscription, payment_handler(resources)) as pc:
-        for kind, topic in ((EventType.ORDER, p.orders_topic),
-                            (EventType.PAYMENT, p.payments_topic)):
+    bad = {
+        kind: [malformed_message(random.Random(0), kind, name) for name in malformed_kinds()]
+        for kind in (EventType.ORDER, EventType.PAYMENT)
+    }
+    async with (
+        run_consumer(p.orders_subscription, OrderHandler(resources.orders)) as oc,
+        run_consumer(p.payments_subscription, payment_handler(resources)) as pc,
+    ):
+        for kind, topic in (
+            (EventType.ORDER, p.orders_topic),
+            (EventType.PAYMENT, p.payments_topic),
+        ):
             await resources.publisher.publish(
-                topic, [OutgoingMessage(m.data, m.attributes) for m in bad[kind]])
+                topic, [OutgoingMessage(m.data, m.attributes) for m in bad[kind]]
+            )
         total = len(malformed_kinds())
         await eventually(lambda: _acked(oc, total))
         await eventually(lambda: _acked(pc, total))
@@ -244,10 +267,19 @@ async def test_bad_input_lands_on_dead_letter_and_nowhere_else(
     reasons = sorted(m.attributes["error_reason"] for m in dead)
     assert reasons == sorted(_KINDS[name][1] for name in malformed_kinds() for _ in range(2))
     assert {m.attributes["source_subscription"] for m in dead} == {
-        p.orders_subscription, p.payments_subscription}
+        p.orders_subscription,
+        p.payments_subscription,
+    }
     assert await dlq_rows(resources) == []
     c = settings.cassandra
-    count = (await resources.cql.execute(acsylla.create_statement(
-        f"SELECT count(*) AS n FROM {c.keyspace}.{c.orders_table}"))).first().as_dict()["n"]
+    count = (
+        (
+            await resources.cql.execute(
+                acsylla.create_statement(f"SELECT count(*) AS n FROM {c.keyspace}.{c.orders_table}")
+            )
+        )
+        .first()
+        .as_dict()["n"]
+    )
     assert count == 0
     await drain(resources, p.dlq_payments_subscription, 0)

@@ -8,16 +8,22 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from ecom_shared.consumer import Consumer
+from ecom_shared.consumer import Consumer, Handler
 from ecom_shared.deadletter import DeadLetters
 from ecom_shared.errors import InvalidMessage, StoreUnavailable
 from ecom_shared.pubsub import ReceivedMessage
 from ecom_shared.settings import ConsumerSettings
 from tests.fakes import FakePublisher, FakeSubscription, received
 
-FAST = ConsumerSettings(pullers=2, max_messages=10, pull_timeout_seconds=100,
-                        retry_delay_seconds=7, backoff_initial_seconds=0.01,
-                        backoff_max_seconds=0.02, shutdown_grace_seconds=2)
+FAST = ConsumerSettings(
+    pullers=2,
+    max_messages=10,
+    pull_timeout_seconds=100,
+    retry_delay_seconds=7,
+    backoff_initial_seconds=0.01,
+    backoff_max_seconds=0.02,
+    shutdown_grace_seconds=2,
+)
 
 
 async def eventually(condition: object, timeout: float = 5.0) -> None:
@@ -30,14 +36,26 @@ async def eventually(condition: object, timeout: float = 5.0) -> None:
 
 
 class Harness:
-    def __init__(self, handler: object, messages: list[ReceivedMessage], *,
-                 settings: ConsumerSettings = FAST, probe_failures: int = 0) -> None:
+    def __init__(
+        self,
+        handler: Handler,
+        messages: list[ReceivedMessage],
+        *,
+        settings: ConsumerSettings = FAST,
+        probe_failures: int = 0,
+    ) -> None:
         self.sub = FakeSubscription(messages)
         self.publisher = FakePublisher()
         self.probes = 0
         self.probe_failures = probe_failures
-        self.consumer = Consumer(self.sub, handler, DeadLetters(self.publisher, "dead-letter"),  # type: ignore[arg-type]
-                                 settings, ack_deadline_seconds=60, probe=self.probe)
+        self.consumer = Consumer(
+            self.sub,
+            handler,
+            DeadLetters(self.publisher, "dead-letter"),
+            settings,
+            ack_deadline_seconds=60,
+            probe=self.probe,
+        )
         self.stop = asyncio.Event()
 
     async def probe(self) -> None:

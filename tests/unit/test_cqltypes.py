@@ -10,13 +10,16 @@ import pytest
 from ecom_shared.cqltypes import blob_to_decimal, decimal_to_blob
 
 
-@pytest.mark.parametrize(("value", "blob"), [
-    (Decimal("476.79"), bytes.fromhex("00000002 00ba3f")),  # scale 2, unscaled 47679
-    (Decimal("-1.5"), bytes.fromhex("00000001 f1")),        # scale 1, unscaled -15
-    (Decimal("128"), bytes.fromhex("00000000 0080")),       # needs a sign byte
-    (Decimal("0"), bytes.fromhex("00000000 00")),
-    (Decimal("1E+3"), bytes.fromhex("fffffffd 01")),        # negative scale
-])
+@pytest.mark.parametrize(
+    ("value", "blob"),
+    [
+        (Decimal("476.79"), bytes.fromhex("00000002 00ba3f")),  # scale 2, unscaled 47679
+        (Decimal("-1.5"), bytes.fromhex("00000001 f1")),  # scale 1, unscaled -15
+        (Decimal("128"), bytes.fromhex("00000000 0080")),  # needs a sign byte
+        (Decimal("0"), bytes.fromhex("00000000 00")),
+        (Decimal("1E+3"), bytes.fromhex("fffffffd 01")),  # negative scale
+    ],
+)
 def test_known_encodings(value: Decimal, blob: bytes) -> None:
     assert decimal_to_blob(value) == blob
     assert blob_to_decimal(blob) == value
@@ -25,7 +28,7 @@ def test_known_encodings(value: Decimal, blob: bytes) -> None:
 def test_round_trip_keeps_value_and_scale() -> None:
     rng = random.Random(5)
     for _ in range(2000):
-        value = Decimal(rng.randint(-10**15, 10**15)).scaleb(-rng.randint(0, 6))
+        value = Decimal(rng.randint(-(10**15), 10**15)).scaleb(-rng.randint(0, 6))
         back = blob_to_decimal(decimal_to_blob(value))
         assert back == value
         assert str(back) == str(value)

@@ -18,9 +18,13 @@ NOW = datetime(2026, 6, 1, tzinfo=UTC)
 
 def handlers() -> tuple[OrderHandler, PaymentHandler, FakeOrders, FakeDlq, FakePublisher]:
     orders, dlq, publisher = FakeOrders(), FakeDlq(), FakePublisher()
-    return (OrderHandler(orders, clock=lambda: NOW),
-            PaymentHandler(orders, dlq, publisher, "dlq-payments", clock=lambda: NOW),
-            orders, dlq, publisher)
+    return (
+        OrderHandler(orders, clock=lambda: NOW),
+        PaymentHandler(orders, dlq, publisher, "dlq-payments", clock=lambda: NOW),
+        orders,
+        dlq,
+        publisher,
+    )
 
 
 async def test_payment_joins_an_existing_order() -> None:

@@ -48,18 +48,21 @@ def test_unknown_setting_is_refused() -> None:
         PubSubSettings(project="typo")  # type: ignore[call-arg]
 
 
-@pytest.mark.parametrize(("exc", "action", "down"), [
-    (InvalidMessage("invalid_json", "x"), Action.DEAD_LETTER, False),
-    (StoreUnavailable("x"), Action.RETRY, True),
-    (PublishFailed("x"), Action.RETRY, True),
-    (cass_errors.CassErrorServerUnavailable("no replicas"), Action.RETRY, True),
-    (cass_errors.CassErrorLibRequestTimedOut("timeout"), Action.RETRY, True),
-    (cass_errors.CassErrorLibNoHostsAvailable("down"), Action.RETRY, True),
-    (aiohttp.ClientConnectionError("reset"), Action.RETRY, True),
-    (TimeoutError(), Action.RETRY, True),
-    (RuntimeError("bug"), Action.RETRY, False),
-    (cass_errors.CassErrorServerInvalidQuery("bad cql"), Action.RETRY, False),
-])
+@pytest.mark.parametrize(
+    ("exc", "action", "down"),
+    [
+        (InvalidMessage("invalid_json", "x"), Action.DEAD_LETTER, False),
+        (StoreUnavailable("x"), Action.RETRY, True),
+        (PublishFailed("x"), Action.RETRY, True),
+        (cass_errors.CassErrorServerUnavailable("no replicas"), Action.RETRY, True),
+        (cass_errors.CassErrorLibRequestTimedOut("timeout"), Action.RETRY, True),
+        (cass_errors.CassErrorLibNoHostsAvailable("down"), Action.RETRY, True),
+        (aiohttp.ClientConnectionError("reset"), Action.RETRY, True),
+        (TimeoutError(), Action.RETRY, True),
+        (RuntimeError("bug"), Action.RETRY, False),
+        (cass_errors.CassErrorServerInvalidQuery("bad cql"), Action.RETRY, False),
+    ],
+)
 def test_error_policy(exc: Exception, action: Action, down: bool) -> None:
     decision = decide(exc)
     assert decision.action is action

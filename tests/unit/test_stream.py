@@ -12,12 +12,21 @@ from ecom_shared.manifest import expected_state
 def test_same_seed_same_stream() -> None:
     a = StreamPlanner(StreamOptions(seed=7)).chunk(200)
     b = StreamPlanner(StreamOptions(seed=7)).chunk(200)
-    assert [p.data for p in a.early + a.main + a.late] == [p.data for p in b.early + b.main + b.late]
+    assert [p.data for p in a.early + a.main + a.late] == [
+        p.data for p in b.early + b.main + b.late
+    ]
 
 
 def test_shares_shape_the_stream() -> None:
-    options = StreamOptions(seed=3, payments_first=0.3, no_payment=0.1, reemits=0.2,
-                            duplicates=0.05, malformed=0.02, orphan_payments=0.05)
+    options = StreamOptions(
+        seed=3,
+        payments_first=0.3,
+        no_payment=0.1,
+        reemits=0.2,
+        duplicates=0.05,
+        malformed=0.02,
+        orphan_payments=0.05,
+    )
     chunk = StreamPlanner(options).chunk(2000)
     kinds = [json.loads(p.record) for p in chunk.early + chunk.main + chunk.late]
     orders_main = [p for p in chunk.main if p.topic_kind is EventType.ORDER]
@@ -34,13 +43,16 @@ def test_every_valid_planned_message_validates() -> None:
     for planned in chunk.early + chunk.main + chunk.late:
         if json.loads(planned.record)["kind"] == "malformed":
             continue
-        model = Order if planned.topic_kind is EventType.ORDER else Payment
-        parse_event(model, planned.data, planned.attributes)
+        if planned.topic_kind is EventType.ORDER:
+            parse_event(Order, planned.data, planned.attributes)
+        else:
+            parse_event(Payment, planned.data, planned.attributes)
 
 
 def test_expected_state_takes_newest_versions_and_parks_orphans() -> None:
-    chunk = StreamPlanner(StreamOptions(seed=11, reemits=1.0, orphan_payments=0.1,
-                                        second_payments=0.5)).chunk(100)
+    chunk = StreamPlanner(
+        StreamOptions(seed=11, reemits=1.0, orphan_payments=0.1, second_payments=0.5)
+    ).chunk(100)
     lines = [p.record for p in chunk.early + chunk.main + chunk.late]
     state = expected_state(lines)
     assert len(state.orders) == 100

@@ -312,7 +312,7 @@ class CassandraNode:
             self._argv(java, lib_dir), env, self.log_dir / "stdout.log", self.base_dir
         )
 
-    async def wait_ready(self, timeout: float = 180.0) -> float:  # noqa: ASYNC109 - the error names the deadline and shows the logs
+    async def wait_ready(self, timeout: float = 180.0) -> float:
         """Wait until ``SELECT release_version FROM system.local`` answers; return seconds waited.
 
         Raises InfraError with the tail of the logs if the JVM exits or time runs out.

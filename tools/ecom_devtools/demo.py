@@ -9,8 +9,8 @@ manifest, then stops what it started (``--keep`` leaves the infrastructure and d
 from __future__ import annotations
 
 import argparse
-import base64
 import asyncio
+import base64
 import json
 import os
 import sys
@@ -60,15 +60,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rate", type=float, default=0.0, help="messages/s, 0 = unlimited")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--payments-first", type=float, default=0.3)
-    parser.add_argument("--keep", action="store_true",
-                        help="leave Cassandra and the emulator running, with the data")
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="leave Cassandra and the emulator running, with the data",
+    )
     parser.add_argument("--dir", type=Path, default=Path(".local") / "demo")
     parser.add_argument("--cql-port", type=int, default=9042)
     parser.add_argument("--storage-port", type=int, default=7000)
     parser.add_argument("--jmx-port", type=int, default=7199)
     parser.add_argument("--pubsub-port", type=int, default=8085)
-    parser.add_argument("--settle-timeout", type=float, default=300.0,
-                        help="seconds to wait, after publishing, for the tables to match")
+    parser.add_argument(
+        "--settle-timeout",
+        type=float,
+        default=300.0,
+        help="seconds to wait, after publishing, for the tables to match",
+    )
     parser.add_argument("--json", type=Path, help="also write the summary as JSON here")
     return parser.parse_args(argv)
 
@@ -81,10 +88,13 @@ def main(argv: list[str] | None = None) -> int:
 
 async def run(args: argparse.Namespace) -> int:
     base = args.dir.resolve()
-    config = load_config(base) or InfraConfig(base, args.cql_port, args.storage_port,
-                                               args.jmx_port, args.pubsub_port)
-    servers: list[CassandraNode | PubSubEmulator] = [CassandraNode(config.cassandra()),
-                                                     PubSubEmulator(config.emulator())]
+    config = load_config(base) or InfraConfig(
+        base, args.cql_port, args.storage_port, args.jmx_port, args.pubsub_port
+    )
+    servers: list[CassandraNode | PubSubEmulator] = [
+        CassandraNode(config.cassandra()),
+        PubSubEmulator(config.emulator()),
+    ]
     started = await start_infra(config, servers)
     ok = False
     try:
@@ -95,13 +105,17 @@ async def run(args: argparse.Namespace) -> int:
         else:
             for server in reversed(started):
                 server.stop()
-            say(f"stopped what the demo started ({', '.join(type(s).__name__ for s in started)})"
-                if started else "left the already running infrastructure running")
+            say(
+                f"stopped what the demo started ({', '.join(type(s).__name__ for s in started)})"
+                if started
+                else "left the already running infrastructure running"
+            )
     return 0 if ok else 1
 
 
-async def start_infra(config: InfraConfig,
-                      servers: list[CassandraNode | PubSubEmulator]) -> list[CassandraNode | PubSubEmulator]:
+async def start_infra(
+    config: InfraConfig, servers: list[CassandraNode | PubSubEmulator]
+) -> list[CassandraNode | PubSubEmulator]:
     say("[1/5] starting Cassandra 5.0 and the Pub/Sub emulator (first run downloads Cassandra)")
     save_config(config)
     started = []
@@ -110,8 +124,10 @@ async def start_infra(config: InfraConfig,
             await asyncio.to_thread(server.start)
             started.append(server)
     cassandra_s, emulator_s = await wait_all_ready(*servers)  # type: ignore[arg-type]
-    say(f"      Cassandra answers CQL on 127.0.0.1:{config.cql_port} "
-        f"({cassandra_s:.1f} s), emulator on 127.0.0.1:{config.pubsub_port} ({emulator_s:.1f} s)")
+    say(
+        f"      Cassandra answers CQL on 127.0.0.1:{config.cql_port} "
+        f"({cassandra_s:.1f} s), emulator on 127.0.0.1:{config.pubsub_port} ({emulator_s:.1f} s)"
+    )
     return started
 
 
@@ -126,13 +142,26 @@ async def run_pipeline(args: argparse.Namespace, config: InfraConfig) -> bool:
     consumers = [
         ServiceProcess("order-consumer", [], run.logs / "order-consumer.log"),
         ServiceProcess("payment-consumer", [], run.logs / "payment-consumer.log"),
-        ServiceProcess("dlq-worker", [], run.logs / "dlq-worker.log",
-                       {"ECOM_WORKER__INTERVAL_SECONDS": "2"}),
+        ServiceProcess(
+            "dlq-worker", [], run.logs / "dlq-worker.log", {"ECOM_WORKER__INTERVAL_SECONDS": "2"}
+        ),
     ]
-    producer = ServiceProcess("producer", [
-        "--orders", str(args.orders), "--rate", str(args.rate), "--seed", str(args.seed),
-        "--payments-first", str(args.payments_first), "--manifest", str(run.manifest),
-    ], run.logs / "producer.log")
+    producer = ServiceProcess(
+        "producer",
+        [
+            "--orders",
+            str(args.orders),
+            "--rate",
+            str(args.rate),
+            "--seed",
+            str(args.seed),
+            "--payments-first",
+            str(args.payments_first),
+            "--manifest",
+            str(run.manifest),
+        ],
+        run.logs / "producer.log",
+    )
     say(f"[3/5] running the four services; logs in {run.logs}")
     for service in consumers:
         service.start(env)
@@ -151,7 +180,15 @@ async def run_pipeline(args: argparse.Namespace, config: InfraConfig) -> bool:
         for service in consumers:
             exit_codes[service.name] = service.stop(SERVICE_GRACE_SECONDS)
     say("[5/5] summary")
-    summary = await summarise(settings, config, run, expected, report, exit_codes, settled)
+    summary = await summarise(
+        settings,
+        config,
+        run,
+        expected=expected,
+        report=report,
+        exit_codes=exit_codes,
+        seconds=settled,
+    )
     if args.json:
         args.json.write_text(json.dumps(summary, indent=2) + "\n")
     return bool(summary["ok"])
@@ -163,8 +200,10 @@ async def follow_producer(producer: ServiceProcess) -> None:
         await asyncio.sleep(2)
         line = last_event(producer.log_path, "producer.progress")
         if line:
-            say(f"      published {line.get('published', 0):>8} messages "
-                f"({line.get('rate_per_s', 0):.0f}/s)")
+            say(
+                f"      published {line.get('published', 0):>8} messages "
+                f"({line.get('rate_per_s', 0):.0f}/s)"
+            )
 
 
 def last_event(log_path: Path, event: str) -> dict[str, object] | None:
@@ -189,22 +228,33 @@ async def settle(settings: ServiceSettings, expected: ExpectedState, timeout: fl
         while True:
             report = await verify(session, settings.cassandra, expected)
             seen = report.observed
-            say(f"      orders stored {seen['orders_stored']}/{len(expected.orders)}, payments "
+            say(
+                f"      orders stored {seen['orders_stored']}/{len(expected.orders)}, payments "
                 f"joined {seen['joined_on_stream'] + seen['joined_by_dlq_worker']}"
-                f"/{len(expected.payments)}, parked {seen['still_parked']}/{len(expected.parked)}")
+                f"/{len(expected.payments)}, parked {seen['still_parked']}/{len(expected.parked)}"
+            )
             if report.ok or time.monotonic() > deadline:
                 return report
             await asyncio.sleep(2)
 
 
-async def summarise(settings: ServiceSettings, config: InfraConfig, run: Run,
-                    expected: ExpectedState, report: Report, exit_codes: dict[str, int | None],
-                    seconds: float) -> dict[str, object]:
+async def summarise(
+    settings: ServiceSettings,
+    config: InfraConfig,
+    run: Run,
+    *,
+    expected: ExpectedState,
+    report: Report,
+    exit_codes: dict[str, int | None],
+    seconds: float,
+) -> dict[str, object]:
     host = f"127.0.0.1:{config.pubsub_port}"
-    dead = await drain_now(host, settings.pubsub.project_id,
-                           settings.pubsub.dead_letter_subscription)
-    announced = await drain_now(host, settings.pubsub.project_id,
-                                settings.pubsub.dlq_payments_subscription)
+    dead = await drain_now(
+        host, settings.pubsub.project_id, settings.pubsub.dead_letter_subscription
+    )
+    announced = await drain_now(
+        host, settings.pubsub.project_id, settings.pubsub.dlq_payments_subscription
+    )
     keep_dead_letters(run.dir / "dead-letter.jsonl", dead)
     parked_ever = {pid for pid in map(_payment_id, announced) if pid in expected.payment_ids}
     dead_reasons = Counter(m.attributes.get("error_reason", "?") for m in dead)
@@ -214,8 +264,11 @@ async def summarise(settings: ServiceSettings, config: InfraConfig, run: Run,
         ("payments joined on the stream", seen["joined_on_stream"], None),
         ("payments parked (announced on dlq-payments)", len(parked_ever), None),
         ("payments reconciled by the DLQ worker", seen["joined_by_dlq_worker"], None),
-        ("payments joined in all", seen["joined_on_stream"] + seen["joined_by_dlq_worker"],
-         len(expected.payments)),
+        (
+            "payments joined in all",
+            seen["joined_on_stream"] + seen["joined_by_dlq_worker"],
+            len(expected.payments),
+        ),
         ("payments still waiting (order never came)", seen["still_parked"], len(expected.parked)),
         ("messages dead-lettered", len(dead), sum(expected.malformed.values())),
     ]
@@ -224,18 +277,29 @@ async def summarise(settings: ServiceSettings, config: InfraConfig, run: Run,
         mark = "" if want is None else ("  ok" if got == want else "  MISMATCH")
         say(f"      {label:44} {got:>9} {'' if want is None else want:>9}{mark}")
     reasons_ok = dict(dead_reasons) == expected.malformed
-    say(f"      dead-letter reasons: {dict(sorted(dead_reasons.items()))}"
-        f"{'  ok' if reasons_ok else '  MISMATCH, manifest: ' + str(expected.malformed)}")
-    say(f"      duplicates published: {expected.duplicates}; every category of the verifier: "
-        f"{'0' if report.ok else report.counts}")
+    say(
+        f"      dead-letter reasons: {dict(sorted(dead_reasons.items()))}"
+        f"{'  ok' if reasons_ok else '  MISMATCH, manifest: ' + str(expected.malformed)}"
+    )
+    say(
+        f"      duplicates published: {expected.duplicates}; every category of the verifier: "
+        f"{'0' if report.ok else report.counts}"
+    )
     say(f"      service exit codes: {exit_codes}")
     counts_ok = all(want is None or got == want for _, got, want in rows)
     services_ok = all(code == 0 for code in exit_codes.values())
     ok = report.ok and counts_ok and reasons_ok and services_ok
     say(f"      {'PASSED' if ok else 'FAILED'}: checked against {run.manifest} in {seconds:.1f} s")
-    return {"ok": ok, "seconds": round(seconds, 1), "rows": {r[0]: r[1] for r in rows},
-            "expected": {r[0]: r[2] for r in rows}, "dead_letter_reasons": dict(dead_reasons),
-            "verifier": report.counts, "exit_codes": exit_codes, "manifest": str(run.manifest)}
+    return {
+        "ok": ok,
+        "seconds": round(seconds, 1),
+        "rows": {r[0]: r[1] for r in rows},
+        "expected": {r[0]: r[2] for r in rows},
+        "dead_letter_reasons": dict(dead_reasons),
+        "verifier": report.counts,
+        "exit_codes": exit_codes,
+        "manifest": str(run.manifest),
+    }
 
 
 def _payment_id(message: Pulled) -> int | None:
@@ -250,10 +314,16 @@ def keep_dead_letters(path: Path, messages: list[Pulled]) -> None:
     """Dead-lettered messages stay where an operator can find them."""
     with path.open("w", encoding="utf-8") as handle:
         for message in messages:
-            handle.write(json.dumps({"message_id": message.message_id,
-                                     "attributes": message.attributes,
-                                     "data_base64": base64.b64encode(message.data).decode()})
-                         + "\n")
+            handle.write(
+                json.dumps(
+                    {
+                        "message_id": message.message_id,
+                        "attributes": message.attributes,
+                        "data_base64": base64.b64encode(message.data).decode(),
+                    }
+                )
+                + "\n"
+            )
 
 
 def explain_keep(config: InfraConfig) -> None:
@@ -261,10 +331,12 @@ def explain_keep(config: InfraConfig) -> None:
     say("\nCassandra and the emulator are still running, with the data. To use them:")
     for key, value in env_for(config.cql_port, f"127.0.0.1:{config.pubsub_port}").items():
         say(f"  export {key}='{value}'")
-    say(f"  ecom-infra cql --dir {directory} "
-        "\"SELECT order_id, order_status, payment_id, payment_source "
-        "FROM ecom_store.order_payments LIMIT 10\"")
-    say(f"  ecom-infra cql --dir {directory} \"SELECT * FROM ecom_store.payments_dlq LIMIT 10\"")
+    say(
+        f"  ecom-infra cql --dir {directory} "
+        '"SELECT order_id, order_status, payment_id, payment_source '
+        'FROM ecom_store.order_payments LIMIT 10"'
+    )
+    say(f'  ecom-infra cql --dir {directory} "SELECT * FROM ecom_store.payments_dlq LIMIT 10"')
     say(f"To stop them: ecom-infra down --dir {directory}")
 
 

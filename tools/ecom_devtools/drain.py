@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import aiohttp
 
+_EMPTY_PULLS_FOR_DONE = 2  # an immediate pull may come back empty once while messages wait
+
 
 @dataclass(frozen=True, slots=True)
 class Pulled:
@@ -31,7 +33,7 @@ async def drain_now(
     got: list[Pulled] = []
     empty_in_a_row = 0
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
-        while empty_in_a_row < 2 and len(got) < limit:
+        while empty_in_a_row < _EMPTY_PULLS_FOR_DONE and len(got) < limit:
             body = {"maxMessages": 1000, "returnImmediately": True}
             async with session.post(f"{base}:pull", json=body) as response:
                 response.raise_for_status()

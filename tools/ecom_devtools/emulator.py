@@ -129,7 +129,7 @@ class PubSubEmulator:
         self.base_dir.mkdir(parents=True, exist_ok=True)
         return self._process.spawn(argv, dict(os.environ), self.log_file, self.base_dir)
 
-    async def wait_ready(self, timeout: float = 60.0) -> float:  # noqa: ASYNC109 - the error names the deadline and shows the logs
+    async def wait_ready(self, timeout: float = 60.0) -> float:
         """Poll ``GET http://host:port/`` until it answers 200; return seconds waited."""
         started = time.monotonic()
         url = f"http://{self.host_port}/"

@@ -67,7 +67,7 @@ def load_config(base_dir: Path) -> InfraConfig | None:
 async def wait_all_ready(
     node: CassandraNode,
     emulator: PubSubEmulator,
-    timeout: float = 180.0,  # noqa: ASYNC109 - passed on to each wait_ready
+    timeout: float = 180.0,
 ) -> tuple[float, float]:
     """Wait for both servers concurrently; return the seconds each took to answer."""
     return await asyncio.gather(node.wait_ready(timeout), emulator.wait_ready(timeout))

@@ -31,8 +31,11 @@ class ServiceProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         argv = [sys.executable, "-m", SERVICE_MODULES[self.name], *self.args]
         with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-                argv, env={**base_env, **self.env}, stdout=log, stderr=subprocess.STDOUT,
+            self.process = subprocess.Popen(
+                argv,
+                env={**base_env, **self.env},
+                stdout=log,
+                stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
             )
 

@@ -52,7 +52,7 @@ def create_cluster(settings: CassandraSettings) -> Any:
 def _pem(value: str) -> str:
     if value.lstrip().startswith("-----BEGIN"):
         return value
-    with open(value, encoding="ascii") as handle:  # noqa: ASYNC230 - read once at start-up
+    with open(value, encoding="ascii") as handle:
         return handle.read()
 
 
@@ -62,8 +62,13 @@ async def cassandra_session(
 ) -> AsyncIterator[Session]:
     """Connect, retrying for ``startup_timeout_seconds``, and close the session on exit."""
     cluster, session = await _connect(settings, keyspace)
-    log.info("cassandra.connected", contact_points=settings.contact_points, port=settings.port,
-             keyspace=keyspace, consistency=settings.consistency)
+    log.info(
+        "cassandra.connected",
+        contact_points=settings.contact_points,
+        port=settings.port,
+        keyspace=keyspace,
+        consistency=settings.consistency,
+    )
     try:
         yield session
     finally:

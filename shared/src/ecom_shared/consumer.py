@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 import aiohttp
 import structlog
 
-from ecom_shared.backoff import Backoff, wait_or_stop
+from ecom_shared.backoff import Backoff
 from ecom_shared.deadletter import DeadLetters
 from ecom_shared.logs import get_logger
 from ecom_shared.policy import Action, decide
@@ -108,10 +108,16 @@ class Consumer:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Pull and handle until ``stop`` is set, then drain within the grace period."""
-        log.info("consumer.started", subscription=self._subscription.name,
-                 pullers=self._settings.pullers, max_messages=self._settings.max_messages)
+        log.info(
+            "consumer.started",
+            subscription=self._subscription.name,
+            pullers=self._settings.pullers,
+            max_messages=self._settings.max_messages,
+        )
         async with asyncio.TaskGroup() as group:
-            pullers = [group.create_task(self._pull_loop(stop)) for _ in range(self._settings.pullers)]
+            pullers = [
+                group.create_task(self._pull_loop(stop)) for _ in range(self._settings.pullers)
+            ]
             group.create_task(self._enforce_grace(stop, pullers))
         log.info("consumer.stopped", subscription=self._subscription.name, **asdict(self.stats))
 
@@ -124,7 +130,9 @@ class Consumer:
                 task.cancel()
 
     async def _pull_loop(self, stop: asyncio.Event) -> None:
-        backoff = Backoff(self._settings.backoff_initial_seconds, self._settings.backoff_max_seconds)
+        backoff = Backoff(
+            self._settings.backoff_initial_seconds, self._settings.backoff_max_seconds
+        )
         while not stop.is_set():
             if not await self._gate.wait_open(stop):
                 return
@@ -134,7 +142,9 @@ class Consumer:
 
     async def _pull(self, stop: asyncio.Event, backoff: Backoff) -> list[ReceivedMessage]:
         pull = asyncio.ensure_future(
-            self._subscription.pull(self._settings.max_messages, self._settings.pull_timeout_seconds)
+            self._subscription.pull(
+                self._settings.max_messages, self._settings.pull_timeout_seconds
+            )
         )
         stopping = asyncio.ensure_future(stop.wait())
         try:
@@ -194,25 +204,38 @@ class Consumer:
             detail = getattr(exc, "detail", str(exc))
             try:
                 await self._dead_letters.send(
-                    message, subscription=self._subscription.name,
-                    reason=decision.reason, detail=detail,
+                    message,
+                    subscription=self._subscription.name,
+                    reason=decision.reason,
+                    detail=detail,
                 )
             except Exception as publish_exc:  # noqa: BLE001 - any failure here means retry later
-                log.warning("message.dead_letter_failed", reason=decision.reason,
-                            error=repr(publish_exc)[:300])
+                log.warning(
+                    "message.dead_letter_failed",
+                    reason=decision.reason,
+                    error=repr(publish_exc)[:300],
+                )
                 self._gate.close()
                 self.stats.retried += 1
                 return False
-            log.warning("message.dead_lettered", reason=decision.reason, detail=detail[:500],
-                        delivery_attempt=message.delivery_attempt)
+            log.warning(
+                "message.dead_lettered",
+                reason=decision.reason,
+                detail=detail[:500],
+                delivery_attempt=message.delivery_attempt,
+            )
             self.stats.dead_lettered += 1
             return True
         if decision.dependency_down:
             self._gate.close()
             log.info("message.retry", reason=decision.reason, error=repr(exc)[:300])
         else:
-            log.error("message.failed", reason=decision.reason, exc_info=exc,
-                      delivery_attempt=message.delivery_attempt)
+            log.error(
+                "message.failed",
+                reason=decision.reason,
+                exc_info=exc,
+                delivery_attempt=message.delivery_attempt,
+            )
         self.stats.retried += 1
         return False
 
@@ -243,9 +266,13 @@ class Consumer:
                     await self._subscription.extend(retries, self._settings.retry_delay_seconds)
                     retries = []
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-                log.warning("ack.failed", attempt=attempt, error=repr(exc)[:300],
-                            acks=len(acks), retries=len(retries))
+                log.warning(
+                    "ack.failed",
+                    attempt=attempt,
+                    error=repr(exc)[:300],
+                    acks=len(acks),
+                    retries=len(retries),
+                )
                 await asyncio.sleep(0.2 * attempt)
             else:
                 return
-

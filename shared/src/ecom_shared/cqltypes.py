@@ -24,8 +24,9 @@ def decimal_to_blob(value: Decimal) -> bytes:
     if sign:
         unscaled = -unscaled
     length = (unscaled.bit_length() + 8) // 8  # one bit more for the sign
-    return (-exponent).to_bytes(4, "big", signed=True) + unscaled.to_bytes(length, "big",
-                                                                           signed=True)
+    return (-exponent).to_bytes(4, "big", signed=True) + unscaled.to_bytes(
+        length, "big", signed=True
+    )
 
 
 def blob_to_decimal(blob: bytes) -> Decimal:

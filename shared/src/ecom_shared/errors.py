@@ -15,7 +15,7 @@ class PipelineError(Exception):
     retriable: ClassVar[bool] = False
 
 
-class InvalidMessage(PipelineError):  # noqa: N818 - it names what the message is
+class InvalidMessage(PipelineError):
     """The message can never be processed: bad JSON, schema violation, absurd value."""
 
     retriable = False

@@ -71,7 +71,9 @@ def configure_logging(settings: LogSettings, *, service: str) -> None:
             structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
         ],
         logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[settings.level]),
+        wrapper_class=structlog.make_filtering_bound_logger(
+            logging.getLevelNamesMapping()[settings.level]
+        ),
         cache_logger_on_first_use=True,
     )
     structlog.contextvars.clear_contextvars()

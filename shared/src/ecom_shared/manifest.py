@@ -18,13 +18,22 @@ from ecom_shared.events import Order, Payment, payment_version_micros, to_micros
 
 
 def order_record(order: Order, *, duplicate: bool = False) -> str:
-    return json.dumps({"kind": "order", "duplicate": duplicate,
-                       "event": order.model_dump(mode="json")}, ensure_ascii=False)
+    return json.dumps(
+        {"kind": "order", "duplicate": duplicate, "event": order.model_dump(mode="json")},
+        ensure_ascii=False,
+    )
 
 
 def payment_record(payment: Payment, *, orphan: bool, duplicate: bool = False) -> str:
-    return json.dumps({"kind": "payment", "orphan": orphan, "duplicate": duplicate,
-                       "event": payment.model_dump(mode="json")}, ensure_ascii=False)
+    return json.dumps(
+        {
+            "kind": "payment",
+            "orphan": orphan,
+            "duplicate": duplicate,
+            "event": payment.model_dump(mode="json"),
+        },
+        ensure_ascii=False,
+    )
 
 
 def malformed_record(topic: str, reason: str) -> str:

@@ -51,8 +51,9 @@ def subscription_body(spec: SubscriptionSpec, settings: PubSubSettings) -> dict[
     }
     if spec.dead_letter:
         body["deadLetterPolicy"] = {
-            "deadLetterTopic": PublisherClient.topic_path(settings.project_id,
-                                                          settings.dead_letter_topic),
+            "deadLetterTopic": PublisherClient.topic_path(
+                settings.project_id, settings.dead_letter_topic
+            ),
             "maxDeliveryAttempts": settings.max_delivery_attempts,
         }
     return body
@@ -63,8 +64,12 @@ async def ensure_pubsub(session: aiohttp.ClientSession, settings: PubSubSettings
     publisher = PublisherClient(session=session)
     subscriber = SubscriberClient(session=session)
     project = settings.project_id
-    topics = [settings.orders_topic, settings.payments_topic, settings.dlq_payments_topic,
-              settings.dead_letter_topic]
+    topics = [
+        settings.orders_topic,
+        settings.payments_topic,
+        settings.dlq_payments_topic,
+        settings.dead_letter_topic,
+    ]
     for topic in topics:
         path = PublisherClient.topic_path(project, topic)
         await _tolerate_exists(publisher.create_topic(path), "topic", topic)

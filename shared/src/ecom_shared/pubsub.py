@@ -18,7 +18,9 @@ from gcloud.aio.pubsub import PublisherClient, PubsubMessage, SubscriberClient
 from ecom_shared.errors import PublishFailed
 
 MAX_MESSAGES_PER_PUBLISH: Final = 1000  # the most one publish request may carry
-MAX_BYTES_PER_PUBLISH: Final = 8 * 1024 * 1024  # under the 10 MB request limit, with room for base64
+MAX_BYTES_PER_PUBLISH: Final = (
+    8 * 1024 * 1024
+)  # under the 10 MB request limit, with room for base64
 MAX_ACK_IDS_PER_REQUEST: Final = 1000
 
 
@@ -101,7 +103,9 @@ def _chunks(messages: Sequence[OutgoingMessage]) -> list[Sequence[OutgoingMessag
     start, size = 0, 0
     for i, message in enumerate(messages):
         weight = len(message.data) + sum(len(k) + len(v) for k, v in message.attributes.items())
-        if i > start and (i - start >= MAX_MESSAGES_PER_PUBLISH or size + weight > MAX_BYTES_PER_PUBLISH):
+        if i > start and (
+            i - start >= MAX_MESSAGES_PER_PUBLISH or size + weight > MAX_BYTES_PER_PUBLISH
+        ):
             chunks.append(messages[start:i])
             start, size = i, 0
         size += weight

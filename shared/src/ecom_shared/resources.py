@@ -39,8 +39,9 @@ async def open_resources(settings: ServiceSettings) -> AsyncIterator[Resources]:
     async with contextlib.AsyncExitStack() as stack:
         http = await stack.enter_async_context(http_session())
         cql = await stack.enter_async_context(cassandra_session(settings.cassandra))
-        publisher = PubSubPublisher(http, settings.pubsub.project_id,
-                                    timeout=settings.pubsub.request_timeout_seconds)
+        publisher = PubSubPublisher(
+            http, settings.pubsub.project_id, timeout=settings.pubsub.request_timeout_seconds
+        )
         yield Resources(
             settings=settings,
             cql=cql,

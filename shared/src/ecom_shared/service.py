@@ -31,7 +31,7 @@ async def _supervise(main: ServiceMain) -> int:
         loop.add_signal_handler(sig, _on_signal, stop, sig)
     try:
         return await main(stop)
-    except Exception as exc:  # noqa: BLE001 - the last line of defence: log it, exit non-zero
+    except Exception as exc:
         log.critical("service.crashed", exc_info=exc)
         return 1
     finally:

@@ -28,7 +28,9 @@ def _cql_identifier(value: str) -> str:
 
 def _pubsub_name(value: str) -> str:
     if not _PUBSUB_NAME.fullmatch(value) or value.lower().startswith("goog"):
-        raise ValueError(f"{value!r} is not a valid Pub/Sub name (3-255 chars, starts with a letter)")
+        raise ValueError(
+            f"{value!r} is not a valid Pub/Sub name (3-255 chars, starts with a letter)"
+        )
     return value
 
 
@@ -101,7 +103,9 @@ class ConsumerSettings(_Section):
     pullers: int = Field(default=4, ge=1, le=64)
     max_messages: int = Field(default=500, ge=1, le=1000)
     pull_timeout_seconds: float = Field(
-        default=120.0, ge=100, le=600,
+        default=120.0,
+        ge=100,
+        le=600,
         description="client bound on a long-poll pull; must outlast the server's own wait "
         "(about 90 s), because a pull the client abandons still leases messages",
     )

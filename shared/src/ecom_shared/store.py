@@ -75,16 +75,16 @@ class CassandraOrders:
     async def prepare(cls, session: Session, settings: CassandraSettings) -> CassandraOrders:
         table = f"{settings.keyspace}.{settings.orders_table}"
         upsert = await session.create_prepared(
-            f"UPDATE {table} SET customer_id = ?, item = ?, quantity = ?, "  # noqa: S608
+            f"UPDATE {table} SET customer_id = ?, item = ?, quantity = ?, "
             "price = blobAsDecimal(?), "  # acsylla cannot bind decimals: see ecom_shared.cqltypes
             "shipping_address = ?, order_status = ?, order_created_at = ?, order_version_at = ?, "
             "order_ingested_at = ? WHERE order_id = ?"
         )
         exists = await session.create_prepared(
-            f"SELECT order_version_at FROM {table} WHERE order_id = ?"  # noqa: S608
+            f"SELECT order_version_at FROM {table} WHERE order_id = ?"
         )
         pay = await session.create_prepared(
-            f"UPDATE {table} SET payment_id = ?, payment_method = ?, card_last_four = ?, "  # noqa: S608
+            f"UPDATE {table} SET payment_id = ?, payment_method = ?, card_last_four = ?, "
             "payment_status = ?, paid_at = ?, payment_ingested_at = ?, payment_source = ? "
             "WHERE order_id = ?"
         )
@@ -93,9 +93,16 @@ class CassandraOrders:
     async def upsert_order(self, order: Order, version_micros: int, now: datetime) -> None:
         version_at = datetime.fromtimestamp(version_micros / 1_000_000, tz=UTC)
         values = [
-            order.customer_id, order.item, order.quantity, decimal_to_blob(order.price),
+            order.customer_id,
+            order.item,
+            order.quantity,
+            decimal_to_blob(order.price),
             order.shipping_address,
-            order.order_status.value, order.creation_date, version_at, now, order.order_id,
+            order.order_status.value,
+            order.creation_date,
+            version_at,
+            now,
+            order.order_id,
         ]
         await self._session.execute(bind(self._upsert, values, timestamp=version_micros))
 
@@ -105,8 +112,14 @@ class CassandraOrders:
 
     async def set_payment(self, payment: Payment, source: PaymentSource, now: datetime) -> None:
         values = [
-            payment.payment_id, payment.payment_method.value, payment.card_last_four,
-            payment.payment_status.value, payment.payment_datetime, now, source, payment.order_id,
+            payment.payment_id,
+            payment.payment_method.value,
+            payment.card_last_four,
+            payment.payment_status.value,
+            payment.payment_datetime,
+            now,
+            source,
+            payment.order_id,
         ]
         statement = bind(self._pay, values, timestamp=payment_version_micros(payment))
         await self._session.execute(statement)
@@ -136,15 +149,21 @@ class CassandraDlq:
 
     async def park(self, payment: Payment, now: datetime) -> None:
         values = [
-            payment.order_id, payment.payment_id, payment.payment_method.value,
-            payment.card_last_four, payment.payment_status.value, payment.payment_datetime, now,
+            payment.order_id,
+            payment.payment_id,
+            payment.payment_method.value,
+            payment.card_last_four,
+            payment.payment_status.value,
+            payment.payment_datetime,
+            now,
         ]
         await self._session.execute(bind(self._st["park"], values))
 
     async def scan(self, page_size: int, segments: int) -> AsyncIterator[ParkedPayment]:
         """Every parked payment, read by token range, one page at a time."""
-        rows = scan_by_token(self._session, self._st["scan"], page_size=page_size,
-                             segments=segments)
+        rows = scan_by_token(
+            self._session, self._st["scan"], page_size=page_size, segments=segments
+        )
         async for row in rows:
             yield _parked(row)
 
@@ -173,5 +192,6 @@ def _parked(row: Any) -> ParkedPayment:
         payment_status=PaymentStatus(row.column_value("payment_status")),
         payment_datetime=_utc(row.column_value("paid_at")) or _EPOCH,
     )
-    return ParkedPayment(order_id, payment_id, payment, _utc(row.column_value("parked_at")), attempts)
-
+    return ParkedPayment(
+        order_id, payment_id, payment, _utc(row.column_value("parked_at")), attempts
+    )

@@ -37,10 +37,10 @@ def main(argv: list[str] | None = None) -> int:
             while True:
                 try:
                     report = await reconciler.run_pass(stop)
-                except Exception as exc:  # noqa: BLE001 - a failed pass is retried next interval
+                except Exception as exc:
                     if args.once:
                         raise
-                    log.error("dlq.pass_failed", error=repr(exc)[:300])
+                    log.exception("dlq.pass_failed", error=repr(exc)[:300])
                 else:
                     _log_report(report)
                     if args.once:

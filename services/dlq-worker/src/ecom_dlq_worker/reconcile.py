@@ -52,8 +52,9 @@ class Reconciler:
         started = time.monotonic()
         slots = asyncio.Semaphore(self._settings.concurrency)
         async with asyncio.TaskGroup() as group:
-            async for parked in self._dlq.scan(self._settings.page_size,
-                                               self._settings.token_segments):
+            async for parked in self._dlq.scan(
+                self._settings.page_size, self._settings.token_segments
+            ):
                 if stop is not None and stop.is_set():
                     break
                 report.scanned += 1
@@ -62,15 +63,20 @@ class Reconciler:
         report.seconds = round(time.monotonic() - started, 3)
         return report
 
-    async def _guarded(self, parked: ParkedPayment, report: PassReport,
-                       slots: asyncio.Semaphore) -> None:
+    async def _guarded(
+        self, parked: ParkedPayment, report: PassReport, slots: asyncio.Semaphore
+    ) -> None:
         try:
             await self._one(parked, report)
         except Exception as exc:  # noqa: BLE001 - one row's failure must not end the pass
             report.failed += 1
             emit = log.warning if is_transient(exc) else log.error
-            emit("dlq.row_failed", order_id=parked.order_id, payment_id=parked.payment_id,
-                 error=repr(exc)[:300])
+            emit(
+                "dlq.row_failed",
+                order_id=parked.order_id,
+                payment_id=parked.payment_id,
+                error=repr(exc)[:300],
+            )
         finally:
             slots.release()
 

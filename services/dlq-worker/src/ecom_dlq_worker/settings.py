@@ -10,7 +10,9 @@ from ecom_shared.settings import ServiceSettings
 class WorkerSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    interval_seconds: float = Field(default=30.0, gt=0, le=86_400, description="pause between passes")
+    interval_seconds: float = Field(
+        default=30.0, gt=0, le=86_400, description="pause between passes"
+    )
     page_size: int = Field(default=500, ge=10, le=5000)
     token_segments: int = Field(default=8, ge=1, le=1024, description="token ranges per pass")
     concurrency: int = Field(default=64, ge=1, le=1024, description="rows handled at once")

@@ -42,7 +42,9 @@ class PaymentHandler:
         await self._publisher.publish(self._dlq_topic, [_announcement(payment, message, now)])
 
 
-def _announcement(payment: Payment, message: ReceivedMessage, parked_at: datetime) -> OutgoingMessage:
+def _announcement(
+    payment: Payment, message: ReceivedMessage, parked_at: datetime
+) -> OutgoingMessage:
     attributes = {
         **event_attributes(EventType.PAYMENT),
         "parked_reason": "order_not_found",

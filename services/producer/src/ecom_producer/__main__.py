@@ -22,20 +22,35 @@ from ecom_shared.pubsub import PubSubPublisher, http_session
 from ecom_shared.service import run_async
 
 log = get_logger(__name__)
-_SHARES = ["payments_first", "duplicates", "no_payment", "orphan_payments", "reemits",
-           "second_payments", "malformed"]
+_SHARES = [
+    "payments_first",
+    "duplicates",
+    "no_payment",
+    "orphan_payments",
+    "reemits",
+    "second_payments",
+    "malformed",
+]
 
 
 def parse_args(argv: list[str] | None, defaults: ProducerOptions) -> ProducerOptions:
     parser = argparse.ArgumentParser(prog="ecom-producer", description=__doc__)
-    parser.add_argument("--orders", type=int, help=f"orders to generate, 0 = forever ({defaults.orders})")
-    parser.add_argument("--rate", type=float, help=f"messages per second, 0 = unlimited ({defaults.rate})")
+    parser.add_argument(
+        "--orders", type=int, help=f"orders to generate, 0 = forever ({defaults.orders})"
+    )
+    parser.add_argument(
+        "--rate", type=float, help=f"messages per second, 0 = unlimited ({defaults.rate})"
+    )
     parser.add_argument("--seed", type=int, help=f"random seed ({defaults.seed})")
     parser.add_argument("--id-base", type=int, help="first order id (default: from the clock)")
     parser.add_argument("--manifest", type=Path, help="append a JSON line per published message")
     for share in _SHARES:
-        parser.add_argument(f"--{share.replace('_', '-')}", type=float, dest=share,
-                            help=f"share in [0, 1] ({getattr(defaults, share)})")
+        parser.add_argument(
+            f"--{share.replace('_', '-')}",
+            type=float,
+            dest=share,
+            help=f"share in [0, 1] ({getattr(defaults, share)})",
+        )
     given = {k: v for k, v in vars(parser.parse_args(argv)).items() if v is not None}
     return ProducerOptions.model_validate({**defaults.model_dump(), **given})
 
@@ -51,15 +66,20 @@ async def produce(settings: ProducerSettings, options: ProducerOptions, stop: as
     planner = StreamPlanner(stream_options(options))
     limiter = RateLimiter(options.rate)
     tally = Tally()
-    topics = {EventType.ORDER: settings.pubsub.orders_topic,
-              EventType.PAYMENT: settings.pubsub.payments_topic}
+    topics = {
+        EventType.ORDER: settings.pubsub.orders_topic,
+        EventType.PAYMENT: settings.pubsub.payments_topic,
+    }
     chunk_orders = 500 if options.rate == 0 else max(1, min(500, int(options.rate // 8)))
     remaining = options.orders or None
     async with contextlib.AsyncExitStack() as stack:
         http = await stack.enter_async_context(http_session())
-        manifest = stack.enter_context(open_manifest(options.manifest)) if options.manifest else None
-        phases = PhasePublisher(PubSubPublisher(http, settings.pubsub.project_id), topics,
-                                manifest, tally)
+        manifest = (
+            stack.enter_context(open_manifest(options.manifest)) if options.manifest else None
+        )
+        phases = PhasePublisher(
+            PubSubPublisher(http, settings.pubsub.project_id), topics, manifest, tally
+        )
         last_report = time.monotonic()
         while (remaining is None or remaining > 0) and not stop.is_set():
             size = chunk_orders if remaining is None else min(chunk_orders, remaining)

@@ -46,15 +46,26 @@ class Tally:
 
     def as_fields(self) -> dict[str, object]:
         elapsed = max(time.monotonic() - self.started, 1e-9)
-        return {"published": self.total, **dict(self.counts),
-                "rate_per_s": round(self.total / elapsed, 1), "seconds": round(elapsed, 1)}
+        return {
+            "published": self.total,
+            **dict(self.counts),
+            "rate_per_s": round(self.total / elapsed, 1),
+            "seconds": round(elapsed, 1),
+        }
 
 
 class PhasePublisher:
     """Publishes one phase of a chunk to the two topics, retrying failed publishes."""
 
-    def __init__(self, publisher: Publisher, topics: dict[EventType, str],
-                 manifest: TextIO | None, tally: Tally, *, attempts: int = 8) -> None:
+    def __init__(
+        self,
+        publisher: Publisher,
+        topics: dict[EventType, str],
+        manifest: TextIO | None,
+        tally: Tally,
+        *,
+        attempts: int = 8,
+    ) -> None:
         self._publisher = publisher
         self._topics = topics
         self._manifest = manifest
@@ -81,8 +92,9 @@ class PhasePublisher:
             except PublishFailed as exc:
                 if attempt == self._attempts:
                     raise
-                log.warning("producer.publish_retry", topic=topic, attempt=attempt,
-                            error=str(exc)[:300])
+                log.warning(
+                    "producer.publish_retry", topic=topic, attempt=attempt, error=str(exc)[:300]
+                )
                 await asyncio.sleep(backoff.next_delay())
             else:
                 return

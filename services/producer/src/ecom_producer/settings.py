@@ -17,8 +17,9 @@ class ProducerOptions(BaseModel):
     orders: int = Field(default=10_000, ge=0, description="orders to generate; 0 runs forever")
     rate: float = Field(default=0.0, ge=0, description="messages per second; 0 is unlimited")
     seed: int = 42
-    id_base: int | None = Field(default=None, ge=1, le=10**15,
-                                description="first order id; default: derived from the clock")
+    id_base: int | None = Field(
+        default=None, ge=1, le=10**15, description="first order id; default: derived from the clock"
+    )
     payments_first: Share = Field(default=0.3, ge=0, le=1)
     duplicates: Share = Field(default=0.02, ge=0, le=1)
     no_payment: Share = Field(default=0.05, ge=0, le=1)

@@ -32,12 +32,28 @@ from ecom_shared.events import (
 from ecom_shared.manifest import order_record, payment_record
 
 ORPHAN_ID_OFFSET: Final = 4_000_000_000  # orphan payments point at order ids no run publishes
+_NEWER_FIRST: Final = 0.5  # share of re-emitted versions published before the older one
+_PENDING_SHARE: Final = 0.7  # new orders that start pending (else confirmed)
+_COMPLETED_SHARE: Final = 0.9  # payments that complete (else pending)
 
 _ITEMS = [
-    "Wireless earbuds", "Running shoes", "Espresso machine", "Yoga mat", "Desk lamp",
-    "Mechanical keyboard", "Cast-iron skillet", "Rain jacket", "Board game", "Phone case",
-    "Café au lait bowl", "Crème brûlée torch", "手帳 (planner)", "Smörgåsbord tray",
-    "Ζεστό τσάι set", "Robe d'été 🌞", "O'Reilly book '; DROP TABLE orders; --",
+    "Wireless earbuds",
+    "Running shoes",
+    "Espresso machine",
+    "Yoga mat",
+    "Desk lamp",
+    "Mechanical keyboard",
+    "Cast-iron skillet",
+    "Rain jacket",
+    "Board game",
+    "Phone case",
+    "Café au lait bowl",
+    "Crème brûlée torch",
+    "手帳 (planner)",
+    "Smörgåsbord tray",
+    "Ζεστό τσάι set",
+    "Robe d'été 🌞",
+    "O'Reilly book '; DROP TABLE orders; --",
 ]
 _STREETS = ["Main St", "Rue de Rivoli", "Königsallee", "Calle Mayor", "Baker Street", "銀座通り"]
 _CITIES = ["Springfield", "Paris", "Düsseldorf", "Madrid", "London", "東京"]
@@ -84,20 +100,27 @@ class StreamPlanner:
         order = self._order(opt.id_base + index, created)
         chunk.main.append(_order_message(order))
         if rng.random() < opt.reemits:
-            newer = order.model_copy(update={
-                "order_status": rng.choice([OrderStatus.SHIPPED, OrderStatus.DELIVERED,
-                                            OrderStatus.CANCELLED]),
-                "shipping_address": self._address(),
-                "updated_at": created + timedelta(minutes=rng.randint(1, 600)),
-            })
-            (chunk.early if rng.random() < 0.5 else chunk.late).append(_order_message(newer))
+            newer = order.model_copy(
+                update={
+                    "order_status": rng.choice(
+                        [OrderStatus.SHIPPED, OrderStatus.DELIVERED, OrderStatus.CANCELLED]
+                    ),
+                    "shipping_address": self._address(),
+                    "updated_at": created + timedelta(minutes=rng.randint(1, 600)),
+                }
+            )
+            # Half the newer versions go out before the version they supersede.
+            (chunk.early if rng.random() < _NEWER_FIRST else chunk.late).append(
+                _order_message(newer)
+            )
         if rng.random() < opt.no_payment:
             return
         payments = [self._payment(order.order_id, order.order_id * 10, created)]
         if rng.random() < opt.second_payments:
             first = payments[0].model_copy(update={"payment_status": PaymentStatus.FAILED})
-            retry = self._payment(order.order_id, order.order_id * 10 + 1,
-                                  created + timedelta(minutes=5))
+            retry = self._payment(
+                order.order_id, order.order_id * 10 + 1, created + timedelta(minutes=5)
+            )
             payments = [first, retry]
         target = chunk.early if rng.random() < opt.payments_first else chunk.late
         target.extend(_payment_message(p, orphan=False) for p in payments)
@@ -110,7 +133,7 @@ class StreamPlanner:
             chunk.late.append(_payment_message(payment, orphan=True))
 
     def _add_duplicates(self, chunk: Chunk) -> None:
-        originals = [p for p in chunk.main + chunk.early + chunk.late]
+        originals = chunk.main + chunk.early + chunk.late
         for planned in originals:
             if self._rng.random() < self._opt.duplicates:
                 chunk.late.append(_as_duplicate(planned))
@@ -130,7 +153,9 @@ class StreamPlanner:
             quantity=rng.choice([1, 1, 1, 2, 2, 3, 5, 10]),
             price=Decimal(cents) / 100,
             shipping_address=self._address(),
-            order_status=OrderStatus.PENDING if rng.random() < 0.7 else OrderStatus.CONFIRMED,
+            order_status=OrderStatus.PENDING
+            if rng.random() < _PENDING_SHARE
+            else OrderStatus.CONFIRMED,
             creation_date=created,
             updated_at=created,
         )
@@ -148,7 +173,9 @@ class StreamPlanner:
             order_id=order_id,
             payment_method=method,
             card_last_four=f"{rng.randint(0, 9999):04d}" if card else None,
-            payment_status=PaymentStatus.COMPLETED if rng.random() < 0.9 else PaymentStatus.PENDING,
+            payment_status=PaymentStatus.COMPLETED
+            if rng.random() < _COMPLETED_SHARE
+            else PaymentStatus.PENDING,
             payment_datetime=after + timedelta(seconds=rng.randint(1, 3600)),
         )
 
@@ -161,13 +188,21 @@ def _count(rng: random.Random, base: int, share: float) -> int:
 
 
 def _order_message(order: Order) -> Planned:
-    return Planned(EventType.ORDER, order.model_dump_json().encode(),
-                   event_attributes(EventType.ORDER), order_record(order))
+    return Planned(
+        EventType.ORDER,
+        order.model_dump_json().encode(),
+        event_attributes(EventType.ORDER),
+        order_record(order),
+    )
 
 
 def _payment_message(payment: Payment, *, orphan: bool) -> Planned:
-    return Planned(EventType.PAYMENT, payment.model_dump_json().encode(),
-                   event_attributes(EventType.PAYMENT), payment_record(payment, orphan=orphan))
+    return Planned(
+        EventType.PAYMENT,
+        payment.model_dump_json().encode(),
+        event_attributes(EventType.PAYMENT),
+        payment_record(payment, orphan=orphan),
+    )
 
 
 def _as_duplicate(planned: Planned) -> Planned:

@@ -26,11 +26,24 @@ from ecom_shared.service import run_async
 from ecom_shared.settings import CassandraSettings, ServiceSettings
 
 CATEGORIES = (
-    "orders_missing", "orders_wrong", "payments_missing", "payments_wrong",
-    "payments_unexplained", "parked_missing", "parked_but_order_exists", "rows_unexplained",
+    "orders_missing",
+    "orders_wrong",
+    "payments_missing",
+    "payments_wrong",
+    "payments_unexplained",
+    "parked_missing",
+    "parked_but_order_exists",
+    "rows_unexplained",
 )
-_ORDER_COLS = ("customer_id", "item", "quantity", "price_blob", "shipping_address",
-               "order_status", "order_created_at")
+_ORDER_COLS = (
+    "customer_id",
+    "item",
+    "quantity",
+    "price_blob",
+    "shipping_address",
+    "order_status",
+    "order_created_at",
+)
 _PAYMENT_COLS = ("payment_id", "payment_method", "card_last_four", "payment_status", "paid_at")
 _SOURCE_TOTALS = {"stream": "joined_on_stream", "dlq": "joined_by_dlq_worker"}
 
@@ -40,8 +53,14 @@ class Report:
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CATEGORIES, 0))
     examples: dict[str, list[str]] = field(default_factory=dict)
     totals: dict[str, int] = field(default_factory=dict)
-    observed: dict[str, int] = field(default_factory=lambda: {
-        "orders_stored": 0, "joined_on_stream": 0, "joined_by_dlq_worker": 0, "still_parked": 0})
+    observed: dict[str, int] = field(
+        default_factory=lambda: {
+            "orders_stored": 0,
+            "joined_on_stream": 0,
+            "joined_by_dlq_worker": 0,
+            "still_parked": 0,
+        }
+    )
 
     @property
     def ok(self) -> bool:
@@ -63,13 +82,25 @@ def _ms(moment: datetime | None) -> datetime | None:
 
 
 def _order_values(order: Order) -> tuple[Any, ...]:
-    return (order.customer_id, order.item, order.quantity, order.price, order.shipping_address,
-            order.order_status.value, _ms(order.creation_date))
+    return (
+        order.customer_id,
+        order.item,
+        order.quantity,
+        order.price,
+        order.shipping_address,
+        order.order_status.value,
+        _ms(order.creation_date),
+    )
 
 
 def _payment_values(payment: Payment) -> tuple[Any, ...]:
-    return (payment.payment_id, payment.payment_method.value, payment.card_last_four,
-            payment.payment_status.value, _ms(payment.payment_datetime))
+    return (
+        payment.payment_id,
+        payment.payment_method.value,
+        payment.card_last_four,
+        payment.payment_status.value,
+        _ms(payment.payment_datetime),
+    )
 
 
 def _row_values(row: Any, columns: tuple[str, ...]) -> tuple[Any, ...]:
@@ -89,20 +120,25 @@ async def verify(session: Session, settings: CassandraSettings, expected: Expect
     await _check_orders(session, settings, expected, report)
     await _check_dlq(session, settings, expected, report)
     report.totals = {
-        "manifest_lines": expected.published, "duplicates_published": expected.duplicates,
-        "orders": len(expected.orders), "payments_joined": len(expected.payments),
-        "payments_parked": len(expected.parked), "malformed": sum(expected.malformed.values()),
+        "manifest_lines": expected.published,
+        "duplicates_published": expected.duplicates,
+        "orders": len(expected.orders),
+        "payments_joined": len(expected.payments),
+        "payments_parked": len(expected.parked),
+        "malformed": sum(expected.malformed.values()),
     }
     return report
 
 
-async def _check_orders(session: Session, settings: CassandraSettings, expected: ExpectedState,
-                        report: Report) -> None:
+async def _check_orders(
+    session: Session, settings: CassandraSettings, expected: ExpectedState, report: Report
+) -> None:
     low, high = (min(expected.orders), max(expected.orders)) if expected.orders else (0, -1)
     cols = ", ".join(("order_id", *_ORDER_COLS, *_PAYMENT_COLS, "payment_source")).replace(
-        "price_blob", "decimalAsBlob(price) AS price_blob")  # see ecom_shared.cqltypes
+        "price_blob", "decimalAsBlob(price) AS price_blob"
+    )  # see ecom_shared.cqltypes
     prepared = await session.create_prepared(
-        f"SELECT {cols} FROM {settings.keyspace}.{settings.orders_table} "  # noqa: S608
+        f"SELECT {cols} FROM {settings.keyspace}.{settings.orders_table} "
         "WHERE token(order_id) >= ? AND token(order_id) <= ?"
     )
     seen: set[int] = set()
@@ -141,10 +177,11 @@ def _judge_row(row: Any, order_id: int, expected: ExpectedState, report: Report)
         report.add("payments_wrong", f"{order_id}: got {got_payment!r}")
 
 
-async def _check_dlq(session: Session, settings: CassandraSettings, expected: ExpectedState,
-                     report: Report) -> None:
+async def _check_dlq(
+    session: Session, settings: CassandraSettings, expected: ExpectedState, report: Report
+) -> None:
     prepared = await session.create_prepared(
-        f"SELECT order_id, payment_id FROM {settings.keyspace}.{settings.dlq_table} "  # noqa: S608
+        f"SELECT order_id, payment_id FROM {settings.keyspace}.{settings.dlq_table} "
         "WHERE token(order_id) >= ? AND token(order_id) <= ?"
     )
     parked_ids = {order_id for order_id, _ in expected.parked}
@@ -174,8 +211,12 @@ def render(report: Report) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ecom-verify", description=__doc__.splitlines()[0])
     parser.add_argument("--manifest", type=Path, required=True)
-    parser.add_argument("--wait", type=float, default=0.0,
-                        help="keep checking for up to this many seconds until everything matches")
+    parser.add_argument(
+        "--wait",
+        type=float,
+        default=0.0,
+        help="keep checking for up to this many seconds until everything matches",
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     args = parser.parse_args(argv)
     settings = ServiceSettings()
@@ -190,9 +231,19 @@ def main(argv: list[str] | None = None) -> int:
                 if report.ok or time.monotonic() >= deadline or stop.is_set():
                     break
                 await asyncio.sleep(1.0)
-        output = json.dumps({"ok": report.ok, "counts": report.counts, "totals": report.totals,
-                             "observed": report.observed, "examples": report.examples},
-                            ) if args.json else render(report)
+        output = (
+            json.dumps(
+                {
+                    "ok": report.ok,
+                    "counts": report.counts,
+                    "totals": report.totals,
+                    "observed": report.observed,
+                    "examples": report.examples,
+                },
+            )
+            if args.json
+            else render(report)
+        )
         sys.stdout.write(output + "\n")
         return 0 if report.ok else 1
 
