@@ -9,6 +9,7 @@ from pydantic import ValidationError
 
 from ecom_shared.errors import InvalidMessage, PublishFailed, StoreUnavailable
 from ecom_shared.policy import Action, decide
+from ecom_shared.service import load_settings
 from ecom_shared.settings import CassandraSettings, ConsumerServiceSettings, PubSubSettings
 
 
@@ -67,3 +68,16 @@ def test_error_policy(exc: Exception, action: Action, down: bool) -> None:
     decision = decide(exc)
     assert decision.action is action
     assert decision.dependency_down is down
+
+
+def test_bad_settings_exit_2_naming_the_variable_not_its_value(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("ECOM_CONSUMER__PULLERS", "0")
+    monkeypatch.setenv("ECOM_CASSANDRA__PASSWORD", "hunter2-secret")
+    with pytest.raises(SystemExit) as exited:
+        load_settings(ConsumerServiceSettings)
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "ECOM_CONSUMER__PULLERS" in err
+    assert "hunter2-secret" not in err

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 import aiohttp
 import structlog
 
-from ecom_shared.backoff import Backoff
+from ecom_shared.backoff import Backoff, wait_or_stop
 from ecom_shared.deadletter import DeadLetters
 from ecom_shared.logs import get_logger
 from ecom_shared.policy import Action, decide
@@ -119,7 +119,19 @@ class Consumer:
                 group.create_task(self._pull_loop(stop)) for _ in range(self._settings.pullers)
             ]
             group.create_task(self._enforce_grace(stop, pullers))
+            reporter = group.create_task(self._report_progress(stop))
+            await asyncio.wait(pullers)
+            reporter.cancel()
         log.info("consumer.stopped", subscription=self._subscription.name, **asdict(self.stats))
+
+    async def _report_progress(self, stop: asyncio.Event) -> None:
+        """One INFO line per interval with the counters, while they move (none per message)."""
+        last: dict[str, object] = {}
+        while not await wait_or_stop(stop, self._settings.progress_seconds):
+            now = asdict(self.stats)
+            if now != last:
+                log.info("consumer.progress", subscription=self._subscription.name, **now)
+                last = now
 
     async def _enforce_grace(self, stop: asyncio.Event, pullers: list[asyncio.Task[None]]) -> None:
         await stop.wait()

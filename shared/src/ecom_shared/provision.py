@@ -20,7 +20,7 @@ from ecom_shared.cassandra import cassandra_session
 from ecom_shared.logs import configure_logging, get_logger
 from ecom_shared.pubsub import http_session
 from ecom_shared.schema import apply_schema
-from ecom_shared.service import run_async
+from ecom_shared.service import load_settings, run_async
 from ecom_shared.settings import PubSubSettings, ServiceSettings
 
 log = get_logger(__name__)
@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ecom-setup", description=__doc__.splitlines()[0])
     parser.add_argument("--only", choices=["pubsub", "schema"], help="set up only one side")
     args = parser.parse_args(argv)
-    settings = ServiceSettings()
+    settings = load_settings(ServiceSettings)
     configure_logging(settings.log, service="setup")
 
     async def _run(_: asyncio.Event) -> int:

@@ -8,15 +8,34 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sys
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import uvloop
+from pydantic import ValidationError
+from pydantic_settings import BaseSettings
 
 from ecom_shared.logs import get_logger
 
 log = get_logger(__name__)
 
 ServiceMain = Callable[[asyncio.Event], Awaitable[int]]
+SettingsT = TypeVar("SettingsT", bound=BaseSettings)
+EXIT_BAD_SETTINGS = 2
+
+
+def load_settings(model: type[SettingsT]) -> SettingsT:
+    """Build settings from the environment, or exit 2 naming each bad variable (never its value)."""
+    try:
+        return model()
+    except ValidationError as exc:
+        lines = [f"invalid settings ({exc.error_count()}):"]
+        for error in exc.errors(include_url=False, include_input=False, include_context=False):
+            name = "ECOM_" + "__".join(str(part).upper() for part in error["loc"])
+            lines.append(f"  {name}: {error['msg']}")
+        sys.stderr.write("\n".join(lines) + "\n")
+        raise SystemExit(EXIT_BAD_SETTINGS) from None
 
 
 def run_async(main: ServiceMain) -> int:

@@ -115,6 +115,7 @@ class ConsumerSettings(_Section):
     backoff_initial_seconds: float = Field(default=0.5, gt=0, le=60)
     backoff_max_seconds: float = Field(default=30.0, gt=0, le=600)
     shutdown_grace_seconds: float = Field(default=20.0, gt=0, le=600)
+    progress_seconds: float = Field(default=30.0, gt=0, description="interval of progress lines")
 
 
 class ServiceSettings(BaseSettings):

@@ -11,7 +11,7 @@ from ecom_dlq_worker.settings import DlqWorkerSettings
 from ecom_shared.backoff import wait_or_stop
 from ecom_shared.logs import configure_logging, get_logger
 from ecom_shared.resources import open_resources
-from ecom_shared.service import run_async
+from ecom_shared.service import load_settings, run_async
 
 log = get_logger(__name__)
 
@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ecom-dlq-worker", description=__doc__)
     parser.add_argument("--once", action="store_true", help="run one pass, print its summary, exit")
     args = parser.parse_args(argv)
-    settings = DlqWorkerSettings()
+    settings = load_settings(DlqWorkerSettings)
     configure_logging(settings.log, service="dlq-worker")
 
     async def serve(stop: asyncio.Event) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ecom_order_consumer.handler import OrderHandler
 from ecom_shared.consumer_main import consumer_main
+from ecom_shared.service import load_settings
 from ecom_shared.settings import ConsumerServiceSettings
 
 
@@ -14,7 +15,7 @@ class OrderConsumerSettings(ConsumerServiceSettings):
 def main() -> int:
     return consumer_main(
         service="order-consumer",
-        settings=OrderConsumerSettings(),
+        settings=load_settings(OrderConsumerSettings),
         subscription_of=lambda pubsub: pubsub.orders_subscription,
         build_handler=lambda resources: OrderHandler(resources.orders),
     )

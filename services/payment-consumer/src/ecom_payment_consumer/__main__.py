@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ecom_payment_consumer.handler import PaymentHandler
 from ecom_shared.consumer_main import consumer_main
+from ecom_shared.service import load_settings
 from ecom_shared.settings import ConsumerServiceSettings
 
 
@@ -12,7 +13,7 @@ class PaymentConsumerSettings(ConsumerServiceSettings):
 
 
 def main() -> int:
-    settings = PaymentConsumerSettings()
+    settings = load_settings(PaymentConsumerSettings)
     return consumer_main(
         service="payment-consumer",
         settings=settings,

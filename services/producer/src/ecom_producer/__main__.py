@@ -19,7 +19,7 @@ from ecom_shared.events import EventType
 from ecom_shared.logs import configure_logging, get_logger
 from ecom_shared.manifest import open_manifest
 from ecom_shared.pubsub import PubSubPublisher, http_session
-from ecom_shared.service import run_async
+from ecom_shared.service import load_settings, run_async
 
 log = get_logger(__name__)
 _SHARES = [
@@ -96,7 +96,7 @@ async def produce(settings: ProducerSettings, options: ProducerOptions, stop: as
 
 
 def main(argv: list[str] | None = None) -> int:
-    settings = ProducerSettings()
+    settings = load_settings(ProducerSettings)
     options = parse_args(argv, settings.producer)
     configure_logging(settings.log, service="producer")
     return run_async(lambda stop: produce(settings, options, stop))

@@ -22,7 +22,7 @@ from ecom_shared.cqltypes import blob_to_decimal
 from ecom_shared.events import Order, Payment
 from ecom_shared.logs import configure_logging
 from ecom_shared.manifest import ExpectedState, load_expected
-from ecom_shared.service import run_async
+from ecom_shared.service import load_settings, run_async
 from ecom_shared.settings import CassandraSettings, ServiceSettings
 
 CATEGORIES = (
@@ -219,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     args = parser.parse_args(argv)
-    settings = ServiceSettings()
+    settings = load_settings(ServiceSettings)
     configure_logging(settings.log, service="verify")
     expected = load_expected(args.manifest)
 
