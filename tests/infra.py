@@ -51,7 +51,7 @@ class InfraUnderTest:
             payments_subscription=f"payments-sub-{tag}",
             dlq_payments_subscription=f"dlq-payments-sub-{tag}",
             dead_letter_subscription=f"dead-letter-sub-{tag}",
-            ack_deadline_seconds=30,
+            ack_deadline_seconds=10,
         )
         cql = CassandraSettings(
             contact_points=["127.0.0.1"], port=self.cql_port, keyspace=f"t_{tag}"

@@ -53,7 +53,7 @@ def run_consumer(resources: Resources) -> RunConsumer:
             handler,
             resources.dead_letters,
             FAST_CONSUMER,
-            ack_deadline_seconds=30,
+            ack_deadline_seconds=resources.settings.pubsub.ack_deadline_seconds,
             probe=resources.probe,
         )
         stop = asyncio.Event()

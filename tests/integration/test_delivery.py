@@ -1,0 +1,81 @@
+"""Delivery on the real emulator: set-up, the subscriptions' safety net, and acks at volume."""
+
+from __future__ import annotations
+
+import asyncio
+
+from gcloud.aio.pubsub import SubscriberClient
+
+from ecom_order_consumer.handler import OrderHandler
+from ecom_shared.events import EventType, event_attributes
+from ecom_shared.provision import provision
+from ecom_shared.pubsub import OutgoingMessage, ReceivedMessage
+from ecom_shared.resources import Resources
+from ecom_shared.settings import ServiceSettings
+from tests.integration.conftest import RunConsumer, eventually
+from tests.integration.test_pipeline import drain
+from tests.unit.test_events import ORDER, body
+
+
+async def test_setup_is_idempotent_and_sets_dead_letter_policies(
+    resources: Resources, settings: ServiceSettings
+) -> None:
+    await provision(settings)  # a second time: nothing fails, nothing changes
+    client = SubscriberClient(session=resources.http)
+    p = settings.pubsub
+    for name in (p.orders_subscription, p.payments_subscription):
+        sub = await client.get_subscription(SubscriberClient.subscription_path(p.project_id, name))
+        policy = sub["deadLetterPolicy"]
+        assert policy["deadLetterTopic"].endswith(f"/topics/{p.dead_letter_topic}")
+        assert policy["maxDeliveryAttempts"] == p.max_delivery_attempts
+        assert sub["ackDeadlineSeconds"] == p.ack_deadline_seconds
+
+
+async def test_a_message_that_always_fails_leaves_the_stream_through_the_policy(
+    infra: object, run_consumer: RunConsumer, resources: Resources
+) -> None:
+    """A failure nobody foresaw is retried, then forwarded by the subscription's policy."""
+    p = resources.settings.pubsub
+    attempts: list[int | None] = []
+
+    async def always_broken(message: ReceivedMessage) -> None:
+        attempts.append(message.delivery_attempt)
+        raise RuntimeError("a bug that this message triggers every time")
+
+    await resources.publisher.publish(
+        p.orders_topic, [OutgoingMessage(body(ORDER), event_attributes(EventType.ORDER))]
+    )
+    async with run_consumer(p.orders_subscription, always_broken):
+        await eventually(lambda: _at_least(attempts, p.max_delivery_attempts), timeout=120)
+        [forwarded] = await drain(resources, p.dead_letter_subscription, 1)
+    assert forwarded.data == body(ORDER)
+    assert forwarded.attributes["CloudPubSubDeadLetterSourceDeliveryCount"] == str(
+        p.max_delivery_attempts
+    )
+    assert attempts[:3] == [1, 2, 3]
+
+
+async def _at_least(items: list[int | None], count: int) -> bool:
+    return len(items) >= count
+
+
+async def test_thousands_of_messages_are_acked_once_without_redelivery(
+    resources: Resources, run_consumer: RunConsumer
+) -> None:
+    p = resources.settings.pubsub
+    total = 5000
+    messages = [
+        OutgoingMessage(body(ORDER, order_id=i), event_attributes(EventType.ORDER))
+        for i in range(1, total + 1)
+    ]
+    await resources.publisher.publish(p.orders_topic, messages)
+    async with run_consumer(p.orders_subscription, OrderHandler(resources.orders)) as consumer:
+        await eventually(lambda: _acked_all(consumer.stats, total), timeout=120)
+        # A lost ack shows as a redelivery once the ack deadline has passed: watch that long.
+        await asyncio.sleep(p.ack_deadline_seconds + 2)
+    assert consumer.stats.received == total  # nothing came back: no ack was lost
+    assert consumer.stats.retried == 0
+
+
+async def _acked_all(stats: object, total: int) -> bool:
+    return bool(getattr(stats, "acked", 0) >= total)
