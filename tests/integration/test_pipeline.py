@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import random
@@ -283,3 +284,53 @@ async def test_bad_input_lands_on_dead_letter_and_nowhere_else(
     )
     assert count == 0
     await drain(resources, p.dlq_payments_subscription, 0)
+
+
+async def test_a_later_payment_replaces_an_earlier_one_whatever_the_delivery_order(
+    resources: Resources, settings: ServiceSettings, run_consumer: RunConsumer
+) -> None:
+    p = settings.pubsub
+    earlier = body(PAYMENT, payment_id=10, payment_status="failed")
+    later = body(PAYMENT, payment_id=11, payment_datetime="2026-01-01T10:06:00+02:00")
+    async with run_consumer(p.orders_subscription, OrderHandler(resources.orders)) as oc:
+        await publish(resources, p.orders_topic, [body(ORDER)], ORDER_ATTRS)
+        await eventually(lambda: _acked(oc, 1))
+    async with run_consumer(p.payments_subscription, payment_handler(resources)) as pc:
+        await publish(resources, p.payments_topic, [later], PAYMENT_ATTRS)
+        await eventually(lambda: _acked(pc, 1))
+        await publish(resources, p.payments_topic, [earlier], PAYMENT_ATTRS)
+        await eventually(lambda: _acked(pc, 2))
+    stored = await row(resources, 1)
+    assert stored is not None
+    assert (stored["payment_id"], stored["payment_status"]) == (11, "completed")
+
+
+async def test_several_dlq_workers_at_once_reconcile_everything_once(
+    resources: Resources, settings: ServiceSettings, run_consumer: RunConsumer
+) -> None:
+    p = settings.pubsub
+    count = 300
+    payments = [body(PAYMENT, order_id=i, payment_id=i * 10) for i in range(1, count + 1)]
+    async with run_consumer(p.payments_subscription, payment_handler(resources)) as pc:
+        await publish(resources, p.payments_topic, payments, PAYMENT_ATTRS)
+        await eventually(lambda: _acked(pc, count))
+    assert len(await dlq_rows(resources)) == count
+    orders = [body(ORDER, order_id=i) for i in range(1, count + 1)]
+    async with run_consumer(p.orders_subscription, OrderHandler(resources.orders)) as oc:
+        await publish(resources, p.orders_topic, orders, ORDER_ATTRS)
+        await eventually(lambda: _acked(oc, count))
+    workers = [
+        Reconciler(resources.orders, resources.dlq, WorkerSettings(concurrency=16, page_size=50))
+        for _ in range(3)
+    ]
+    reports = await asyncio.gather(*(w.run_pass() for w in workers))
+    assert sum(r.failed for r in reports) == 0
+    # Workers that meet on a row both complete it (idempotent), so together they count >= all.
+    assert sum(r.reconciled for r in reports) >= count
+    leftover = await Reconciler(resources.orders, resources.dlq, WorkerSettings()).run_pass()
+    assert (leftover.waiting, leftover.reconciled) == (0, 0)  # stubs from the race are removed
+    assert await dlq_rows(resources) == []
+    for order_id in (1, count // 2, count):
+        stored = await row(resources, order_id)
+        assert stored is not None
+        assert (stored["payment_id"], stored["payment_source"]) == (order_id * 10, "dlq")

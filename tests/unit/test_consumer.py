@@ -220,3 +220,21 @@ async def test_leases_are_extended_while_handlers_run() -> None:
         release.set()
         await eventually(lambda: h.sub.acked == [message.ack_id])
     assert all(ack_id == message.ack_id for ack_id, _ in h.sub.extended)
+
+
+async def test_a_pull_reply_that_cannot_be_parsed_is_retried_not_fatal() -> None:
+    message = received(b"1")
+    h = Harness(ok_handler, [message])
+    original_pull = h.sub.pull
+    broken = [True]
+
+    async def pull_once_broken(max_messages: int, timeout: float) -> list[ReceivedMessage]:
+        if broken:
+            broken.clear()
+            raise ValueError("time data '2026-01-01T00:00:00.123456789Z' does not match format")
+        return await original_pull(max_messages, timeout)
+
+    h.sub.pull = pull_once_broken  # type: ignore[method-assign]
+    async with h.running():
+        await eventually(lambda: h.sub.acked == [message.ack_id])
+    assert h.consumer.stats.pull_errors == 1

@@ -172,7 +172,9 @@ class Consumer:
             return []
         try:
             batch = pull.result()
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        except Exception as exc:  # noqa: BLE001 - no pull failure may end the service
+            # Connection refused or reset, a 5xx, a 404 after an emulator restart, even a reply
+            # the client cannot parse: all are retried with backoff, and all are logged.
             self.stats.pull_errors += 1
             log.warning("pull.failed", error=repr(exc)[:300], consecutive=backoff.failures + 1)
             await backoff.sleep(stop)

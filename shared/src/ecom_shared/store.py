@@ -111,16 +111,7 @@ class CassandraOrders:
         return row is not None and row.column_value("order_version_at") is not None
 
     async def set_payment(self, payment: Payment, source: PaymentSource, now: datetime) -> None:
-        values = [
-            payment.payment_id,
-            payment.payment_method.value,
-            payment.card_last_four,
-            payment.payment_status.value,
-            payment.payment_datetime,
-            now,
-            source,
-            payment.order_id,
-        ]
+        values = [*_payment_fields(payment), now, source, payment.order_id]
         statement = bind(self._pay, values, timestamp=payment_version_micros(payment))
         await self._session.execute(statement)
 
@@ -148,15 +139,7 @@ class CassandraDlq:
         return cls(session, statements)
 
     async def park(self, payment: Payment, now: datetime) -> None:
-        values = [
-            payment.order_id,
-            payment.payment_id,
-            payment.payment_method.value,
-            payment.card_last_four,
-            payment.payment_status.value,
-            payment.payment_datetime,
-            now,
-        ]
+        values = [payment.order_id, *_payment_fields(payment), now]
         await self._session.execute(bind(self._st["park"], values))
 
     async def scan(self, page_size: int, segments: int) -> AsyncIterator[ParkedPayment]:
@@ -176,6 +159,17 @@ class CassandraDlq:
 
     async def remove(self, order_id: int, payment_id: int) -> None:
         await self._session.execute(bind(self._st["remove"], [order_id, payment_id]))
+
+
+def _payment_fields(payment: Payment) -> list[Any]:
+    """payment_id, payment_method, card_last_four, payment_status, paid_at: in this order."""
+    return [
+        payment.payment_id,
+        payment.payment_method.value,
+        payment.card_last_four,
+        payment.payment_status.value,
+        payment.payment_datetime,
+    ]
 
 
 def _parked(row: Any) -> ParkedPayment:
