@@ -238,3 +238,22 @@ async def test_a_pull_reply_that_cannot_be_parsed_is_retried_not_fatal() -> None
     async with h.running():
         await eventually(lambda: h.sub.acked == [message.ack_id])
     assert h.consumer.stats.pull_errors == 1
+
+
+async def test_no_more_than_max_in_flight_messages_are_handled_at_once() -> None:
+    running = 0
+    peak = 0
+
+    async def counting(message: ReceivedMessage) -> None:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await asyncio.sleep(0.005)
+        running -= 1
+
+    messages = [received(str(i).encode()) for i in range(40)]
+    settings = FAST.model_copy(update={"max_in_flight": 3})
+    h = Harness(counting, messages, settings=settings)
+    async with h.running():
+        await eventually(lambda: len(h.sub.acked) == 40)
+    assert peak == 3

@@ -104,6 +104,7 @@ class Consumer:
         self._gate = DependencyGate(
             probe, Backoff(settings.backoff_initial_seconds, settings.backoff_max_seconds)
         )
+        self._slots = asyncio.Semaphore(settings.max_in_flight)
         self.stats = ConsumerStats()
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -202,7 +203,8 @@ class Consumer:
         """Handle one message; True means ack it, False means redeliver it later."""
         structlog.contextvars.bind_contextvars(message_id=message.message_id)
         try:
-            await self._handler(message)
+            async with self._slots:
+                await self._handler(message)
         except Exception as exc:  # noqa: BLE001 - the error policy judges every failure
             return await self._apply_policy(message, exc)
         else:

@@ -98,10 +98,12 @@ class LogSettings(_Section):
 
 
 class ConsumerSettings(_Section):
-    """How a consumer pulls: ``pullers`` loops, each with one batch of up to ``max_messages``."""
+    """How a consumer pulls: ``pullers`` loops, each with one batch of up to ``max_messages``;
+    at most ``max_in_flight`` messages are being written at any moment."""
 
-    pullers: int = Field(default=4, ge=1, le=64)
-    max_messages: int = Field(default=500, ge=1, le=1000)
+    pullers: int = Field(default=8, ge=1, le=64)
+    max_messages: int = Field(default=1000, ge=1, le=1000)
+    max_in_flight: int = Field(default=512, ge=1, le=8192)
     pull_timeout_seconds: float = Field(
         default=120.0,
         ge=100,
