@@ -16,7 +16,7 @@ from tests.infra import InfraUnderTest
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         path = str(item.path)
-        if "/tests/integration/" in path:
+        if "/tests/integration/" in path or "/tests/tools/" in path:
             item.add_marker(pytest.mark.integration)
         elif "/tests/e2e/" in path:
             item.add_marker(pytest.mark.e2e)

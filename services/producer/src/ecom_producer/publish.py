@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TextIO
 
@@ -21,17 +22,25 @@ log = get_logger(__name__)
 class RateLimiter:
     """Spaces publishes so the average stays at ``rate`` messages per second (0: no limit)."""
 
-    def __init__(self, rate: float) -> None:
+    def __init__(
+        self,
+        rate: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self._rate = rate
-        self._start = time.monotonic()
+        self._clock = clock
+        self._sleep = sleep
+        self._start = clock()
         self._sent = 0
 
     async def admit(self, messages: int) -> None:
+        """Wait until the messages sent so far are due, then count ``messages`` as sent."""
         if self._rate > 0:
-            due = self._start + self._sent / self._rate
-            delay = due - time.monotonic()
+            delay = self._start + self._sent / self._rate - self._clock()
             if delay > 0:
-                await asyncio.sleep(delay)
+                await self._sleep(delay)
         self._sent += messages
 
 

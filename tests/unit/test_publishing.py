@@ -1,0 +1,95 @@
+"""Publishing: request limits, the producer's pacing and retries, dead-letter attributes."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from ecom_producer.planned import Planned
+from ecom_producer.publish import PhasePublisher, RateLimiter, Tally
+from ecom_shared.deadletter import DeadLetters
+from ecom_shared.errors import PublishFailed
+from ecom_shared.events import EventType
+from ecom_shared.pubsub import OutgoingMessage, ReceivedMessage, _chunks
+from tests.fakes import FakePublisher
+
+
+def test_requests_carry_at_most_1000_messages() -> None:
+    messages = [OutgoingMessage(b"x") for _ in range(2500)]
+    assert [len(c) for c in _chunks(messages)] == [1000, 1000, 500]
+
+
+def test_requests_stay_under_the_size_limit() -> None:
+    messages = [OutgoingMessage(b"x" * 3_000_000) for _ in range(5)]
+    assert [len(c) for c in _chunks(messages)] == [2, 2, 1]
+
+
+async def test_rate_limiter_spaces_messages_by_the_clock() -> None:
+    now = [100.0]
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(round(seconds, 6))
+        now[0] += seconds
+
+    limiter = RateLimiter(1000, clock=lambda: now[0], sleep=sleep)
+    for _ in range(3):
+        await limiter.admit(500)
+    assert slept == [0.5, 0.5]  # 500 messages at 1,000/s take half a second each
+
+
+class FlakyPublisher(FakePublisher):
+    async def publish(self, topic: str, messages: object) -> list[str]:
+        if self.failures:
+            self.failures -= 1
+            raise PublishFailed("emulator restarting")
+        return await super().publish(topic, messages)  # type: ignore[arg-type]
+
+
+def planned(kind: EventType, n: int) -> Planned:
+    return Planned(kind, f"{n}".encode(), {}, json.dumps({"kind": kind.value, "n": n}))
+
+
+async def test_phase_is_retried_and_recorded_once_after_it_was_accepted() -> None:
+    publisher = FlakyPublisher()
+    publisher.failures = 2
+    manifest = io.StringIO()
+    phases = PhasePublisher(
+        publisher,
+        {EventType.ORDER: "orders", EventType.PAYMENT: "payments"},
+        manifest,
+        Tally(),
+        attempts=5,
+    )
+    phase = [planned(EventType.ORDER, 1), planned(EventType.PAYMENT, 2)]
+    await phases.publish(phase)
+    assert [m.data for m in publisher.on("orders")] == [b"1"]
+    assert [m.data for m in publisher.on("payments")] == [b"2"]
+    assert manifest.getvalue().count("\n") == 2
+
+
+async def test_a_phase_that_never_goes_through_is_not_recorded() -> None:
+    publisher = FlakyPublisher()
+    publisher.failures = 100
+    manifest = io.StringIO()
+    phases = PhasePublisher(publisher, {EventType.ORDER: "orders"}, manifest, Tally(), attempts=2)
+    with pytest.raises(ExceptionGroup):
+        await phases.publish([planned(EventType.ORDER, 1)])
+    assert manifest.getvalue() == ""
+
+
+async def test_dead_letter_attributes_are_clipped_to_pubsub_limits() -> None:
+    publisher = FakePublisher()
+    message = ReceivedMessage(
+        "a", "m1", datetime(2026, 1, 1, tzinfo=UTC), b"\x00\xff body", {"k": "é" * 2000}
+    )
+    await DeadLetters(publisher, "dead-letter").send(
+        message, subscription="orders-sub", reason="invalid_value", detail="ü" * 5000
+    )
+    [sent] = publisher.on("dead-letter")
+    assert sent.data == b"\x00\xff body"
+    assert all(len(v.encode()) <= 1024 for v in sent.attributes.values())
+    assert sent.attributes["error_detail"].endswith("...")
