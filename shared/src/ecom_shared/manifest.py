@@ -52,10 +52,6 @@ class ExpectedState:
     published: int = 0
     duplicates: int = 0
 
-    @property
-    def order_ids(self) -> set[int]:
-        return set(self.orders)
-
 
 def read_records(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
     for number, line in enumerate(lines, start=1):
