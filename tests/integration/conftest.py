@@ -10,6 +10,7 @@ import pytest
 
 from ecom_shared.consumer import Consumer, Handler
 from ecom_shared.provision import provision
+from ecom_shared.pubsub import OutgoingMessage
 from ecom_shared.resources import Resources, open_resources
 from ecom_shared.settings import ConsumerSettings, ServiceSettings
 from tests.infra import InfraUnderTest
@@ -65,6 +66,29 @@ def run_consumer(resources: Resources) -> RunConsumer:
             await asyncio.wait_for(task, 30)
 
     return running
+
+
+async def publish(
+    res: Resources, topic: str, bodies: list[bytes], attributes: dict[str, str]
+) -> None:
+    await res.publisher.publish(topic, [OutgoingMessage(b, attributes) for b in bodies])
+
+
+async def acked(consumer: Consumer, count: int) -> bool:
+    return consumer.stats.acked >= count
+
+
+async def send_and_wait(
+    res: Resources,
+    consumer: Consumer,
+    topic: str,
+    bodies: list[bytes],
+    attributes: dict[str, str],
+) -> None:
+    """Publish ``bodies`` and wait until ``consumer`` has acked as many more messages."""
+    target = consumer.stats.acked + len(bodies)
+    await publish(res, topic, bodies, attributes)
+    await eventually(lambda: acked(consumer, target))
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 30.0) -> None:

@@ -12,7 +12,7 @@ from ecom_shared.provision import provision
 from ecom_shared.pubsub import OutgoingMessage, ReceivedMessage
 from ecom_shared.resources import Resources
 from ecom_shared.settings import ServiceSettings
-from tests.integration.conftest import RunConsumer, eventually
+from tests.integration.conftest import RunConsumer, acked, eventually
 from tests.integration.test_pipeline import drain
 from tests.unit.test_events import ORDER, body
 
@@ -70,12 +70,8 @@ async def test_thousands_of_messages_are_acked_once_without_redelivery(
     ]
     await resources.publisher.publish(p.orders_topic, messages)
     async with run_consumer(p.orders_subscription, OrderHandler(resources.orders)) as consumer:
-        await eventually(lambda: _acked_all(consumer.stats, total), timeout=120)
+        await eventually(lambda: acked(consumer, total), timeout=120)
         # A lost ack shows as a redelivery once the ack deadline has passed: watch that long.
         await asyncio.sleep(p.ack_deadline_seconds + 2)
     assert consumer.stats.received == total  # nothing came back: no ack was lost
     assert consumer.stats.retried == 0
-
-
-async def _acked_all(stats: object, total: int) -> bool:
-    return bool(getattr(stats, "acked", 0) >= total)

@@ -20,7 +20,7 @@ from ecom_shared.events import EventType, event_attributes
 from ecom_shared.pubsub import OutgoingMessage, ReceivedMessage
 from ecom_shared.resources import Resources
 from ecom_shared.settings import ServiceSettings
-from tests.integration.conftest import RunConsumer, eventually
+from tests.integration.conftest import RunConsumer, acked, eventually, publish, send_and_wait
 from tests.unit.test_events import ORDER, PAYMENT, body
 
 ROW_COLUMNS = (
@@ -50,12 +50,6 @@ async def dlq_rows(res: Resources) -> list[dict[str, Any]]:
         acsylla.create_statement(f"SELECT * FROM {c.keyspace}.{c.dlq_table}")
     )
     return [r.as_dict() for r in result]
-
-
-async def publish(
-    res: Resources, topic: str, bodies: list[bytes], attributes: dict[str, str]
-) -> None:
-    await res.publisher.publish(topic, [OutgoingMessage(b, attributes) for b in bodies])
 
 
 async def drain(res: Resources, subscription: str, expect: int) -> list[Pulled]:
@@ -118,17 +112,11 @@ async def test_older_order_version_delivered_after_a_newer_one_does_not_win(
         ORDER, order_status="pending", shipping_address="Old", updated_at="2026-01-01T00:00:00Z"
     )
     async with run_consumer(p.orders_subscription, OrderHandler(resources.orders)) as consumer:
-        await publish(resources, p.orders_topic, [newer], ORDER_ATTRS)
-        await eventually(lambda: _acked(consumer, 1))
-        await publish(resources, p.orders_topic, [older], ORDER_ATTRS)
-        await eventually(lambda: _acked(consumer, 2))
+        await send_and_wait(resources, consumer, p.orders_topic, [newer], ORDER_ATTRS)
+        await send_and_wait(resources, consumer, p.orders_topic, [older], ORDER_ATTRS)
     stored = await row(resources, 1)
     assert stored is not None
     assert (stored["order_status"], stored["shipping_address"]) == ("shipped", "New")
-
-
-async def _acked(consumer: Any, count: int) -> bool:
-    return bool(consumer.stats.acked >= count)
 
 
 async def test_order_redelivered_after_its_payment_keeps_the_payment(
@@ -136,13 +124,14 @@ async def test_order_redelivered_after_its_payment_keeps_the_payment(
 ) -> None:
     p = settings.pubsub
     async with run_consumer(p.orders_subscription, OrderHandler(resources.orders)) as orders:
-        await publish(resources, p.orders_topic, [body(ORDER)], ORDER_ATTRS)
-        await eventually(lambda: _acked(orders, 1))
+        await send_and_wait(resources, orders, p.orders_topic, [body(ORDER)], ORDER_ATTRS)
         async with run_consumer(p.payments_subscription, payment_handler(resources)) as payments:
-            await publish(resources, p.payments_topic, [body(PAYMENT)], PAYMENT_ATTRS)
-            await eventually(lambda: _acked(payments, 1))
-        await publish(resources, p.orders_topic, [body(ORDER)] * 3, ORDER_ATTRS)  # redeliveries
-        await eventually(lambda: _acked(orders, 4))
+            await send_and_wait(
+                resources, payments, p.payments_topic, [body(PAYMENT)], PAYMENT_ATTRS
+            )
+        await send_and_wait(
+            resources, orders, p.orders_topic, [body(ORDER)] * 3, ORDER_ATTRS
+        )  # redeliveries
     stored = await row(resources, 1)
     assert stored is not None
     assert (stored["payment_id"], stored["payment_source"]) == (10, "stream")
@@ -154,8 +143,7 @@ async def test_payment_before_order_parks_and_the_worker_completes_it(
 ) -> None:
     p = settings.pubsub
     async with run_consumer(p.payments_subscription, payment_handler(resources)) as payments:
-        await publish(resources, p.payments_topic, [body(PAYMENT)], PAYMENT_ATTRS)
-        await eventually(lambda: _acked(payments, 1))
+        await send_and_wait(resources, payments, p.payments_topic, [body(PAYMENT)], PAYMENT_ATTRS)
     parked = await dlq_rows(resources)
     assert [(r["order_id"], r["payment_id"]) for r in parked] == [(1, 10)]
     [announced] = await drain(resources, p.dlq_payments_subscription, 1)
@@ -167,8 +155,7 @@ async def test_payment_before_order_parks_and_the_worker_completes_it(
     assert (await dlq_rows(resources))[0]["attempts"] == 1
 
     async with run_consumer(p.orders_subscription, OrderHandler(resources.orders)) as orders:
-        await publish(resources, p.orders_topic, [body(ORDER)], ORDER_ATTRS)
-        await eventually(lambda: _acked(orders, 1))
+        await send_and_wait(resources, orders, p.orders_topic, [body(ORDER)], ORDER_ATTRS)
     second = await reconciler.run_pass()
     assert (second.reconciled, second.waiting) == (1, 0)
     stored = await row(resources, 1)
@@ -191,16 +178,14 @@ async def test_duplicates_change_nothing(
     ]
     pays = [body(PAYMENT, order_id=i, payment_id=i * 10) for i in range(1, 21)]
     async with run_consumer(p.orders_subscription, OrderHandler(resources.orders)) as oc:
-        await publish(resources, p.orders_topic, orders, ORDER_ATTRS)
-        await eventually(lambda: _acked(oc, 20))
+        await send_and_wait(resources, oc, p.orders_topic, orders, ORDER_ATTRS)
         async with run_consumer(p.payments_subscription, payment_handler(resources)) as pc:
-            await publish(resources, p.payments_topic, pays, PAYMENT_ATTRS)
-            await eventually(lambda: _acked(pc, 20))
+            await send_and_wait(resources, pc, p.payments_topic, pays, PAYMENT_ATTRS)
             before = [await _order_and_payment(resources, i) for i in range(1, 21)]
             await publish(resources, p.payments_topic, pays, PAYMENT_ATTRS)
             await publish(resources, p.orders_topic, orders, ORDER_ATTRS)
-            await eventually(lambda: _acked(pc, 40))
-        await eventually(lambda: _acked(oc, 40))
+            await eventually(lambda: acked(pc, 40))
+        await eventually(lambda: acked(oc, 40))
     after = [await _order_and_payment(resources, i) for i in range(1, 21)]
     assert after == before
     assert await dlq_rows(resources) == []
@@ -221,8 +206,7 @@ async def test_a_redelivered_order_keeps_its_publish_time_version(
             raise RuntimeError("crash after the write, before the ack")
 
     async with run_consumer(p.orders_subscription, fail_first_delivery) as consumer:
-        await publish(resources, p.orders_topic, [body(ORDER)], ORDER_ATTRS)
-        await eventually(lambda: _acked(consumer, 1))
+        await send_and_wait(resources, consumer, p.orders_topic, [body(ORDER)], ORDER_ATTRS)
     assert len(seen) == 2
     assert seen[0].message_id == seen[1].message_id
     assert seen[0].publish_time == seen[1].publish_time
@@ -260,8 +244,8 @@ async def test_bad_input_lands_on_dead_letter_and_nowhere_else(
                 topic, [OutgoingMessage(m.data, m.attributes) for m in bad[kind]]
             )
         total = len(malformed_kinds())
-        await eventually(lambda: _acked(oc, total))
-        await eventually(lambda: _acked(pc, total))
+        await eventually(lambda: acked(oc, total))
+        await eventually(lambda: acked(pc, total))
     dead = await drain(resources, p.dead_letter_subscription, 2 * total)
     sent = sorted(m.data for kind in bad for m in bad[kind])
     assert sorted(m.data for m in dead) == sent  # byte for byte
@@ -293,13 +277,10 @@ async def test_a_later_payment_replaces_an_earlier_one_whatever_the_delivery_ord
     earlier = body(PAYMENT, payment_id=10, payment_status="failed")
     later = body(PAYMENT, payment_id=11, payment_datetime="2026-01-01T10:06:00+02:00")
     async with run_consumer(p.orders_subscription, OrderHandler(resources.orders)) as oc:
-        await publish(resources, p.orders_topic, [body(ORDER)], ORDER_ATTRS)
-        await eventually(lambda: _acked(oc, 1))
+        await send_and_wait(resources, oc, p.orders_topic, [body(ORDER)], ORDER_ATTRS)
     async with run_consumer(p.payments_subscription, payment_handler(resources)) as pc:
-        await publish(resources, p.payments_topic, [later], PAYMENT_ATTRS)
-        await eventually(lambda: _acked(pc, 1))
-        await publish(resources, p.payments_topic, [earlier], PAYMENT_ATTRS)
-        await eventually(lambda: _acked(pc, 2))
+        await send_and_wait(resources, pc, p.payments_topic, [later], PAYMENT_ATTRS)
+        await send_and_wait(resources, pc, p.payments_topic, [earlier], PAYMENT_ATTRS)
     stored = await row(resources, 1)
     assert stored is not None
     assert (stored["payment_id"], stored["payment_status"]) == (11, "completed")
@@ -312,13 +293,11 @@ async def test_several_dlq_workers_at_once_reconcile_everything_once(
     count = 300
     payments = [body(PAYMENT, order_id=i, payment_id=i * 10) for i in range(1, count + 1)]
     async with run_consumer(p.payments_subscription, payment_handler(resources)) as pc:
-        await publish(resources, p.payments_topic, payments, PAYMENT_ATTRS)
-        await eventually(lambda: _acked(pc, count))
+        await send_and_wait(resources, pc, p.payments_topic, payments, PAYMENT_ATTRS)
     assert len(await dlq_rows(resources)) == count
     orders = [body(ORDER, order_id=i) for i in range(1, count + 1)]
     async with run_consumer(p.orders_subscription, OrderHandler(resources.orders)) as oc:
-        await publish(resources, p.orders_topic, orders, ORDER_ATTRS)
-        await eventually(lambda: _acked(oc, count))
+        await send_and_wait(resources, oc, p.orders_topic, orders, ORDER_ATTRS)
     workers = [
         Reconciler(resources.orders, resources.dlq, WorkerSettings(concurrency=16, page_size=50))
         for _ in range(3)
