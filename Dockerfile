@@ -1,0 +1,58 @@
+# One image per service, built from one file: `docker build --target order-consumer .`
+# (Compose builds every target; the stages below `runtime` share all their layers, so the four
+# images cost the disk of one.)
+#
+#   build   : a venv with the hash-pinned runtime dependencies, and the project's own packages
+#             built into wheels with a pinned hatchling that never reaches the final image
+#   runtime : the venv on a clean base, a non-root user, no compilers, no pip cache
+#   order-consumer, payment-consumer, dlq-worker, producer, setup : runtime + the command
+#
+# PYTHON_IMAGE lets another base be given (tests on machines with no registry pass a local
+# stand-in); by default it is the official slim image. Every service is started in exec form,
+# so Python is PID 1 and receives SIGTERM itself; the services install their own handlers.
+
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+
+FROM ${PYTHON_IMAGE} AS build
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PYTHONDONTWRITEBYTECODE=1
+RUN python -m venv /opt/ecom && python -m venv /opt/build
+COPY requirements/runtime.txt requirements/build.txt /tmp/requirements/
+RUN /opt/ecom/bin/pip install --require-hashes --only-binary=:all: -r /tmp/requirements/runtime.txt \
+ && /opt/build/bin/pip install --require-hashes --only-binary=:all: -r /tmp/requirements/build.txt
+COPY shared /src/shared
+COPY services /src/services
+RUN /opt/build/bin/pip wheel --no-deps --no-build-isolation --wheel-dir /tmp/wheels \
+      /src/shared /src/services/order-consumer /src/services/payment-consumer \
+      /src/services/dlq-worker /src/services/producer \
+ && /opt/ecom/bin/pip install --no-deps --no-index /tmp/wheels/*.whl \
+ && /opt/ecom/bin/python -m compileall -q /opt/ecom/lib
+
+FROM ${PYTHON_IMAGE} AS runtime
+LABEL org.opencontainers.image.title="ecom-pipeline" org.opencontainers.image.licenses="Apache-2.0"
+RUN useradd --system --uid 10001 --user-group --home-dir /nonexistent --no-create-home \
+      --shell /usr/sbin/nologin ecom \
+ && mkdir /data && chown ecom:ecom /data
+COPY --from=build /opt/ecom /opt/ecom
+ENV PATH=/opt/ecom/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1
+# /data (owned by the service user) is where the producer writes its manifest: a named volume
+# mounted there starts with this owner. No VOLUME line: consumers would each leave one behind.
+USER ecom:ecom
+
+FROM runtime AS order-consumer
+CMD ["ecom-order-consumer"]
+
+FROM runtime AS payment-consumer
+CMD ["ecom-payment-consumer"]
+
+FROM runtime AS dlq-worker
+CMD ["ecom-dlq-worker"]
+
+FROM runtime AS producer
+CMD ["ecom-producer"]
+
+FROM runtime AS setup
+CMD ["ecom-setup"]
