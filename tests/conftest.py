@@ -1,5 +1,6 @@
 """Test layers: ``tests/unit`` (no network), ``tests/integration`` and ``tests/e2e`` (real
-Cassandra 5.0 and the real Pub/Sub emulator, started once per session on test ports)."""
+Cassandra 5.0 and the real Pub/Sub emulator, started once per session on test ports), and
+``tests/docker`` (Docker Compose on a real engine, marked ``docker``)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.integration)
         elif "/tests/e2e/" in path:
             item.add_marker(pytest.mark.e2e)
+        elif "/tests/docker/" in path:
+            item.add_marker(pytest.mark.docker)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,106 @@
+"""Driving ``docker compose`` from tests: one project, its own name, the repository's files."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tests.compose_files import ROOT
+
+# Variables of the developer's shell that would change what the Compose files mean.
+_FOREIGN = ("ECOM_", "PUBSUB_EMULATOR_HOST", "GOOGLE_APPLICATION_CREDENTIALS", "COMPOSE_")
+
+
+def docker_overrides(env_file: Path) -> dict[str, str]:
+    """Bring up an engine, Compose v2 and any stand-in images (``ecom-docker up``); return the
+    image variables to pass to Compose (empty where the official images are available)."""
+    command = Path(sys.executable).parent / "ecom-docker"
+    subprocess.run([str(command), "up", "--env-file", str(env_file)], check=True, timeout=3000)
+    overrides = {}
+    for line in env_file.read_text(encoding="utf-8").splitlines():
+        name, sep, value = line.partition("=")
+        if sep and not line.startswith("#"):
+            overrides[name.strip()] = value.strip()
+    return overrides
+
+
+@dataclass
+class Compose:
+    """``docker compose -p PROJECT -f ...`` with a controlled environment."""
+
+    project: str
+    images: Mapping[str, str]
+    files: Sequence[Path] = (ROOT / "compose.yaml",)
+    log: list[str] = field(default_factory=list)
+
+    def environment(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(_FOREIGN)}
+        return {**env, **self.images, **(extra or {})}
+
+    def run(
+        self,
+        *args: str,
+        env: Mapping[str, str] | None = None,
+        timeout: float = 600,
+        check: bool = True,
+    ) -> subprocess.CompletedProcess[str]:
+        argv = ["docker", "compose", "-p", self.project]
+        for path in self.files:
+            argv += ["-f", str(path)]
+        argv += list(args)
+        started = time.monotonic()
+        result = subprocess.run(
+            argv,
+            cwd=ROOT,
+            env=self.environment(env),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        self.log.append(
+            f"$ {' '.join(args)}  ({time.monotonic() - started:.1f} s, exit {result.returncode})"
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"docker compose {' '.join(args)} exited {result.returncode}\n"
+                f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+            )
+        return result
+
+    def containers(self, service: str | None = None) -> list[dict[str, Any]]:
+        """``ps -a`` as dictionaries (Name, Service, State, ExitCode, Health, ...)."""
+        args = ["ps", "-a", "--format", "json"] + ([service] if service else [])
+        output = self.run(*args).stdout.strip()
+        if not output:
+            return []
+        if output.startswith("["):
+            loaded: list[dict[str, Any]] = json.loads(output)
+            return loaded
+        return [json.loads(line) for line in output.splitlines() if line.strip()]
+
+    def address(self, service: str) -> str:
+        """The private address of a service's (first) container on the project network."""
+        name = self.containers(service)[0]["Name"]
+        inspected = subprocess.run(
+            ["docker", "inspect", "--format", "{{json .NetworkSettings.Networks}}", name],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        networks: dict[str, dict[str, Any]] = json.loads(inspected.stdout)
+        return str(next(iter(networks.values()))["IPAddress"])
+
+    def wait_until(self, what: str, predicate: Any, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out after {timeout:.0f} s waiting until {what}")
+            time.sleep(1.0)

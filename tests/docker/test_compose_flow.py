@@ -1,0 +1,162 @@
+"""``docker compose up`` of the real compose.yaml on a real engine, as a user runs it.
+
+Only image names are given (stand-ins where no registry answers). Two streams with payments
+first, duplicates, re-emitted orders and malformed messages: the first with one consumer of
+each kind, the second after ``--scale order-consumer=2 --scale payment-consumer=3``; after each,
+the pipeline's own ``ecom-verify`` checks the tables against the producer's manifest. Then
+every container must stop within its grace period.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ecom_devtools.drain import drain_now
+from tests.compose_files import OVERRIDE_FILES, ROOT
+from tests.docker.compose import Compose, docker_overrides
+
+ORDERS_PER_STREAM = 1500
+STREAM = {
+    "ECOM_PRODUCER__ORDERS": str(ORDERS_PER_STREAM),
+    "ECOM_PRODUCER__PAYMENTS_FIRST": "0.3",
+    "ECOM_PRODUCER__DUPLICATES": "0.05",
+    "ECOM_PRODUCER__REEMITS": "0.1",
+    "ECOM_PRODUCER__MALFORMED": "0.02",
+}
+PROJECT_SERVICES = ("order-consumer", "payment-consumer", "dlq-worker")
+JVM_SERVICES = ("cassandra", "pubsub-emulator")
+SIGTERM_EXIT = 143  # a JVM's exit status after its shutdown hooks ran on SIGTERM
+SIGKILL_EXIT = 137  # what Docker's kill after the grace period leaves
+
+pytestmark = pytest.mark.timeout(3600)
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    return docker_overrides(tmp_path_factory.mktemp("docker") / "images.env")
+
+
+@pytest.fixture(scope="module")
+def compose(images: dict[str, str]) -> Iterator[Compose]:
+    project = Compose(project=f"ecom-test-{os.getpid()}", images=images)
+    try:
+        yield project
+    finally:
+        logs = project.run("logs", "--no-color", "--tail", "40", check=False, timeout=120)
+        print("\n".join(project.log), logs.stdout[-20000:], sep="\n")
+        project.run("down", "--volumes", "--remove-orphans", "--timeout", "10", check=False)
+
+
+def running(compose: Compose, service: str) -> list[dict[str, Any]]:
+    return [c for c in compose.containers(service) if c["State"] == "running"]
+
+
+def verify(compose: Compose) -> dict[str, Any]:
+    result = compose.run(
+        "run", "--rm", "--no-deps", "producer",
+        "ecom-verify", "--manifest", "/data/manifest.jsonl", "--wait", "300", "--json",
+        check=False, timeout=420,
+    )  # fmt: skip
+    report: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    assert result.returncode == 0, report
+    assert report["ok"], report
+    return report
+
+
+def dead_lettered(compose: Compose, expected: int, timeout: float = 60) -> set[str]:
+    """The source ids of what reached the dead-letter topic, once ``expected`` have (each
+    message counted once, whatever redeliveries did)."""
+    host_port = f"{compose.address('pubsub-emulator')}:8085"
+    sources: set[str] = set()
+    deadline = time.monotonic() + timeout
+    while len(sources) < expected and time.monotonic() < deadline:
+        messages = asyncio.run(drain_now(host_port, "local-project", "dead-letter-sub"))
+        assert all(m.attributes.get("error_reason") for m in messages), messages
+        sources |= {m.attributes["source_message_id"] for m in messages}
+        time.sleep(0.5)
+    return sources
+
+
+def first_stream(compose: Compose) -> dict[str, Any]:
+    compose.run("up", "--detach", "--build", env=STREAM, timeout=1800)
+    for service in PROJECT_SERVICES:
+        assert len(running(compose, service)) == 1, service
+
+    def producer_done() -> bool:
+        return all(c["State"] == "exited" for c in compose.containers("producer"))
+
+    compose.wait_until("the producer has sent its stream", producer_done, timeout=300)
+    assert [c["ExitCode"] for c in compose.containers("producer")] == [0]
+    return verify(compose)
+
+
+def second_stream_scaled(compose: Compose) -> dict[str, Any]:
+    compose.run(
+        "up", "--detach", "--scale", "order-consumer=2", "--scale", "payment-consumer=3",
+        "order-consumer", "payment-consumer",
+        timeout=600,
+    )  # fmt: skip
+    assert len(running(compose, "order-consumer")) == 2
+    assert len(running(compose, "payment-consumer")) == 3
+    compose.run("run", "--rm", "--no-deps", "producer", env=STREAM, timeout=300)
+    return verify(compose)
+
+
+def stop_everything(compose: Compose) -> tuple[float, list[dict[str, Any]]]:
+    started = time.monotonic()
+    compose.run("stop", timeout=600)
+    return time.monotonic() - started, compose.containers()
+
+
+def test_compose_up_scale_verify_and_stop(compose: Compose) -> None:
+    first = first_stream(compose)
+    assert first["totals"]["orders"] == ORDERS_PER_STREAM
+    assert first["totals"]["malformed"] > 0
+    assert first["totals"]["payments_parked"] > 0
+    assert first["observed"]["joined_by_dlq_worker"] > 0
+    malformed = first["totals"]["malformed"]
+    assert len(dead_lettered(compose, malformed)) == malformed
+
+    second = second_stream_scaled(compose)
+    assert second["totals"]["orders"] == 2 * ORDERS_PER_STREAM
+    malformed = second["totals"]["malformed"] - malformed
+    assert len(dead_lettered(compose, malformed)) == malformed
+
+    seconds, containers = stop_everything(compose)
+    print(f"compose stop took {seconds:.1f} s")
+    codes = {c["Name"]: (c["Service"], c["State"], c["ExitCode"]) for c in containers}
+    assert all(state == "exited" for _, state, _ in codes.values()), codes
+    for service, _, code in codes.values():
+        if service in JVM_SERVICES:
+            assert code in (0, SIGTERM_EXIT), codes
+        else:
+            assert code == 0, codes
+    assert SIGKILL_EXIT not in {code for _, _, code in codes.values()}
+
+
+def test_gcp_mode_is_accepted_by_compose(images: dict[str, str]) -> None:
+    gcp = Compose(
+        project=f"ecom-gcp-{os.getpid()}",
+        images=images,
+        files=(ROOT / "compose.yaml", *OVERRIDE_FILES),
+    )
+    credentials = Path(__file__)  # any readable file: the secret is only named, never read here
+    env = {"ECOM_PUBSUB__PROJECT_ID": "my-project", "GCP_CREDENTIALS_FILE": str(credentials)}
+    config = json.loads(gcp.run("config", "--format", "json", env=env).stdout)
+    services = config["services"]
+    assert "pubsub-emulator" not in services
+    consumer = services["payment-consumer"]
+    assert consumer["environment"]["PUBSUB_EMULATOR_HOST"] == ""
+    assert consumer["environment"]["ECOM_PUBSUB__PROJECT_ID"] == "my-project"
+    assert set(consumer["depends_on"]) == {"cassandra-init"}
+    refused = gcp.run("config", "--quiet", check=False)
+    assert refused.returncode != 0
+    assert "ECOM_PUBSUB__PROJECT_ID" in refused.stderr
