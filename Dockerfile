@@ -8,8 +8,10 @@
 #   order-consumer, payment-consumer, dlq-worker, producer, setup : runtime + the command
 #
 # PYTHON_IMAGE lets another base be given (tests on machines with no registry pass a local
-# stand-in); by default it is the official slim image. Every service is started in exec form,
-# so Python is PID 1 and receives SIGTERM itself; the services install their own handlers.
+# stand-in); by default it is the official slim image. Every service is started in exec form, so
+# SIGTERM reaches Python itself and the service's own handler drains it. Run the images with an
+# init (`docker run --init`, `init: true` in compose.yaml): before its handler is installed, a
+# PID 1 ignores SIGTERM, so a stop during start-up would wait for the kill.
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 

@@ -160,6 +160,11 @@ def test_every_project_service_runs_a_command_the_project_installs() -> None:
         assert command_of(service)[0] in scripts, name
 
 
+def test_project_services_run_under_an_init_that_forwards_signals() -> None:
+    for name, service in project_services(base()).items():
+        assert service.get("init") is True, name
+
+
 def test_images_run_as_a_user_without_privileges() -> None:
     for name, service in project_services(base()).items():
         user = stage_value(PROJECT_STAGES, service["build"]["target"], "USER")

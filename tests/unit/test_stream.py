@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
+
+import pytest
 
 from ecom_producer.stream import StreamOptions, StreamPlanner
+from ecom_producer.verify import EXIT_USAGE
+from ecom_producer.verify import main as verify_main
 from ecom_shared.events import EventType, Order, Payment, parse_event
 from ecom_shared.manifest import expected_state
 
@@ -61,3 +66,15 @@ def test_expected_state_takes_newest_versions_and_parks_orphans() -> None:
     assert len(state.parked) >= 5
     assert all(order_id not in state.orders for order_id, _ in state.parked)
     assert all(p.order_id in state.orders for p in state.payments.values())
+
+
+def test_verify_refuses_a_missing_or_empty_manifest(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "missing.jsonl"
+    assert verify_main(["--manifest", str(missing)]) == EXIT_USAGE
+    assert "cannot read" in capsys.readouterr().err
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("", encoding="utf-8")
+    assert verify_main(["--manifest", str(empty)]) == EXIT_USAGE
+    assert "holds no records" in capsys.readouterr().err

@@ -45,6 +45,7 @@ _ORDER_COLS = (
     "order_created_at",
 )
 _PAYMENT_COLS = ("payment_id", "payment_method", "card_last_four", "payment_status", "paid_at")
+EXIT_USAGE = 2
 _SOURCE_TOTALS = {"stream": "joined_on_stream", "dlq": "joined_by_dlq_worker"}
 
 
@@ -221,7 +222,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = load_settings(ServiceSettings)
     configure_logging(settings.log, service="verify")
-    expected = load_expected(args.manifest)
+    try:
+        expected = load_expected(args.manifest)
+    except OSError as exc:
+        sys.stderr.write(f"ecom-verify: cannot read {args.manifest}: {exc.strerror}\n")
+        return EXIT_USAGE
+    if not expected.published:
+        sys.stderr.write(
+            f"ecom-verify: {args.manifest} holds no records, so there is nothing to verify "
+            "(is the producer still running? it writes the manifest as it goes)\n"
+        )
+        return EXIT_USAGE
 
     async def run(stop: asyncio.Event) -> int:
         deadline = time.monotonic() + args.wait
