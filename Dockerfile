@@ -2,9 +2,9 @@
 # (Compose builds every target; the stages below `runtime` share all their layers, so the four
 # images cost the disk of one.)
 #
-#   build   : a venv with the hash-pinned runtime dependencies, and the project's own packages
-#             built into wheels with a pinned hatchling that never reaches the final image
-#   runtime : the venv on a clean base, a non-root user, no compilers, no pip cache
+#   build   : a venv with the hash-pinned runtime dependencies (binary wheels only) and the
+#             project's own packages, built into wheels by a pinned hatchling that stays here
+#   runtime : that venv (no pip, no setuptools) on a clean base, a non-root user, no compilers
 #   order-consumer, payment-consumer, dlq-worker, producer, setup : runtime + the command
 #
 # PYTHON_IMAGE lets another base be given (tests on machines with no registry pass a local
@@ -17,19 +17,19 @@ ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    PIP_NO_CACHE_DIR=1 \
-    PYTHONDONTWRITEBYTECODE=1
-RUN python -m venv /opt/ecom && python -m venv /opt/build
+    PIP_NO_CACHE_DIR=1
+# /opt/ecom is what ships: a venv without pip or setuptools, filled by the build venv's pip.
+RUN python -m venv /opt/build && python -m venv --without-pip /opt/ecom
 COPY requirements/runtime.txt requirements/build.txt /tmp/requirements/
-RUN /opt/ecom/bin/pip install --require-hashes --only-binary=:all: -r /tmp/requirements/runtime.txt \
- && /opt/build/bin/pip install --require-hashes --only-binary=:all: -r /tmp/requirements/build.txt
+RUN /opt/build/bin/pip install --require-hashes --only-binary=:all: -r /tmp/requirements/build.txt \
+ && /opt/build/bin/pip --python /opt/ecom/bin/python install \
+      --require-hashes --only-binary=:all: -r /tmp/requirements/runtime.txt
 COPY shared /src/shared
 COPY services /src/services
 RUN /opt/build/bin/pip wheel --no-deps --no-build-isolation --wheel-dir /tmp/wheels \
       /src/shared /src/services/order-consumer /src/services/payment-consumer \
       /src/services/dlq-worker /src/services/producer \
- && /opt/ecom/bin/pip install --no-deps --no-index /tmp/wheels/*.whl \
- && /opt/ecom/bin/python -m compileall -q /opt/ecom/lib
+ && /opt/build/bin/pip --python /opt/ecom/bin/python install --no-deps --no-index /tmp/wheels/*.whl
 
 FROM ${PYTHON_IMAGE} AS runtime
 LABEL org.opencontainers.image.title="ecom-pipeline" org.opencontainers.image.licenses="Apache-2.0"
