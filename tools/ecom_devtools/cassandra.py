@@ -7,6 +7,7 @@ start-up scripts and option files (see shared/cassandra-notes.md).
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import re
@@ -16,16 +17,24 @@ import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from ecom_devtools.cql import release_version
+from ecom_devtools.cassandra_security import (
+    AUTH_FLAGS,
+    ClientEncryption,
+    render_auth_yaml,
+    render_client_encryption_yaml,
+)
+from ecom_devtools.cql import release_version, release_version_with
 from ecom_devtools.errors import CqlError, InfraError
 from ecom_devtools.java import REQUIRED_MAJOR, find_java
 from ecom_devtools.ports import ensure_ports_free
 from ecom_devtools.process import ManagedProcess, rss_bytes, tail
+from ecom_shared.settings import CassandraSettings
 
 DEFAULT_VERSION = "5.0.9"
 MAIN_CLASS = "org.apache.cassandra.service.CassandraDaemon"
@@ -192,7 +201,9 @@ def _maven_error(output: str) -> str:
 class CassandraConfig:
     """Where and how one local single-node Cassandra runs.
 
-    ``base_dir`` holds ``conf/``, ``data/``, ``logs/`` and ``cassandra.pid``.
+    ``base_dir`` holds ``conf/``, ``data/``, ``logs/`` and ``cassandra.pid``. Security is
+    off unless asked for: ``password_auth`` (PasswordAuthenticator, superuser
+    ``cassandra``/``cassandra``) and ``client_encryption`` (TLS on the CQL port).
     """
 
     base_dir: Path
@@ -202,6 +213,13 @@ class CassandraConfig:
     host: str = "127.0.0.1"
     heap: str = "1G"
     version: str = DEFAULT_VERSION
+    password_auth: bool = False
+    client_encryption: ClientEncryption | None = None
+
+    @property
+    def secured(self) -> bool:
+        """True if a plain, anonymous CQL client cannot talk to this node."""
+        return self.password_auth or self.client_encryption is not None
 
 
 def render_cassandra_yaml(config: CassandraConfig, data_dir: Path) -> str:
@@ -234,7 +252,13 @@ commitlog_directory: {quoted(data_dir / "commitlog")}
 hints_directory: {quoted(data_dir / "hints")}
 saved_caches_directory: {quoted(data_dir / "saved_caches")}
 cdc_raw_directory: {quoted(data_dir / "cdc_raw")}
-"""
+""" + _render_security(config)
+
+
+def _render_security(config: CassandraConfig) -> str:
+    auth = render_auth_yaml() if config.password_auth else ""
+    encryption = config.client_encryption
+    return auth + (render_client_encryption_yaml(encryption) if encryption else "")
 
 
 def render_logback_xml(log_dir: Path) -> str:
@@ -312,17 +336,22 @@ class CassandraNode:
             self._argv(java, lib_dir), env, self.log_dir / "stdout.log", self.base_dir
         )
 
-    async def wait_ready(self, timeout: float = 180.0) -> float:
+    async def wait_ready(
+        self, timeout: float = 180.0, *, client: CassandraSettings | None = None
+    ) -> float:
         """Wait until ``SELECT release_version FROM system.local`` answers; return seconds waited.
 
+        A secured node (password auth or TLS) is probed as ``client`` connects (credentials,
+        certificates), always at this node's address; an open node needs no ``client``.
         Raises InfraError with the tail of the logs if the JVM exits or time runs out.
         """
+        probe = self._probe(client)
         started = time.monotonic()
         last_error: CqlError | None = None
         while time.monotonic() - started < timeout:
             self._raise_if_exited()
             try:
-                await release_version(self.config.host, self.config.cql_port)
+                await probe()
             except CqlError as exc:
                 last_error = exc
                 await asyncio.sleep(_READY_POLL_SECONDS)
@@ -332,6 +361,15 @@ class CassandraNode:
             f"Cassandra did not answer CQL on {self.config.host}:{self.config.cql_port} "
             f"within {timeout:.0f} s (last error: {last_error})\n{self._log_tails()}"
         )
+
+    def _probe(self, client: CassandraSettings | None) -> Callable[[], Awaitable[str]]:
+        host, port = self.config.host, self.config.cql_port
+        if client is None:
+            if self.config.secured:
+                raise InfraError("a node with auth or TLS needs the client settings to probe it")
+            return functools.partial(release_version, host, port)
+        here = client.model_copy(update={"contact_points": [host], "port": port})
+        return functools.partial(release_version_with, here)
 
     def stop(self, timeout: float = 60.0) -> None:
         """Stop the JVM (SIGTERM, then SIGKILL after ``timeout`` s). Idempotent."""
@@ -390,6 +428,7 @@ class CassandraNode:
             "-Dcassandra.skip_wait_for_gossip_to_settle=0",
             "-Dcassandra.unsafesystem=true",
             *_DEV_SPEED_FLAGS,
+            *(AUTH_FLAGS if self.config.password_auth else ()),
             f"-Djava.io.tmpdir={tmp_dir}",
             f"-Djna.tmpdir={tmp_dir}",
             "-cp",

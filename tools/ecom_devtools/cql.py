@@ -11,6 +11,8 @@ import acsylla
 import acsylla.errors
 
 from ecom_devtools.errors import CqlError
+from ecom_shared.cassandra import create_cluster
+from ecom_shared.settings import CassandraSettings
 
 Row = dict[str, object]
 
@@ -127,3 +129,30 @@ async def release_version(host: str, port: int, *, request_timeout: float = 2.0)
     if not rows:
         raise CqlError("system.local returned no row")
     return str(rows[0]["release_version"])
+
+
+async def release_version_with(settings: CassandraSettings, *, request_timeout: float = 2.0) -> str:
+    """Return the release version, connecting as the services do (credentials, TLS)."""
+    probe = settings.model_copy(
+        update={
+            "request_timeout_seconds": request_timeout,
+            "connect_timeout_seconds": request_timeout,
+        }
+    )
+    cluster = create_cluster(probe)
+    try:
+        session = await asyncio.wait_for(cluster.create_session(), request_timeout * 3)
+        try:
+            result = await session.execute(
+                acsylla.create_statement("SELECT release_version FROM system.local")
+            )
+        finally:
+            await session.close()
+    except (acsylla.errors.CassException, TimeoutError) as exc:
+        raise CqlError(f"{type(exc).__name__}: {exc}") from exc
+    finally:
+        cluster.destroy()
+    row = result.first()
+    if row is None:
+        raise CqlError("system.local returned no row")
+    return str(row.column_value("release_version"))

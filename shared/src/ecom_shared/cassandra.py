@@ -15,6 +15,8 @@ from typing import Any
 import acsylla
 
 from ecom_shared.backoff import Backoff
+from ecom_shared.driver_options import cluster_options
+from ecom_shared.errors import CassandraConfigError
 from ecom_shared.logs import get_logger
 from ecom_shared.settings import CassandraSettings
 
@@ -26,34 +28,18 @@ Statement = Any  # acsylla.Statement
 
 
 def create_cluster(settings: CassandraSettings) -> Any:
-    """A configured acsylla cluster; credentials and TLS only when set."""
-    options: dict[str, Any] = {
-        "port": settings.port,
-        "consistency": acsylla.Consistency[settings.consistency],
-        "request_timeout": settings.request_timeout_seconds,
-        "connect_timeout": settings.connect_timeout_seconds,
-        "num_threads_io": settings.io_threads,
-        "log_level": "error",
-        "exponential_reconnect_base_delay_ms": 500,
-        "exponential_reconnect_max_delay_ms": 10_000,
-    }
-    if settings.local_dc:
-        options["load_balance_dc_aware"] = settings.local_dc
-    if settings.username is not None and settings.password is not None:
-        options["username"] = settings.username
-        options["password"] = settings.password.get_secret_value()
-    if settings.ssl_enabled:
-        options["ssl_enabled"] = True
-        if settings.ssl_trusted_cert:
-            options["ssl_trusted_cert"] = _pem(settings.ssl_trusted_cert)
-    return acsylla.create_cluster(list(settings.contact_points), **options)
+    """A configured acsylla cluster; credentials and TLS only when set.
 
-
-def _pem(value: str) -> str:
-    if value.lstrip().startswith("-----BEGIN"):
-        return value
-    with open(value, encoding="ascii") as handle:
-        return handle.read()
+    The settings have already parsed the TLS material; should the driver still refuse it
+    (a PEM file changed since), that is a CassandraConfigError, not something to retry.
+    """
+    try:
+        return acsylla.create_cluster(list(settings.contact_points), **cluster_options(settings))
+    except acsylla.errors.CassErrorSourceSsl as exc:
+        raise CassandraConfigError(
+            f"the driver cannot load the TLS material ({type(exc).__name__}): check "
+            "ssl_trusted_cert, ssl_cert, ssl_private_key and ssl_private_key_password"
+        ) from None
 
 
 @contextlib.asynccontextmanager
@@ -68,6 +54,8 @@ async def cassandra_session(
         port=settings.port,
         keyspace=keyspace,
         consistency=settings.consistency,
+        user=settings.username,
+        tls=settings.ssl_verify if settings.ssl_enabled else False,
     )
     try:
         yield session
@@ -75,6 +63,10 @@ async def cassandra_session(
         await session.close()
         # Only destroy() releases the socket pair the cluster registered with the event loop.
         cluster.destroy()
+
+
+# Refusals that no retry can cure: the settings are wrong.
+_REFUSED = (acsylla.errors.CassErrorServerBadCredentials, acsylla.errors.CassErrorSourceSsl)
 
 
 async def _connect(settings: CassandraSettings, keyspace: str | None) -> tuple[Any, Session]:
@@ -85,12 +77,28 @@ async def _connect(settings: CassandraSettings, keyspace: str | None) -> tuple[A
         cluster = create_cluster(settings)
         try:
             return cluster, await cluster.create_session(keyspace=keyspace)
+        except _REFUSED as exc:
+            cluster.destroy()
+            raise _refusal(settings, exc) from exc
         except acsylla.errors.CassException as exc:
             cluster.destroy()
             if loop.time() >= deadline:
                 raise
             log.warning("cassandra.connect_failed", error=str(exc)[:300], retry=True)
             await asyncio.sleep(backoff.next_delay())
+
+
+def _refusal(settings: CassandraSettings, exc: Exception) -> CassandraConfigError:
+    """A clear error for a refused connection; it names the user, never the password."""
+    if isinstance(exc, acsylla.errors.CassErrorServerBadCredentials):
+        who = f"user {settings.username!r}" if settings.username else "no credentials"
+        return CassandraConfigError(
+            f"Cassandra refused the login ({who}): check cassandra username and password"
+        )
+    return CassandraConfigError(
+        f"TLS with Cassandra failed ({type(exc).__name__}: {str(exc)[:200]}): check "
+        f"ssl_trusted_cert, ssl_verify ({settings.ssl_verify}), ssl_cert and ssl_private_key"
+    )
 
 
 def bind(prepared: Prepared, values: Sequence[Any], *, timestamp: int | None = None) -> Statement:

@@ -36,3 +36,10 @@ class PublishFailed(PipelineError):
     """A publish to Pub/Sub did not succeed: try again later."""
 
     retriable = True
+
+
+class CassandraConfigError(PipelineError):
+    """Cassandra refused who we are or how we connect (credentials, certificates, key):
+    a setting is wrong, and retrying cannot help. Messages never contain a secret."""
+
+    retriable = False

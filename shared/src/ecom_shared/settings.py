@@ -15,6 +15,14 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ecom_shared.pem import (
+    check_private_key_present,
+    load_certificates,
+    load_private_key,
+    same_public_key,
+)
+from ecom_shared.replication import parse_replication
+
 _CQL_IDENTIFIER = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,47}$")
 _PUBSUB_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9\-_.~+%]{2,254}$")
 
@@ -34,8 +42,29 @@ def _pubsub_name(value: str) -> str:
     return value
 
 
+def _certificate(value: str) -> str:
+    load_certificates(value)
+    return value
+
+
+def _private_key(value: SecretStr) -> SecretStr:
+    check_private_key_present(value.get_secret_value())
+    return value
+
+
+def _replication(value: str) -> str:
+    return parse_replication(value).cql()
+
+
 CqlIdentifier = Annotated[str, AfterValidator(_cql_identifier)]
 PubSubName = Annotated[str, AfterValidator(_pubsub_name)]
+PemCertificate = Annotated[str, AfterValidator(_certificate)]
+PemPrivateKey = Annotated[SecretStr, AfterValidator(_private_key)]
+ReplicationMap = Annotated[str, AfterValidator(_replication)]
+SslVerify = Literal["none", "peer_cert", "peer_identity", "peer_identity_dns"]
+"""What the client checks of a node's certificate: nothing (``none``); that it chains to
+``ssl_trusted_cert`` (``peer_cert``); that, and that it names the node's IP address
+(``peer_identity``) or its host name found by reverse DNS (``peer_identity_dns``)."""
 
 
 class _Section(BaseModel):
@@ -60,21 +89,35 @@ class PubSubSettings(_Section):
 
 
 class CassandraSettings(_Section):
-    """How to reach Cassandra and where the tables live."""
+    """How to reach Cassandra, how to prove who we are, and where the tables live.
+
+    TLS material (CA, client certificate, client key) is PEM text or the path of a PEM file.
+    """
 
     contact_points: list[str] = Field(default_factory=lambda: ["127.0.0.1"], min_length=1)
     port: int = Field(default=9042, ge=1, le=65535)
-    local_dc: str | None = None
-    username: str | None = None
+    local_dc: str | None = Field(default=None, min_length=1)
+    username: str | None = Field(default=None, min_length=1)
     password: SecretStr | None = None
     ssl_enabled: bool = False
-    ssl_trusted_cert: str | None = Field(default=None, description="PEM text or path")
+    ssl_trusted_cert: PemCertificate | None = Field(
+        default=None, description="CA certificate(s) the nodes' certificates must chain to"
+    )
+    ssl_verify: SslVerify = Field(
+        default="peer_cert", description="how the nodes' certificates are checked"
+    )
+    ssl_cert: PemCertificate | None = Field(
+        default=None, description="client certificate chain, for nodes that require one"
+    )
+    ssl_private_key: PemPrivateKey | None = Field(
+        default=None, description="the client certificate's private key"
+    )
+    ssl_private_key_password: SecretStr | None = None
     keyspace: CqlIdentifier = "ecom_store"
     orders_table: CqlIdentifier = "order_payments"
     dlq_table: CqlIdentifier = "payments_dlq"
-    replication: str = Field(
+    replication: ReplicationMap = Field(
         default="{'class': 'SimpleStrategy', 'replication_factor': 1}",
-        pattern=r"^\{[A-Za-z0-9_:,' .]+\}$",
         description="CQL replication map used when the keyspace is created",
     )
     consistency: Literal["ONE", "LOCAL_ONE", "QUORUM", "LOCAL_QUORUM", "ALL"] = "LOCAL_QUORUM"
@@ -90,6 +133,56 @@ class CassandraSettings(_Section):
         if (self.username is None) != (self.password is None):
             raise ValueError("set both cassandra username and password, or neither")
         return self
+
+    @model_validator(mode="after")
+    def _tls_is_consistent(self) -> CassandraSettings:
+        check_tls(self)
+        return self
+
+    @model_validator(mode="after")
+    def _local_dc_holds_replicas(self) -> CassandraSettings:
+        if self.local_dc and not parse_replication(self.replication).has_replicas_in(self.local_dc):
+            raise ValueError(
+                f"local_dc {self.local_dc!r} holds no replicas under replication "
+                f"{self.replication}; give it a factor there (e.g. '{self.local_dc}': 3)"
+            )
+        return self
+
+
+def check_tls(settings: CassandraSettings) -> None:
+    """Raise ValueError if the TLS settings contradict each other."""
+    s = settings
+    extras = {
+        "ssl_trusted_cert": s.ssl_trusted_cert is not None,
+        "ssl_verify": s.ssl_verify != "peer_cert",
+        "ssl_cert": s.ssl_cert is not None,
+        "ssl_private_key": s.ssl_private_key is not None,
+        "ssl_private_key_password": s.ssl_private_key_password is not None,
+    }
+    given = [name for name, is_set in extras.items() if is_set]
+    if given and not s.ssl_enabled:
+        raise ValueError(f"{', '.join(given)} set but ssl_enabled is false: enable TLS or unset")
+    if (s.ssl_cert is None) != (s.ssl_private_key is None):
+        raise ValueError("set both ssl_cert and ssl_private_key (a client certificate), or neither")
+    if s.ssl_enabled and s.ssl_verify != "none" and s.ssl_trusted_cert is None:
+        raise ValueError(
+            f"ssl_verify {s.ssl_verify} needs ssl_trusted_cert, the CA that signed the nodes' "
+            "certificates (the driver does not read the system's CA store)"
+        )
+    _check_client_key(s)
+
+
+def _check_client_key(settings: CassandraSettings) -> None:
+    """The key decrypts with its password and belongs to the client certificate."""
+    key, password = settings.ssl_private_key, settings.ssl_private_key_password
+    if key is None or settings.ssl_cert is None:
+        if password is not None:
+            raise ValueError("ssl_private_key_password is set but ssl_private_key is not")
+        return
+    secret = password.get_secret_value() if password is not None else None
+    loaded = load_private_key(key.get_secret_value(), secret)
+    if not same_public_key(load_certificates(settings.ssl_cert)[0], loaded):
+        raise ValueError("ssl_private_key does not belong to ssl_cert (their public keys differ)")
 
 
 class LogSettings(_Section):
