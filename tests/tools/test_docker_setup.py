@@ -9,8 +9,11 @@ with a fake ``java``); and that the Cassandra stand-in's JVM options match the l
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
-from collections.abc import Mapping, Sequence
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -20,6 +23,7 @@ from ecom_devtools.cassandra import JVM_FLAGS
 from ecom_devtools.docker import OFFICIAL_IMAGES, DockerSetup
 from ecom_devtools.errors import InfraError
 from ecom_devtools.imagestore import ImageInfo
+from ecom_devtools.process import read_cmdline
 from ecom_devtools.standins import (
     DIGEST_LABEL,
     StandIn,
@@ -48,6 +52,8 @@ class FakeStore:
         self.build_args: dict[str, Mapping[str, str]] = {}
         self.contexts: dict[str, list[str]] = {}
         self.imports: list[tuple[Path, str, Sequence[str]]] = []
+        self.in_use: set[str] = set()
+        self.removed: list[str] = []
 
     def inspect(self, reference: str) -> ImageInfo | None:
         return self.images.get(reference)
@@ -68,6 +74,12 @@ class FakeStore:
             str(path.relative_to(context)) for path in context.rglob("*") if path.is_file()
         )
         self.images[tag] = ImageInfo(f"id-{tag}-{len(self.builds)}", dict(labels))
+
+    def remove(self, image_id: str) -> bool:
+        if image_id in self.in_use:
+            return False
+        self.removed.append(image_id)
+        return True
 
     def import_tarball(self, tarball: Path, tag: str, changes: Sequence[str]) -> None:
         self.imports.append((tarball, tag, changes))
@@ -226,6 +238,20 @@ def test_changed_dockerfile_rebuilds_it_and_what_is_built_on_it(dockerfiles: Pat
     _all_stand_ins(store, dockerfiles)
     (dockerfiles / "jre" / "Dockerfile").write_text("ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\n# v2\n")
     assert _all_stand_ins(store, dockerfiles) == ["s/jre", "s/cassandra", "s/gcloud"]
+
+
+def test_replaced_images_are_removed_children_first_unless_in_use(dockerfiles: Path) -> None:
+    store = FakeStore()
+    _all_stand_ins(store, dockerfiles)
+    old = {tag: store.images[tag].id for tag in ("s/jre", "s/cassandra", "s/gcloud")}
+    store.in_use.add(old["s/gcloud"])  # a container still runs the old emulator image
+    (dockerfiles / "jre" / "Dockerfile").write_text("ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\n# v2\n")
+    builder = _builder(store, dockerfiles, [])
+    for name in ("cassandra", "google-cloud-cli"):
+        builder.ensure(name)
+    assert builder.remove_replaced() == [old["s/cassandra"], old["s/jre"]]
+    assert store.removed == [old["s/cassandra"], old["s/jre"]]
+    assert builder.remove_replaced() == []
 
 
 def test_changed_host_input_rebuilds_only_its_stand_in(dockerfiles: Path) -> None:
@@ -396,6 +422,58 @@ def test_a_silent_remote_engine_is_not_replaced_by_a_local_one(
     with pytest.raises(InfraError, match="DOCKER_HOST"):
         dockerhost.ensure_engine(dockerhost.DockerdFiles(tmp_path), lambda _m: None)
     assert not (tmp_path / "dockerd.pid").exists()
+
+
+def _wait_for(condition: Callable[[], bool]) -> None:
+    """Poll until ``condition`` holds: /proc shows a new command line a moment after spawn."""
+    deadline = time.monotonic() + 10
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met within 10 s"
+        time.sleep(0.01)
+
+
+def _sleeper(*args: str) -> list[str]:
+    return [sys.executable, "-c", "import time; time.sleep(60)", *args]
+
+
+def test_down_stops_only_the_dockerd_recorded_with_our_marker(tmp_path: Path) -> None:
+    files = dockerhost.DockerdFiles(tmp_path)
+    stranger = subprocess.Popen(_sleeper())  # a process that reused a recorded pid
+    try:
+        _wait_for(lambda: read_cmdline(stranger.pid) is not None)
+        files.pid_file.write_text(f"{stranger.pid}\n")
+        assert dockerhost.stop_dockerd(files) is None
+        assert stranger.poll() is None  # not signalled: its arguments lack the marker
+    finally:
+        stranger.kill()
+        stranger.wait()
+    started = files.process()
+    ours = started.spawn(_sleeper(dockerhost.DOCKERD_MARKER), dict(os.environ), files.log, tmp_path)
+    _wait_for(lambda: files.process().pid is not None)
+    assert dockerhost.stop_dockerd(files) == ours  # found through the pid file alone
+    assert started.returncode == -signal.SIGTERM
+    assert files.process().pid is None
+    assert not files.pid_file.exists()
+
+
+def test_stale_daemon_pid_file_is_removed_but_a_live_dockerd_is_reported(
+    tmp_path: Path,
+) -> None:
+    pid_file = tmp_path / "docker.pid"
+    pid_file.write_text(f"{os.getpid()}\n")  # reused by a process that is not dockerd
+    dockerhost.clear_stale_daemon_pid(pid_file)
+    assert not pid_file.exists()
+    dockerhost.clear_stale_daemon_pid(pid_file)  # no file: nothing to do
+    fake = subprocess.Popen(["bash", "-c", "exec -a dockerd sleep 60"])
+    try:
+        _wait_for(lambda: (read_cmdline(fake.pid) or [""])[0] == "dockerd")
+        pid_file.write_text(f"{fake.pid}\n")
+        with pytest.raises(InfraError, match="does not answer"):
+            dockerhost.clear_stale_daemon_pid(pid_file)
+        assert pid_file.exists()
+    finally:
+        fake.kill()
+        fake.wait()
 
 
 def test_cached_compose_binary_is_installed_as_the_cli_plugin_without_go(

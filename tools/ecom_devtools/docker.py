@@ -157,6 +157,7 @@ def ensure_docker(
         images = choose_images(
             store, OFFICIAL_IMAGES, builder.ensure, force_stand_ins=force_stand_ins, say=say
         )
+        builder.remove_replaced()
     officials = {image.variable: image.reference for image in OFFICIAL_IMAGES}
     overrides = {name: ref for name, ref in images.items() if ref != officials[name]}
     return DockerSetup(

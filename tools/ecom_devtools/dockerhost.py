@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ecom_devtools.debian import apt_install
 from ecom_devtools.errors import InfraError
-from ecom_devtools.process import ManagedProcess, tail
+from ecom_devtools.process import ManagedProcess, pid_alive, read_cmdline, tail
 
 Say = Callable[[str], None]
 
@@ -35,6 +35,8 @@ _ENGINE_POLL_SECONDS = 0.5
 _STOP_TIMEOUT_SECONDS = 60.0
 _GO_BUILD_TIMEOUT_SECONDS = 2400.0
 _DEFAULT_SOCKETS = ("", "unix:///var/run/docker.sock", "unix:///run/docker.sock")
+DAEMON_PID_FILE = Path("/var/run/docker.pid")
+"""dockerd's own pid file: it refuses to start while this names a live process."""
 
 
 def docker(
@@ -109,8 +111,24 @@ def ensure_engine(files: DockerdFiles, say: Say) -> Engine:
         )
     if shutil.which("dockerd", path=_sbin_path()) is None:
         apt_install(["docker.io"], say)
-    pid = _start_dockerd(files, say)
-    return Engine(_wait_answers(files), pid, started_now=True)
+    clear_stale_daemon_pid(DAEMON_PID_FILE)
+    process = _start_dockerd(files, say)
+    return Engine(_wait_answers(process, files.log), process.pid, started_now=True)
+
+
+def clear_stale_daemon_pid(pid_file: Path) -> None:
+    """Remove dockerd's pid file if no dockerd has that pid (after a dockerd was killed, the
+    pid may now belong to another process, and dockerd would refuse to start)."""
+    try:
+        pid = int(pid_file.read_text().strip())
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError):
+        pid = 0
+    args = read_cmdline(pid) if pid > 0 and pid_alive(pid) else None
+    if args and Path(args[0]).name == "dockerd":
+        raise InfraError(f"a dockerd (pid {pid}) runs but does not answer `docker info`")
+    pid_file.unlink(missing_ok=True)
 
 
 def _sbin_path() -> str:
@@ -120,30 +138,33 @@ def _sbin_path() -> str:
     return os.pathsep.join([*parts, *extra])
 
 
-def _start_dockerd(files: DockerdFiles, say: Say) -> int:
+def _start_dockerd(files: DockerdFiles, say: Say) -> ManagedProcess:
+    """Spawn dockerd; return the handle that spawned it (it knows the child at once, whereas
+    a fresh handle may not yet read the new command line from /proc)."""
     dockerd = shutil.which("dockerd", path=_sbin_path())
     if dockerd is None:
         raise InfraError("dockerd is still missing after installing docker.io")
     env = {**os.environ, "PATH": _sbin_path()}
-    pid = files.process().spawn([dockerd, DOCKERD_MARKER], env, files.log, Path("/"))
-    say(f"dockerd started (pid {pid}), log in {files.log}")
-    return pid
-
-
-def _wait_answers(files: DockerdFiles) -> str:
-    """Wait until ``docker info`` answers; raise InfraError with the log tail if it won't."""
     process = files.process()
+    pid = process.spawn([dockerd, DOCKERD_MARKER], env, files.log, Path("/"))
+    say(f"dockerd started (pid {pid}), log in {files.log}")
+    return process
+
+
+def _wait_answers(process: ManagedProcess, log: Path) -> str:
+    """Wait until ``docker info`` answers; raise InfraError with the log tail if it won't."""
     deadline = time.monotonic() + _ENGINE_DEADLINE_SECONDS
     while time.monotonic() < deadline:
         version = server_version()
         if version is not None:
             return version
         if not process.is_running():
-            raise InfraError(f"dockerd exited during start-up; {files.log}:\n{tail(files.log)}")
+            code = process.returncode
+            raise InfraError(f"dockerd exited during start-up ({code}); {log}:\n{tail(log)}")
         time.sleep(_ENGINE_POLL_SECONDS)
     raise InfraError(
         f"dockerd did not answer `docker info` within {_ENGINE_DEADLINE_SECONDS:.0f} s; "
-        f"{files.log}:\n{tail(files.log)}"
+        f"{log}:\n{tail(log)}"
     )
 
 

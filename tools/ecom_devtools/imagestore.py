@@ -52,6 +52,10 @@ class ImageStore(Protocol):
         """Import a root file system tarball as ``tag`` with Dockerfile ``changes``."""
         ...
 
+    def remove(self, image_id: str) -> bool:
+        """Remove an image that no container uses; return False if it stays."""
+        ...
+
 
 class DockerImageStore:
     """:class:`ImageStore` through the docker CLI; build output goes to ``log_dir``."""
@@ -89,6 +93,10 @@ class DockerImageStore:
         """``docker import`` the tarball as ``tag``."""
         argv = ["import", *(arg for change in changes for arg in ("--change", change))]
         self._run_logged([*argv, str(tarball), tag], tag)
+
+    def remove(self, image_id: str) -> bool:
+        """``docker image rm`` (never forced: an image in use or with children stays)."""
+        return docker(["image", "rm", image_id]).returncode == 0
 
     def _run_logged(self, args: Sequence[str], tag: str) -> None:
         cli = shutil.which("docker")

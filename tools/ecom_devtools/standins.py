@@ -14,6 +14,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,6 +128,7 @@ class StandInBuilder:
         self._ready: dict[str, str] = {}
         self.built: list[str] = []
         """Tags actually (re)built by this instance, in build order."""
+        self._replaced: list[str] = []
 
     def ensure(self, name: str) -> str:
         """Return the tag of stand-in ``name``, building it first if missing or outdated."""
@@ -147,8 +149,17 @@ class StandInBuilder:
             self._say(f"{spec.tag}: up to date")
         else:
             self._build(spec, entries, build_args, digest)
+            if current is not None:
+                self._replaced.append(current.id)
         self._ready[name] = spec.tag
         return spec.tag
+
+    def remove_replaced(self) -> list[str]:
+        """Remove the images that rebuilt stand-ins replaced (now untagged), children first,
+        so that rebuilds do not pile up; one still in use stays. Return the ids removed."""
+        removed = [image for image in reversed(self._replaced) if self._store.remove(image)]
+        self._replaced.clear()
+        return removed
 
     def _base(self) -> str:
         if "" not in self._ready:
@@ -165,11 +176,13 @@ class StandInBuilder:
         self, spec: StandIn, entries: Mapping[str, Path], build_args: Mapping[str, str], digest: str
     ) -> None:
         self._say(f"{spec.tag}: building (inputs {digest[:12]})")
+        began = time.monotonic()
         self._work_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix=f"{spec.name}-", dir=self._work_dir) as context:
             assemble_context(entries, Path(context))
             self._store.build(spec.tag, Path(context), build_args, {DIGEST_LABEL: digest})
         self.built.append(spec.tag)
+        self._say(f"{spec.tag}: built in {time.monotonic() - began:.0f} s")
 
 
 def _available(store: ImageStore, reference: str, say: Say) -> bool:

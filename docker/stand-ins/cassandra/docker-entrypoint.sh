@@ -13,7 +13,9 @@
 #   CASSANDRA_RPC_ADDRESS       default 0.0.0.0
 #   CASSANDRA_BROADCAST_RPC_ADDRESS default: the broadcast address
 #   CASSANDRA_SEEDS             comma-separated; default: the broadcast address
-#   CASSANDRA_NUM_TOKENS        default 16 (the 5.0 cassandra.yaml's)
+#   CASSANDRA_NUM_TOKENS        default 16 (the 5.0 cassandra.yaml's). Tokens are random: the
+#                               yaml's allocate_tokens_for_local_replication_factor is left
+#                               out, since that allocator waits 30 s for schema on a lone seed
 #   CASSANDRA_ENDPOINT_SNITCH   default SimpleSnitch
 #   CASSANDRA_DC, CASSANDRA_RACK  default dc1, rack1 (read by GossipingPropertyFileSnitch)
 #   MAX_HEAP_SIZE               default 1G here (the official formula would take 1/4 of RAM)
@@ -70,7 +72,6 @@ cat > "$conf/cassandra.yaml" <<YAML
 # Written by docker-entrypoint.sh on every start.
 cluster_name: $(yaml_quote "${CASSANDRA_CLUSTER_NAME:-Test Cluster}")
 num_tokens: $num_tokens
-allocate_tokens_for_local_replication_factor: 3
 partitioner: org.apache.cassandra.dht.Murmur3Partitioner
 endpoint_snitch: $(yaml_quote "${CASSANDRA_ENDPOINT_SNITCH:-SimpleSnitch}")
 listen_address: $(yaml_quote "$listen")
