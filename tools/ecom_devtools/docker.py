@@ -111,13 +111,13 @@ def docker_cache_dir() -> Path:
 
 
 def stand_ins_dir() -> Path:
-    """Return the repository's ``docker/stand-ins`` (beside tools/, or above the cwd)."""
+    """Return the repository's ``docker/stand-ins`` (beside tools/, or above the cwd).
+
+    Needed only when a stand-in is built; the builder says so if it is missing.
+    """
     here = Path(__file__).resolve().parents[2]
-    for root in (here, Path.cwd(), *Path.cwd().parents):
-        candidate = root / "docker" / "stand-ins"
-        if candidate.is_dir():
-            return candidate
-    raise InfraError("docker/stand-ins not found: run ecom-docker inside the repository")
+    candidates = [root / "docker" / "stand-ins" for root in (here, Path.cwd(), *Path.cwd().parents)]
+    return next((path for path in candidates if path.is_dir()), candidates[0])
 
 
 @contextlib.contextmanager

@@ -169,7 +169,9 @@ class StandInBuilder:
     def _dockerfile_entries(self, spec: StandIn) -> dict[str, Path]:
         folder = self._dockerfiles_dir / spec.name
         if not (folder / "Dockerfile").is_file():
-            raise InfraError(f"{folder}/Dockerfile is missing")
+            raise InfraError(
+                f"{folder}/Dockerfile is missing: run ecom-docker from the repository's checkout"
+            )
         return {child.name: child for child in folder.iterdir()}
 
     def _build(
