@@ -9,7 +9,6 @@ with a fake ``java``); and that the Cassandra stand-in's JVM options match the l
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -23,7 +22,7 @@ from ecom_devtools.cassandra import JVM_FLAGS
 from ecom_devtools.docker import OFFICIAL_IMAGES, DockerSetup
 from ecom_devtools.errors import InfraError
 from ecom_devtools.imagestore import ImageInfo
-from ecom_devtools.process import read_cmdline
+from ecom_devtools.process import pid_alive, read_cmdline
 from ecom_devtools.standins import (
     DIGEST_LABEL,
     StandIn,
@@ -447,11 +446,14 @@ def test_down_stops_only_the_dockerd_recorded_with_our_marker(tmp_path: Path) ->
     finally:
         stranger.kill()
         stranger.wait()
-    started = files.process()
-    ours = started.spawn(_sleeper(dockerhost.DOCKERD_MARKER), dict(os.environ), files.log, tmp_path)
-    _wait_for(lambda: files.process().pid is not None)
+    argv = _sleeper(dockerhost.DOCKERD_MARKER)
+    ours = files.process().spawn_detached(argv, dict(os.environ), files.log, tmp_path)
+    assert files.pid_file.read_text().strip() == str(ours)
+    with pytest.raises(ChildProcessError):
+        os.waitpid(ours, os.WNOHANG)  # detached: not our child, nothing for us to reap
+    _wait_for(lambda: files.process().pid == ours)
     assert dockerhost.stop_dockerd(files) == ours  # found through the pid file alone
-    assert started.returncode == -signal.SIGTERM
+    assert not pid_alive(ours)
     assert files.process().pid is None
     assert not files.pid_file.exists()
 

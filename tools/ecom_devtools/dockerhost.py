@@ -112,8 +112,8 @@ def ensure_engine(files: DockerdFiles, say: Say) -> Engine:
     if shutil.which("dockerd", path=_sbin_path()) is None:
         apt_install(["docker.io"], say)
     clear_stale_daemon_pid(DAEMON_PID_FILE)
-    process = _start_dockerd(files, say)
-    return Engine(_wait_answers(process, files.log), process.pid, started_now=True)
+    pid = _start_dockerd(files, say)
+    return Engine(_wait_answers(pid, files.log), pid, started_now=True)
 
 
 def clear_stale_daemon_pid(pid_file: Path) -> None:
@@ -138,29 +138,30 @@ def _sbin_path() -> str:
     return os.pathsep.join([*parts, *extra])
 
 
-def _start_dockerd(files: DockerdFiles, say: Say) -> ManagedProcess:
-    """Spawn dockerd; return the handle that spawned it (it knows the child at once, whereas
-    a fresh handle may not yet read the new command line from /proc)."""
+def _start_dockerd(files: DockerdFiles, say: Say) -> int:
+    """Start dockerd as a daemon (no child of ours: it outlives this process); return its pid."""
     dockerd = shutil.which("dockerd", path=_sbin_path())
     if dockerd is None:
         raise InfraError("dockerd is still missing after installing docker.io")
     env = {**os.environ, "PATH": _sbin_path()}
-    process = files.process()
-    pid = process.spawn([dockerd, DOCKERD_MARKER], env, files.log, Path("/"))
+    pid = files.process().spawn_detached([dockerd, DOCKERD_MARKER], env, files.log, Path("/"))
     say(f"dockerd started (pid {pid}), log in {files.log}")
-    return process
+    return pid
 
 
-def _wait_answers(process: ManagedProcess, log: Path) -> str:
-    """Wait until ``docker info`` answers; raise InfraError with the log tail if it won't."""
+def _wait_answers(pid: int, log: Path) -> str:
+    """Wait until ``docker info`` answers; raise InfraError with the log tail if it won't.
+
+    Liveness is checked by pid alone: /proc may show the new command line only a moment
+    after the start, so the marker check of ManagedProcess could miss it.
+    """
     deadline = time.monotonic() + _ENGINE_DEADLINE_SECONDS
     while time.monotonic() < deadline:
         version = server_version()
         if version is not None:
             return version
-        if not process.is_running():
-            code = process.returncode
-            raise InfraError(f"dockerd exited during start-up ({code}); {log}:\n{tail(log)}")
+        if not pid_alive(pid):
+            raise InfraError(f"dockerd exited during start-up; {log}:\n{tail(log)}")
         time.sleep(_ENGINE_POLL_SECONDS)
     raise InfraError(
         f"dockerd did not answer `docker info` within {_ENGINE_DEADLINE_SECONDS:.0f} s; "
