@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from ecom_devtools import debian, dockerhost, rootfs
+from ecom_devtools import docker as docker_cli
 from ecom_devtools.cassandra import JVM_FLAGS
 from ecom_devtools.docker import OFFICIAL_IMAGES, DockerSetup
 from ecom_devtools.errors import InfraError
@@ -212,6 +213,45 @@ def test_setup_reports_only_replaced_images_as_overrides() -> None:
         "CASSANDRA_IMAGE": "s/cassandra",
         "EMULATOR_BASE_IMAGE": "s/gcloud",
     }
+
+
+def test_up_prints_the_overrides_and_writes_the_env_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    setup = DockerSetup(
+        server_version="20.10.24",
+        compose_version="2.32.4",
+        images={"PYTHON_IMAGE": "s/python"},
+        overrides={"PYTHON_IMAGE": "s/python"},
+        dockerd_pid=None,
+    )
+    calls: list[bool] = []
+
+    def fake_ensure_docker(*, force_stand_ins: bool) -> DockerSetup:
+        calls.append(force_stand_ins)
+        return setup
+
+    monkeypatch.setattr(docker_cli, "ensure_docker", fake_ensure_docker)
+    env_file = tmp_path / "docker.env"
+    assert docker_cli.main(["up", "--env-file", str(env_file), "--stand-ins"]) == 0
+    assert calls == [True]
+    assert env_file.read_text() == "PYTHON_IMAGE=s/python\n"
+    assert capsys.readouterr().out == "PYTHON_IMAGE=s/python\n"
+
+
+def test_errors_exit_1_with_the_reason(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def failing(*, force_stand_ins: bool) -> DockerSetup:
+        raise InfraError("dockerd exited during start-up")
+
+    monkeypatch.setattr(docker_cli, "ensure_docker", failing)
+    assert docker_cli.main(["up"]) == 1
+    captured = capsys.readouterr()
+    assert (captured.out, captured.err) == (
+        "",
+        "ecom-docker: error: dockerd exited during start-up\n",
+    )
 
 
 # --- input-digest caching -------------------------------------------------------------------
@@ -587,3 +627,105 @@ def test_stand_in_dockerfiles_name_no_package_host() -> None:
         assert "FROM ${BASE_IMAGE}" in text, dockerfile
         assert "http" not in text, dockerfile
         assert "--mount" not in text, dockerfile  # the legacy builder has no RUN --mount
+
+
+# --- the Cassandra stand-in's entry point (run with fake hostname, id and java) -------------
+
+ENTRYPOINT = STAND_INS_DIR / "cassandra" / "docker-entrypoint.sh"
+
+
+@pytest.fixture
+def entrypoint_env(tmp_path: Path) -> dict[str, str]:
+    """A container-like environment: two addresses, a non-root user, a java that echoes."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fakes = {
+        "hostname": 'echo "127.0.1.1 172.18.0.5"',
+        "id": "echo 999",
+        "java": 'for a in "$@"; do printf "%s\\n" "$a"; done',
+    }
+    for name, body in fakes.items():
+        (bin_dir / name).write_text(f"#!/bin/sh\n{body}\n")
+        (bin_dir / name).chmod(0o755)
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    return {"PATH": f"{bin_dir}:/usr/bin:/bin", "CASSANDRA_CONF": str(conf)}
+
+
+def _entrypoint(env: Mapping[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["sh", str(ENTRYPOINT), *args], capture_output=True, text=True, env=dict(env), check=False
+    )
+
+
+def test_entrypoint_defaults_to_the_containers_own_address(entrypoint_env: dict[str, str]) -> None:
+    done = _entrypoint(entrypoint_env)
+    assert done.returncode == 0, done.stderr
+    conf = Path(entrypoint_env["CASSANDRA_CONF"])
+    yaml = (conf / "cassandra.yaml").read_text()
+    for line in (
+        "cluster_name: 'Test Cluster'",
+        "num_tokens: 16",
+        "endpoint_snitch: 'SimpleSnitch'",
+        "listen_address: '172.18.0.5'",
+        "broadcast_address: '172.18.0.5'",
+        "rpc_address: '0.0.0.0'",
+        "broadcast_rpc_address: '172.18.0.5'",
+        "    parameters: [{seeds: '172.18.0.5'}]",
+        "data_file_directories: [/var/lib/cassandra/data]",
+    ):
+        assert line in yaml.splitlines(), line
+    assert (conf / "cassandra-rackdc.properties").read_text().startswith("dc=dc1\nrack=rack1\n")
+    args = done.stdout.splitlines()
+    assert args[0] == f"@{conf}/jvm17.options"
+    assert {"-Xms1G", "-Xmx1G", "-Dcassandra-foreground=yes"} <= set(args)
+    assert args[-1] == "org.apache.cassandra.service.CassandraDaemon"
+
+
+def test_entrypoint_reads_the_official_images_variables(entrypoint_env: dict[str, str]) -> None:
+    env = {
+        **entrypoint_env,
+        "CASSANDRA_CLUSTER_NAME": "ecom's test",
+        "CASSANDRA_SEEDS": "node1,node2",
+        "CASSANDRA_NUM_TOKENS": "4",
+        "CASSANDRA_ENDPOINT_SNITCH": "GossipingPropertyFileSnitch",
+        "CASSANDRA_DC": "eu1",
+        "CASSANDRA_RACK": "r2",
+        "MAX_HEAP_SIZE": "512M",
+        "HEAP_NEWSIZE": "100M",
+        "JVM_EXTRA_OPTS": "-Dcassandra.ring_delay_ms=3000 -Dx=y",
+    }
+    done = _entrypoint(env, "cassandra", "-f")
+    assert done.returncode == 0, done.stderr
+    conf = Path(entrypoint_env["CASSANDRA_CONF"])
+    yaml = (conf / "cassandra.yaml").read_text().splitlines()
+    assert "cluster_name: 'ecom''s test'" in yaml  # quoted as YAML
+    assert "    parameters: [{seeds: 'node1,node2'}]" in yaml
+    assert "num_tokens: 4" in yaml
+    assert "endpoint_snitch: 'GossipingPropertyFileSnitch'" in yaml
+    assert (conf / "cassandra-rackdc.properties").read_text().startswith("dc=eu1\nrack=r2\n")
+    args = done.stdout.splitlines()
+    assert {"-Xms512M", "-Xmx512M", "-Dcassandra.ring_delay_ms=3000", "-Dx=y"} <= set(args)
+    assert not any(arg.startswith("-Xmn") for arg in args)  # HEAP_NEWSIZE: ignored under G1
+
+
+def test_entrypoint_runs_other_commands_as_given(entrypoint_env: dict[str, str]) -> None:
+    done = _entrypoint(entrypoint_env, "echo", "cqlsh", "here")
+    assert (done.returncode, done.stdout) == (0, "cqlsh here\n")
+    assert not (Path(entrypoint_env["CASSANDRA_CONF"]) / "cassandra.yaml").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "reason"),
+    [
+        (["cassandra", "-p", "pidfile"], {}, "unsupported cassandra option: -p"),
+        ([], {"CASSANDRA_NUM_TOKENS": "many"}, "CASSANDRA_NUM_TOKENS must be a number"),
+    ],
+)
+def test_entrypoint_refuses_what_it_cannot_honour(
+    entrypoint_env: dict[str, str], args: list[str], env: dict[str, str], reason: str
+) -> None:
+    done = _entrypoint({**entrypoint_env, **env}, *args)
+    assert done.returncode == 2
+    assert reason in done.stderr
+    assert done.stdout == ""  # java never ran

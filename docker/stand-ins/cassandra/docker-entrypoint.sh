@@ -25,7 +25,7 @@
 #                               "-Dcassandra.ring_delay_ms=3000" for a quick multi-node start
 set -eu
 
-conf=/etc/cassandra
+conf=${CASSANDRA_CONF:-/etc/cassandra}  # set in the image, as in the official one
 
 fail() {
   echo "docker-entrypoint.sh: $1" >&2
