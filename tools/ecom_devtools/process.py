@@ -16,7 +16,12 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from ecom_devtools.errors import InfraError
+
 _POLL_SECONDS = 0.1
+# Runs "$@" in the background with output appended to $1 and prints its pid; the shell then
+# exits, so the server is re-parented to init and is no child of ours.
+_DETACH_SCRIPT = 'log=$1; shift; "$@" >>"$log" 2>&1 </dev/null & echo $!'
 
 
 def read_cmdline(pid: int) -> list[str] | None:
@@ -132,6 +137,26 @@ class ManagedProcess:
             )
         self._write_pid_file(self._popen.pid)
         return self._popen.pid
+
+    def spawn_detached(
+        self, argv: Sequence[str], env: Mapping[str, str], log_path: Path, cwd: Path
+    ) -> int:
+        """Start ``argv`` as a daemon in a new session, output appended to ``log_path``, and
+        return its pid. Unlike :meth:`spawn` the daemon is not our child, so no ``Popen`` is
+        left to reap (or to warn when it is garbage-collected) while it outlives this process.
+        """
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        launcher = subprocess.run(
+            ["sh", "-c", _DETACH_SCRIPT, "sh", str(log_path), *argv],
+            capture_output=True, text=True, cwd=cwd, env=dict(env),
+            start_new_session=True, timeout=30, check=False,
+        )  # fmt: skip
+        try:
+            pid = int(launcher.stdout.strip())
+        except ValueError as exc:
+            raise InfraError(f"could not start {argv[0]}: {launcher.stderr.strip()}") from exc
+        self._write_pid_file(pid)
+        return pid
 
     def send(self, sig: signal.Signals) -> bool:
         """Send ``sig`` to the process; return False if it was not running."""
