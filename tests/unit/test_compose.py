@@ -17,6 +17,7 @@ import jsonschema
 import pytest
 from pydantic import BaseModel
 
+from ecom_devtools.docker import OFFICIAL_IMAGES
 from ecom_dlq_worker.settings import DlqWorkerSettings
 from ecom_producer.settings import ProducerSettings
 from ecom_shared.settings import ConsumerServiceSettings, ServiceSettings
@@ -327,3 +328,17 @@ def test_every_project_image_name_can_be_overridden() -> None:
         assert image.endswith(":v1"), name
     emulator = base()["services"]["pubsub-emulator"]["image"]
     assert interpolate(emulator, {"EMULATOR_IMAGE": "local/emu:1"}) == "local/emu:1"
+
+
+def test_ecom_docker_checks_the_images_compose_uses() -> None:
+    services = base()["services"]
+    compose_defaults = {
+        "PYTHON_IMAGE": interpolate(
+            services["order-consumer"]["build"]["args"]["PYTHON_IMAGE"], {}
+        ),
+        "CASSANDRA_IMAGE": interpolate(services["cassandra"]["image"], {}),
+        "EMULATOR_BASE_IMAGE": interpolate(
+            services["pubsub-emulator"]["build"]["args"]["EMULATOR_BASE_IMAGE"], {}
+        ),
+    }
+    assert {image.variable: image.reference for image in OFFICIAL_IMAGES} == compose_defaults

@@ -44,8 +44,8 @@ DESCRIPTION = "Set up what the Docker Compose tests need: engine, Compose v2, im
 
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 OFFICIAL_IMAGES = (
-    OfficialImage("PYTHON_IMAGE", "python:3.11-slim", "python"),
-    OfficialImage("CASSANDRA_IMAGE", "cassandra:5.0", "cassandra"),
+    OfficialImage("PYTHON_IMAGE", "python:3.11-slim-bookworm", "python"),
+    OfficialImage("CASSANDRA_IMAGE", "cassandra:5.0.9", "cassandra"),
     OfficialImage(
         "EMULATOR_BASE_IMAGE",
         "gcr.io/google.com/cloudsdktool/google-cloud-cli:528.0.0-emulators",

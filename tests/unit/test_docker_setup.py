@@ -36,8 +36,8 @@ from ecom_devtools.standins import (
 REPO = Path(__file__).resolve().parents[2]
 STAND_INS_DIR = REPO / "docker" / "stand-ins"
 BASE = "test/debian:base"
-PYTHON = "python:3.11-slim"
-CASSANDRA = "cassandra:5.0"
+PYTHON = "python:3.11-slim-bookworm"
+CASSANDRA = "cassandra:5.0.9"
 EMULATOR = "gcr.io/google.com/cloudsdktool/google-cloud-cli:528.0.0-emulators"
 
 
