@@ -67,6 +67,9 @@ class InfraUnderTest:
             "ECOM_CASSANDRA__CONTACT_POINTS": '["127.0.0.1"]',
             "ECOM_CASSANDRA__PORT": str(self.cql_port),
             "ECOM_CASSANDRA__KEYSPACE": c.keyspace,
+            # Several services share this host: each picks a free port and logs it.
+            "ECOM_HTTP__PORT": "0",
+            "ECOM_HTTP__HOST": "127.0.0.1",
         }
         for name in PubSubSettings.model_fields:
             if name.endswith(("_topic", "_subscription")):

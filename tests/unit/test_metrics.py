@@ -1,0 +1,263 @@
+"""The metric hooks, the readiness they feed, and the failure logs, on fakes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import structlog
+from prometheus_client import CollectorRegistry
+
+from ecom_dlq_worker.reconcile import Reconciler
+from ecom_dlq_worker.settings import WorkerSettings
+from ecom_dlq_worker.worker import DlqWorker
+from ecom_payment_consumer.handler import PaymentHandler
+from ecom_producer.publish import PhasePublisher, Tally
+from ecom_shared.errors import InvalidMessage, StoreUnavailable
+from ecom_shared.events import EventType, Order, parse_event
+from ecom_shared.health import Telemetry
+from ecom_shared.logs import configure_logging, get_logger
+from ecom_shared.metrics import PaymentMetrics, ProducerMetrics, StoreMetrics
+from ecom_shared.pubsub import ReceivedMessage
+from ecom_shared.settings import LogSettings
+from ecom_shared.timed_store import TimedDlq, TimedOrders
+from tests.fakes import FakeDlq, FakeOrders, FakePublisher, received
+from tests.unit.test_consumer import FAST, Harness, eventually, ok_handler
+from tests.unit.test_events import ORDER, PAYMENT, body
+from tests.unit.test_publishing import FlakyPublisher, planned
+from tests.unit.test_reconcile import payment
+
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
+SUB = {"subscription": "fake-sub"}
+
+
+def value(registry: CollectorRegistry, name: str, labels: dict[str, str] | None = None) -> float:
+    found = registry.get_sample_value(name, labels or {})
+    return 0.0 if found is None else found
+
+
+async def test_consumer_counts_batches_and_settles_in_flight_to_zero() -> None:
+    h = Harness(ok_handler, [received(b"{}") for _ in range(25)])
+    registry = h.telemetry.registry
+    async with h.running():
+        await eventually(lambda: value(registry, "ecom_messages_acked_total", SUB) == 25)
+    assert value(registry, "ecom_messages_received_total", SUB) == 25
+    assert value(registry, "ecom_messages_in_flight", SUB) == 0
+
+
+async def test_dead_letters_and_retries_are_counted_by_reason() -> None:
+    async def judge(message: ReceivedMessage) -> None:
+        if message.data == b"bad":
+            raise InvalidMessage("invalid_json", "body: not JSON")
+        raise RuntimeError("a bug")
+
+    h = Harness(judge, [received(b"bad"), received(b"bug")])
+    registry = h.telemetry.registry
+    async with h.running():
+        await eventually(lambda: h.sub.acked and h.sub.extended)
+    dead = {**SUB, "reason": "invalid_json"}
+    retried = {**SUB, "reason": "unexpected:RuntimeError"}
+    assert value(registry, "ecom_messages_dead_lettered_total", dead) == 1
+    assert value(registry, "ecom_messages_retried_total", retried) == 1
+    assert value(registry, "ecom_messages_acked_total", SUB) == 1
+
+
+async def test_consecutive_pull_failures_mark_pubsub_down_until_a_pull_succeeds() -> None:
+    message = received(b"1")
+    h = Harness(ok_handler, [])
+    health = h.telemetry.health
+    h.sub.fail_pulls = 1_000_000
+    async with h.running():
+        await eventually(lambda: not health.is_up("pubsub"))
+        assert h.consumer.stats.pull_errors >= FAST.unready_after_pull_failures
+        assert value(h.telemetry.registry, "ecom_pull_errors_total", SUB) >= 3
+        h.sub.fail_pulls = 0
+        h.sub.queue.append(message)
+        await eventually(lambda: h.sub.acked == [message.ack_id])
+        assert health.is_up("pubsub")
+
+
+async def test_a_store_outage_marks_cassandra_down_until_the_probe_answers() -> None:
+    outage = True
+
+    async def handler(message: ReceivedMessage) -> None:
+        if outage:
+            raise StoreUnavailable("cassandra timed out")
+
+    h = Harness(handler, [received(b"1")], probe_failures=1_000_000)
+    health = h.telemetry.health
+    async with h.running():
+        await eventually(lambda: not health.is_up("cassandra"))
+        assert health.readiness()[1]["checks"]["cassandra"]["reason"] == "StoreUnavailable"
+        outage = False
+        h.probe_failures = 0
+        await eventually(lambda: health.is_up("cassandra"))
+
+
+async def test_an_idle_consumer_notices_cassandra_down_through_its_probe() -> None:
+    settings = FAST.model_copy(update={"probe_seconds": 0.01})
+    h = Harness(ok_handler, [], settings=settings, probe_failures=1_000_000)
+    async with h.running():
+        await eventually(lambda: not h.telemetry.health.is_up("cassandra"))
+        pulls = h.sub.pulls
+        await eventually(lambda: h.probes >= 3)
+        assert h.sub.pulls <= pulls + FAST.pullers  # the gate closed: pulling stopped
+
+
+async def test_store_latency_is_observed_per_operation_failures_included() -> None:
+    registry = CollectorRegistry()
+    metrics = StoreMetrics(registry)
+    fake = FakeOrders()
+    orders, dlq = TimedOrders(fake, metrics), TimedDlq(FakeDlq(), metrics)
+    await orders.upsert_order(parse_event(Order, body(ORDER, order_id=1), None), 1, NOW)
+    assert await orders.order_exists(1)
+    await dlq.park(payment(2, 20), NOW)
+    fake.fail_with = StoreUnavailable("timed out")
+    with pytest.raises(StoreUnavailable):
+        await orders.order_exists(1)
+    name = "ecom_cassandra_request_duration_seconds_count"
+    assert value(registry, name, {"operation": "upsert_order"}) == 1
+    assert value(registry, name, {"operation": "order_exists"}) == 2
+    assert value(registry, name, {"operation": "dlq_park"}) == 1
+    assert [p.payment_id async for p in dlq.scan(10, 1)] == [20]
+
+
+async def test_parked_payments_are_counted() -> None:
+    registry = CollectorRegistry()
+    parked = PaymentMetrics(registry).parked
+    handler = PaymentHandler(
+        FakeOrders(), FakeDlq(), FakePublisher(), "dlq-payments", on_parked=parked.inc
+    )
+    await handler(received(body(PAYMENT, order_id=7)))
+    assert value(registry, "ecom_payments_parked_total") == 1
+
+
+async def test_a_dlq_pass_sets_counts_gauges_and_readiness() -> None:
+    orders, dlq = FakeOrders(), FakeDlq()
+    await orders.upsert_order(parse_event(Order, body(ORDER, order_id=1), None), 1, NOW)
+    await dlq.park(payment(1, 10), NOW)
+    await dlq.park(payment(2, 20), NOW - timedelta(hours=5))
+    await dlq.park(payment(3, 30), NOW - timedelta(minutes=1))
+    settings = WorkerSettings(max_age_seconds=3600)
+    telemetry = Telemetry.create()
+
+    async def probe() -> None:
+        return None
+
+    worker = DlqWorker(Reconciler(orders, dlq, settings, lambda: NOW), settings, telemetry, probe)
+    report = await worker.run_pass()
+    registry = telemetry.registry
+    assert report.oldest_age_seconds == 5 * 3600
+    assert value(registry, "ecom_payments_reconciled_total") == 1
+    assert value(registry, "ecom_dlq_parked_payments") == 2
+    assert value(registry, "ecom_dlq_stale_payments") == 1
+    assert value(registry, "ecom_dlq_oldest_parked_age_seconds") == 5 * 3600
+    assert value(registry, "ecom_dlq_passes_total", {"outcome": "ok"}) == 1
+    assert value(registry, "ecom_dlq_pass_duration_seconds_count") == 1
+
+
+async def test_a_failed_dlq_pass_marks_cassandra_down_and_a_probe_brings_it_back() -> None:
+    broken = FakeDlq()
+    broken.fail_scan = StoreUnavailable("scan timed out")
+    telemetry = Telemetry.create()
+    telemetry.health.started()
+    answers = asyncio.Event()
+
+    async def probe() -> None:
+        if not answers.is_set():
+            raise StoreUnavailable("ping timed out")
+
+    settings = WorkerSettings(interval_seconds=0.05, probe_seconds=0.01)
+    worker = DlqWorker(Reconciler(FakeOrders(), broken, settings), settings, telemetry, probe)
+    with pytest.raises(ExceptionGroup):
+        await worker.run_pass()
+    assert value(telemetry.registry, "ecom_dlq_passes_total", {"outcome": "failed"}) == 1
+    reason = telemetry.health.readiness()[1]["reason"]
+    assert reason == "unreachable: cassandra: pass failed: StoreUnavailable('scan timed out')"
+    stop = asyncio.Event()
+    answers.set()
+    assert await worker._between_passes(stop) is False
+    assert telemetry.health.readiness()[0]
+
+
+async def test_published_messages_are_counted_by_kind_and_failures_mark_pubsub_down() -> None:
+    publisher = FlakyPublisher()
+    publisher.failures = 1
+    telemetry = Telemetry.create()
+    downs: list[bool] = []
+    health = telemetry.health
+    original_down = health.down
+
+    def spy(dependency: str, reason: str) -> None:
+        downs.append(True)
+        original_down(dependency, reason)
+
+    health.down = spy  # type: ignore[method-assign]
+    phases = PhasePublisher(
+        publisher,
+        {EventType.ORDER: "orders", EventType.PAYMENT: "payments"},
+        None,
+        Tally(),
+        metrics=ProducerMetrics(telemetry.registry),
+        health=health,
+    )
+    await phases.publish([planned(EventType.ORDER, 1), planned(EventType.PAYMENT, 2)])
+    assert downs == [True]  # the failed attempt marked Pub/Sub down...
+    assert health.is_up("pubsub")  # ...and the accepted retry brought it back
+    name = "ecom_messages_published_total"
+    assert value(telemetry.registry, name, {"kind": "orders"}) == 1
+    assert value(telemetry.registry, name, {"kind": "payments"}) == 1
+
+
+async def test_failures_are_logged_with_message_id_order_id_and_outcome() -> None:
+    async def refuse(message: ReceivedMessage) -> None:
+        raise InvalidMessage("invalid_value", "quantity: must be positive")
+
+    bad = received(body(ORDER, order_id=4242))
+    h = Harness(refuse, [bad])
+    with structlog.testing.capture_logs(
+        processors=[structlog.contextvars.merge_contextvars]
+    ) as logs:
+        async with h.running():
+            await eventually(lambda: h.sub.acked == [bad.ack_id])
+    [line] = [entry for entry in logs if entry["event"] == "message.dead_lettered"]
+    assert (line["message_id"], line["order_id"]) == (bad.message_id, 4242)
+    assert (line["outcome"], line["reason"]) == ("dead_lettered", "invalid_value")
+
+
+async def test_the_happy_path_logs_no_line_per_message() -> None:
+    h = Harness(ok_handler, [received(b"{}") for _ in range(30)])
+    with structlog.testing.capture_logs() as logs:
+        async with h.running():
+            await eventually(lambda: len(h.sub.acked) == 30)
+    assert {entry["event"] for entry in logs} <= {"consumer.started", "consumer.stopped"}
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """Put structlog's and the root logger's defaults back after a test configured them."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        yield
+    finally:
+        structlog.contextvars.clear_contextvars()
+        structlog.reset_defaults()
+        root.handlers[:], root.level = handlers, level
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_a_failure_line_is_one_json_object(capsys: pytest.CaptureFixture[str]) -> None:
+    """The production renderer: one JSON object per line, context fields included."""
+    configure_logging(LogSettings(), service="test")  # here, so it writes to capsys' stdout
+    structlog.contextvars.bind_contextvars(message_id="m-1")
+    get_logger("t").warning("message.retry", outcome="retry_later", order_id=5)
+    [line] = capsys.readouterr().out.splitlines()
+    parsed = json.loads(line)
+    assert parsed["outcome"] == "retry_later"
+    assert (parsed["message_id"], parsed["order_id"]) == ("m-1", 5)
+    assert (parsed["service"], parsed["level"]) == ("test", "warning")
