@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import structlog
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, generate_latest
 
 from ecom_dlq_worker.reconcile import Reconciler
 from ecom_dlq_worker.settings import WorkerSettings
@@ -124,6 +124,24 @@ async def test_store_latency_is_observed_per_operation_failures_included() -> No
     assert value(registry, name, {"operation": "order_exists"}) == 2
     assert value(registry, name, {"operation": "dlq_park"}) == 1
     assert [p.payment_id async for p in dlq.scan(10, 1)] == [20]
+
+
+def test_the_loop_histogram_exposes_cumulative_le_buckets_count_and_sum() -> None:
+    registry = CollectorRegistry()
+    series = StoreMetrics(registry).seconds.labels("set_payment")
+    for seconds in (0.0004, 0.0005, 0.003, 12.0):
+        series.observe(seconds)
+    name, op = "ecom_cassandra_request_duration_seconds", {"operation": "set_payment"}
+    assert value(registry, f"{name}_bucket", {**op, "le": "0.0005"}) == 2  # le is inclusive
+    assert value(registry, f"{name}_bucket", {**op, "le": "0.002"}) == 2
+    assert value(registry, f"{name}_bucket", {**op, "le": "0.005"}) == 3
+    assert value(registry, f"{name}_bucket", {**op, "le": "5.0"}) == 3
+    assert value(registry, f"{name}_bucket", {**op, "le": "+Inf"}) == 4
+    assert value(registry, f"{name}_count", op) == 4
+    assert value(registry, f"{name}_sum", op) == pytest.approx(12.0039)
+    text = generate_latest(registry).decode()
+    assert f'{name}_bucket{{le="0.001",operation="set_payment"}} 2.0' in text
+    assert f"# TYPE {name} histogram" in text
 
 
 async def test_parked_payments_are_counted() -> None:
