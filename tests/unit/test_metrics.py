@@ -17,8 +17,10 @@ from ecom_dlq_worker.settings import WorkerSettings
 from ecom_dlq_worker.worker import DlqWorker
 from ecom_payment_consumer.handler import PaymentHandler
 from ecom_producer.publish import PhasePublisher, Tally
-from ecom_shared.errors import InvalidMessage, StoreUnavailable
+from ecom_shared.backoff import Backoff
+from ecom_shared.errors import CASSANDRA, InvalidMessage, StoreUnavailable
 from ecom_shared.events import EventType, Order, parse_event
+from ecom_shared.gate import DependencyGate
 from ecom_shared.health import Telemetry
 from ecom_shared.logs import configure_logging, get_logger
 from ecom_shared.metrics import PaymentMetrics, ProducerMetrics, StoreMetrics
@@ -106,6 +108,29 @@ async def test_an_idle_consumer_notices_cassandra_down_through_its_probe() -> No
         pulls = h.sub.pulls
         await eventually(lambda: h.probes >= 3)
         assert h.sub.pulls <= pulls + FAST.pullers  # the gate closed: pulling stopped
+
+
+async def test_the_gate_reopens_by_its_own_probe_while_pullers_wait_on_a_long_poll() -> None:
+    telemetry = Telemetry.create()
+    answers = asyncio.Event()
+
+    async def probe() -> None:
+        if not answers.is_set():
+            raise StoreUnavailable("ping timed out")
+
+    gate = DependencyGate(probe, Backoff(0.01, 0.02), telemetry.health)
+    gate.close(CASSANDRA, "write timed out")
+    stop = asyncio.Event()
+    watcher = asyncio.create_task(gate.watch(stop, 0.01))
+    try:
+        await asyncio.sleep(0.05)
+        assert not gate.is_open  # no puller asked, and the probe still fails
+        answers.set()
+        await eventually(lambda: gate.is_open)
+        assert telemetry.health.is_up(CASSANDRA)
+    finally:
+        stop.set()
+        await watcher
 
 
 async def test_store_latency_is_observed_per_operation_failures_included() -> None:

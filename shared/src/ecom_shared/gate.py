@@ -52,26 +52,34 @@ class DependencyGate:
                     break
                 if await self._backoff.sleep(stop):
                     return False
-                try:
-                    await self._probe()
-                except Exception as exc:  # noqa: BLE001 - any probe failure means "still down"
-                    log.info("dependency.probe_failed", error=repr(exc)[:200])
-                    self._marked.add(CASSANDRA)
-                    self._health.down(CASSANDRA, f"probe failed: {exc!r}")
-                    continue
-                self._reopen()
+                await self._probe_to_reopen()
         return not stop.is_set()
 
     async def watch(self, stop: asyncio.Event, interval: float) -> None:
-        """Probe every ``interval`` while open, so that an idle consumer notices an outage too
-        (and stops pulling messages it could not store)."""
+        """Probe every ``interval``: while open, so that an idle consumer notices an outage too
+        (and stops pulling messages it could not store); while closed, so that the gate reopens
+        even when every puller is still waiting on a long-poll pull."""
         while not await wait_or_stop(stop, interval):
             if not self._open.is_set():
+                async with self._lock:
+                    if not self._open.is_set():
+                        await self._probe_to_reopen()
                 continue
             try:
                 await self._probe()
             except Exception as exc:  # noqa: BLE001 - any probe failure means "down"
                 self.close(CASSANDRA, f"probe failed: {exc!r}")
+
+    async def _probe_to_reopen(self) -> None:
+        """Probe once (the caller holds the lock); reopen if Cassandra answers."""
+        try:
+            await self._probe()
+        except Exception as exc:  # noqa: BLE001 - any probe failure means "still down"
+            log.info("dependency.probe_failed", error=repr(exc)[:200])
+            self._marked.add(CASSANDRA)
+            self._health.down(CASSANDRA, f"probe failed: {exc!r}")
+        else:
+            self._reopen()
 
     def _reopen(self) -> None:
         self._backoff.reset()

@@ -76,6 +76,7 @@ class Reconciler:
                 "dlq.row_failed",
                 order_id=parked.order_id,
                 payment_id=parked.payment_id,
+                outcome="retry_next_pass",
                 error=repr(exc)[:300],
             )
         finally:

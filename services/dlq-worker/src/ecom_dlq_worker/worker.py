@@ -44,7 +44,7 @@ class DlqWorker:
             try:
                 await self.run_pass(stop)
             except Exception as exc:  # a failed pass must not end the worker: log, try again
-                log.exception("dlq.pass_failed", error=repr(exc)[:300])
+                log.exception("dlq.pass_failed", error=repr(_first_cause(exc))[:300])
             if await self._between_passes(stop):
                 break
         return 0
