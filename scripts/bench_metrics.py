@@ -25,6 +25,10 @@ from ecom_shared.timed_store import TimedOrders
 ROUNDS = 200_000
 BATCH = 1000
 BUDGET_US = 1e6 / 9000
+ORDER = (
+    b'{"order_id": 1, "customer_id": 2, "item": "Mug", "quantity": 1, "price": "1.00", '
+    b'"shipping_address": "x", "order_status": "pending", "creation_date": "2026-01-01T00:00:00Z"}'
+)
 
 
 def per_call_us(work: Callable[[], object], rounds: int = ROUNDS) -> float:
@@ -71,13 +75,7 @@ async def main() -> None:
         consumer.acked.inc(BATCH)
         consumer.in_flight.dec(BATCH)
 
-    order = parse_event(
-        Order,
-        b'{"order_id": 1, "customer_id": 2, "item": "Mug", "quantity": 1, "price": "1.00", '
-        b'"shipping_address": "x", "order_status": "pending", '
-        b'"creation_date": "2026-01-01T00:00:00Z"}',
-        None,
-    )
+    order = parse_event(Order, ORDER, None)
     now = datetime.now(UTC)
     raw, timed = NoopOrders(), TimedOrders(NoopOrders(), store)
     results = {

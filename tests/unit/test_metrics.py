@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import logging
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import structlog
 from prometheus_client import CollectorRegistry, generate_latest
 
 from ecom_dlq_worker.reconcile import Reconciler
@@ -22,10 +18,8 @@ from ecom_shared.errors import CASSANDRA, InvalidMessage, StoreUnavailable
 from ecom_shared.events import EventType, Order, parse_event
 from ecom_shared.gate import DependencyGate
 from ecom_shared.health import Telemetry
-from ecom_shared.logs import configure_logging, get_logger
 from ecom_shared.metrics import PaymentMetrics, ProducerMetrics, StoreMetrics
 from ecom_shared.pubsub import ReceivedMessage
-from ecom_shared.settings import LogSettings
 from ecom_shared.timed_store import TimedDlq, TimedOrders
 from tests.fakes import FakeDlq, FakeOrders, FakePublisher, received
 from tests.unit.test_consumer import FAST, Harness, eventually, ok_handler
@@ -254,53 +248,3 @@ async def test_published_messages_are_counted_by_kind_and_failures_mark_pubsub_d
     name = "ecom_messages_published_total"
     assert value(telemetry.registry, name, {"kind": "orders"}) == 1
     assert value(telemetry.registry, name, {"kind": "payments"}) == 1
-
-
-async def test_failures_are_logged_with_message_id_order_id_and_outcome() -> None:
-    async def refuse(message: ReceivedMessage) -> None:
-        raise InvalidMessage("invalid_value", "quantity: must be positive")
-
-    bad = received(body(ORDER, order_id=4242))
-    h = Harness(refuse, [bad])
-    with structlog.testing.capture_logs(
-        processors=[structlog.contextvars.merge_contextvars]
-    ) as logs:
-        async with h.running():
-            await eventually(lambda: h.sub.acked == [bad.ack_id])
-    [line] = [entry for entry in logs if entry["event"] == "message.dead_lettered"]
-    assert (line["message_id"], line["order_id"]) == (bad.message_id, 4242)
-    assert (line["outcome"], line["reason"]) == ("dead_lettered", "invalid_value")
-
-
-async def test_the_happy_path_logs_no_line_per_message() -> None:
-    h = Harness(ok_handler, [received(b"{}") for _ in range(30)])
-    with structlog.testing.capture_logs() as logs:
-        async with h.running():
-            await eventually(lambda: len(h.sub.acked) == 30)
-    assert {entry["event"] for entry in logs} <= {"consumer.started", "consumer.stopped"}
-
-
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    """Put structlog's and the root logger's defaults back after a test configured them."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    try:
-        yield
-    finally:
-        structlog.contextvars.clear_contextvars()
-        structlog.reset_defaults()
-        root.handlers[:], root.level = handlers, level
-
-
-@pytest.mark.usefixtures("restore_logging")
-def test_a_failure_line_is_one_json_object(capsys: pytest.CaptureFixture[str]) -> None:
-    """The production renderer: one JSON object per line, context fields included."""
-    configure_logging(LogSettings(), service="test")  # here, so it writes to capsys' stdout
-    structlog.contextvars.bind_contextvars(message_id="m-1")
-    get_logger("t").warning("message.retry", outcome="retry_later", order_id=5)
-    [line] = capsys.readouterr().out.splitlines()
-    parsed = json.loads(line)
-    assert parsed["outcome"] == "retry_later"
-    assert (parsed["message_id"], parsed["order_id"]) == ("m-1", 5)
-    assert (parsed["service"], parsed["level"]) == ("test", "warning")
