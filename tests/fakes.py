@@ -110,12 +110,15 @@ class FakeOrders:
 class FakeDlq:
     def __init__(self) -> None:
         self.rows: dict[tuple[int, int], ParkedPayment] = {}
+        self.fail_scan: Exception | None = None
 
     async def park(self, payment: Payment, now: datetime) -> None:
         key = (payment.order_id, payment.payment_id)
         self.rows[key] = ParkedPayment(payment.order_id, payment.payment_id, payment, now, 0)
 
     async def scan(self, page_size: int, segments: int) -> AsyncIterator[ParkedPayment]:
+        if self.fail_scan is not None:
+            raise self.fail_scan
         for row in list(self.rows.values()):
             yield row
 

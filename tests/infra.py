@@ -12,6 +12,8 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from ecom_devtools.cassandra import CassandraNode
+from ecom_devtools.infra import InfraConfig
 from ecom_shared.settings import CassandraSettings, PubSubSettings, ServiceSettings
 
 
@@ -37,6 +39,13 @@ class InfraUnderTest:
     @property
     def pubsub_port(self) -> int:
         return int(self.pubsub_host_port.rsplit(":", 1)[1])
+
+    def cassandra_node(self) -> CassandraNode:
+        """The session's Cassandra node (found by its pid file), e.g. to pause it."""
+        config = InfraConfig(
+            self.base_dir, self.cql_port, self.storage_port, self.jmx_port, self.pubsub_port
+        )
+        return CassandraNode(config.cassandra())
 
     def settings(self, tag: str | None = None) -> ServiceSettings:
         """Settings with names no other test uses."""
@@ -67,6 +76,9 @@ class InfraUnderTest:
             "ECOM_CASSANDRA__CONTACT_POINTS": '["127.0.0.1"]',
             "ECOM_CASSANDRA__PORT": str(self.cql_port),
             "ECOM_CASSANDRA__KEYSPACE": c.keyspace,
+            # Several services share this host: each picks a free port and logs it.
+            "ECOM_HTTP__PORT": "0",
+            "ECOM_HTTP__HOST": "127.0.0.1",
         }
         for name in PubSubSettings.model_fields:
             if name.endswith(("_topic", "_subscription")):

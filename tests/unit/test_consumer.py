@@ -11,6 +11,7 @@ import pytest
 from ecom_shared.consumer import Consumer, Handler
 from ecom_shared.deadletter import DeadLetters
 from ecom_shared.errors import InvalidMessage, StoreUnavailable
+from ecom_shared.health import Telemetry
 from ecom_shared.pubsub import ReceivedMessage
 from ecom_shared.settings import ConsumerSettings
 from tests.fakes import FakePublisher, FakeSubscription, received
@@ -48,6 +49,7 @@ class Harness:
         self.publisher = FakePublisher()
         self.probes = 0
         self.probe_failures = probe_failures
+        self.telemetry = Telemetry.create()
         self.consumer = Consumer(
             self.sub,
             handler,
@@ -55,6 +57,7 @@ class Harness:
             settings,
             ack_deadline_seconds=60,
             probe=self.probe,
+            telemetry=self.telemetry,
         )
         self.stop = asyncio.Event()
 

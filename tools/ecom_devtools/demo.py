@@ -138,7 +138,8 @@ async def run_pipeline(args: argparse.Namespace, config: InfraConfig) -> bool:
     say("[2/5] creating topics, subscriptions (with dead-letter policies) and the schema")
     await provision(settings)
     run = Run.create(config.base_dir)
-    env = {**os.environ, **infra_env}
+    # Four services on one host: each picks a free metrics and health port, shown below.
+    env = {**os.environ, **infra_env, "ECOM_HTTP__PORT": "0"}
     consumers = [
         ServiceProcess("order-consumer", [], run.logs / "order-consumer.log"),
         ServiceProcess("payment-consumer", [], run.logs / "payment-consumer.log"),
@@ -167,6 +168,7 @@ async def run_pipeline(args: argparse.Namespace, config: InfraConfig) -> bool:
         service.start(env)
     exit_codes: dict[str, int | None] = {}
     try:
+        await show_ports(consumers)
         started = time.monotonic()
         producer.start(env)
         await follow_producer(producer)
@@ -192,6 +194,13 @@ async def run_pipeline(args: argparse.Namespace, config: InfraConfig) -> bool:
     if args.json:
         args.json.write_text(json.dumps(summary, indent=2) + "\n")
     return bool(summary["ok"])
+
+
+async def show_ports(services: list[ServiceProcess]) -> None:
+    """Say where each service serves /metrics, /livez and /readyz."""
+    for service in services:
+        port = await service.wait_served_port()
+        say(f"      {service.name:17} metrics and health on http://127.0.0.1:{port}/metrics")
 
 
 async def follow_producer(producer: ServiceProcess) -> None:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import signal
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from ecom_devtools.errors import InfraError
 
 SERVICE_MODULES = {
     "order-consumer": "ecom_order_consumer",
@@ -54,6 +59,31 @@ class ServiceProcess:
     def signal(self, sig: signal.Signals) -> None:
         if self.process is not None and self.process.poll() is None:
             os.kill(self.process.pid, sig)
+
+    def served_port(self) -> int | None:
+        """The metrics and health port the service logged (``http.serving``), if it did yet."""
+        try:
+            text = self.log_path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return None
+        for line in text.splitlines():
+            if '"http.serving"' in line:
+                try:
+                    return int(json.loads(line)["port"])
+                except (ValueError, KeyError, TypeError):
+                    continue
+        return None
+
+    async def wait_served_port(self, timeout: float = 120.0) -> int:
+        """Wait until the service serves its port (start ``ECOM_HTTP__PORT=0``); return it."""
+        deadline = time.monotonic() + timeout
+        while (port := self.served_port()) is None:
+            if self.poll() is not None:
+                raise InfraError(f"{self.name} exited ({self.poll()}) before serving its port")
+            if time.monotonic() > deadline:
+                raise InfraError(f"{self.name} served no port within {timeout:.0f} s")
+            await asyncio.sleep(0.2)
+        return port
 
     def stop(self, grace: float = 30.0) -> int | None:
         """SIGTERM, wait up to ``grace`` seconds, then SIGKILL. Returns the exit code."""

@@ -7,6 +7,9 @@ handler that returns means "written durably, ack it"; one that raises is judged 
 probes it with backoff, so a Cassandra outage does not burn delivery attempts. A failed
 pull (emulator restarted, connection reset) is retried with backoff too. A stop request
 lets each puller finish and ack the batch it holds, within a stated grace period.
+
+Metrics move per batch (received, acked, in flight) or per failure, never per successful
+message. ``/readyz`` reads what the gate knows of Cassandra and what the pulls know of Pub/Sub.
 """
 
 from __future__ import annotations
@@ -15,22 +18,25 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import aiohttp
 import structlog
 
 from ecom_shared.backoff import Backoff, wait_or_stop
 from ecom_shared.deadletter import DeadLetters
+from ecom_shared.errors import PUBSUB
+from ecom_shared.events import order_id_hint
+from ecom_shared.gate import DependencyGate, Probe
+from ecom_shared.health import Telemetry
 from ecom_shared.logs import get_logger
+from ecom_shared.metrics import ConsumerMetrics
 from ecom_shared.policy import Action, decide
 from ecom_shared.pubsub import ReceivedMessage, Subscription
 from ecom_shared.settings import ConsumerSettings
 
 Handler = Callable[[ReceivedMessage], Awaitable[None]]
 """Return: the message's effects are durable, ack it. Raise: the error policy decides."""
-
-Probe = Callable[[], Awaitable[None]]
-"""Raises while a dependency the handler needs cannot be reached."""
 
 log = get_logger(__name__)
 
@@ -45,44 +51,6 @@ class ConsumerStats:
     reasons: dict[str, int] = field(default_factory=dict)
 
 
-class DependencyGate:
-    """Open while dependencies answer. Closed by a failure; reopened by a successful probe."""
-
-    def __init__(self, probe: Probe, backoff: Backoff) -> None:
-        self._probe = probe
-        self._backoff = backoff
-        self._open = asyncio.Event()
-        self._open.set()
-        self._lock = asyncio.Lock()
-
-    @property
-    def is_open(self) -> bool:
-        return self._open.is_set()
-
-    def close(self) -> None:
-        if self._open.is_set():
-            log.warning("dependency.unavailable")
-        self._open.clear()
-
-    async def wait_open(self, stop: asyncio.Event) -> bool:
-        """Return True once open; False if ``stop`` was set first. One caller probes at a time."""
-        while not self._open.is_set():
-            async with self._lock:
-                if self._open.is_set():
-                    break
-                if await self._backoff.sleep(stop):
-                    return False
-                try:
-                    await self._probe()
-                except Exception as exc:  # noqa: BLE001 - any probe failure means "still down"
-                    log.info("dependency.probe_failed", error=repr(exc)[:200])
-                    continue
-                self._backoff.reset()
-                self._open.set()
-                log.info("dependency.available")
-        return not stop.is_set()
-
-
 class Consumer:
     """Runs a handler over one subscription until asked to stop."""
 
@@ -95,14 +63,21 @@ class Consumer:
         *,
         ack_deadline_seconds: int,
         probe: Probe,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self._subscription = subscription
         self._handler = handler
         self._dead_letters = dead_letters
         self._settings = settings
         self._ack_deadline = ack_deadline_seconds
+        telemetry = telemetry or Telemetry.create()
+        self._health = telemetry.health
+        self._health.track(PUBSUB)
+        self._metrics = ConsumerMetrics(telemetry.registry, subscription.name)
         self._gate = DependencyGate(
-            probe, Backoff(settings.backoff_initial_seconds, settings.backoff_max_seconds)
+            probe,
+            Backoff(settings.backoff_initial_seconds, settings.backoff_max_seconds),
+            telemetry.health,
         )
         self._slots = asyncio.Semaphore(settings.max_in_flight)
         self.stats = ConsumerStats()
@@ -120,9 +95,13 @@ class Consumer:
                 group.create_task(self._pull_loop(stop)) for _ in range(self._settings.pullers)
             ]
             group.create_task(self._enforce_grace(stop, pullers))
-            reporter = group.create_task(self._report_progress(stop))
+            helpers = [
+                group.create_task(self._report_progress(stop)),
+                group.create_task(self._gate.watch(stop, self._settings.probe_seconds)),
+            ]
             await asyncio.wait(pullers)
-            reporter.cancel()
+            for helper in helpers:
+                helper.cancel()
         log.info("consumer.stopped", subscription=self._subscription.name, **asdict(self.stats))
 
     async def _report_progress(self, stop: asyncio.Event) -> None:
@@ -176,28 +155,40 @@ class Consumer:
         except Exception as exc:  # noqa: BLE001 - no pull failure may end the service
             # Connection refused or reset, a 5xx, a 404 after an emulator restart, even a reply
             # the client cannot parse: all are retried with backoff, and all are logged.
-            self.stats.pull_errors += 1
-            log.warning("pull.failed", error=repr(exc)[:300], consecutive=backoff.failures + 1)
+            self._pull_failed(exc, backoff.failures + 1)
             await backoff.sleep(stop)
             return []
         if backoff.failures:
             log.info("pull.recovered", after_failures=backoff.failures)
             backoff.reset()
+        self._health.up(PUBSUB)
         return batch
+
+    def _pull_failed(self, exc: Exception, consecutive: int) -> None:
+        self.stats.pull_errors += 1
+        self._metrics.pull_errors.inc()
+        log.warning("pull.failed", error=repr(exc)[:300], consecutive=consecutive)
+        if consecutive >= self._settings.unready_after_pull_failures:
+            self._health.down(PUBSUB, f"{consecutive} pulls failed in a row, last: {exc!r}")
 
     async def _process(self, batch: list[ReceivedMessage]) -> None:
         self.stats.received += len(batch)
-        pending = {m.ack_id for m in batch}
-        keeper = asyncio.create_task(self._keep_leases(pending))
+        self._metrics.received.inc(len(batch))
+        self._metrics.in_flight.inc(len(batch))
         try:
-            outcomes = await asyncio.gather(*(self._handle(m, pending) for m in batch))
+            pending = {m.ack_id for m in batch}
+            keeper = asyncio.create_task(self._keep_leases(pending))
+            try:
+                outcomes = await asyncio.gather(*(self._handle(m, pending) for m in batch))
+            finally:
+                keeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await keeper
+            acks = [m.ack_id for m, ok in zip(batch, outcomes, strict=True) if ok]
+            retries = [m.ack_id for m, ok in zip(batch, outcomes, strict=True) if not ok]
+            await self._settle(acks, retries)
         finally:
-            keeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await keeper
-        acks = [m.ack_id for m, ok in zip(batch, outcomes, strict=True) if ok]
-        retries = [m.ack_id for m, ok in zip(batch, outcomes, strict=True) if not ok]
-        await self._settle(acks, retries)
+            self._metrics.in_flight.dec(len(batch))
 
     async def _handle(self, message: ReceivedMessage, pending: set[str]) -> bool:
         """Handle one message; True means ack it, False means redeliver it later."""
@@ -214,46 +205,61 @@ class Consumer:
             structlog.contextvars.unbind_contextvars("message_id")
 
     async def _apply_policy(self, message: ReceivedMessage, exc: Exception) -> bool:
+        """Judge one failure; True means ack it. Each failure is one log line naming the
+        message, its order (when the body tells) and the outcome."""
         decision = decide(exc)
         self.stats.reasons[decision.reason] = self.stats.reasons.get(decision.reason, 0) + 1
+        about: dict[str, Any] = {"reason": decision.reason}
+        if (order_id := order_id_hint(message.data)) is not None:
+            about["order_id"] = order_id
         if decision.action is Action.DEAD_LETTER:
-            detail = getattr(exc, "detail", str(exc))
-            try:
-                await self._dead_letters.send(
-                    message,
-                    subscription=self._subscription.name,
-                    reason=decision.reason,
-                    detail=detail,
-                )
-            except Exception as publish_exc:  # noqa: BLE001 - any failure here means retry later
-                log.warning(
-                    "message.dead_letter_failed",
-                    reason=decision.reason,
-                    error=repr(publish_exc)[:300],
-                )
-                self._gate.close()
-                self.stats.retried += 1
-                return False
-            log.warning(
-                "message.dead_lettered",
-                reason=decision.reason,
-                detail=detail[:500],
-                delivery_attempt=message.delivery_attempt,
-            )
-            self.stats.dead_lettered += 1
-            return True
-        if decision.dependency_down:
-            self._gate.close()
-            log.info("message.retry", reason=decision.reason, error=repr(exc)[:300])
+            return await self._dead_letter(message, exc, about)
+        if decision.dependency is not None:
+            self._gate.close(decision.dependency, decision.reason)
+            log.info("message.retry", outcome="retry_later", error=repr(exc)[:300], **about)
         else:
             log.error(
                 "message.failed",
-                reason=decision.reason,
+                outcome="retry_later",
                 exc_info=exc,
                 delivery_attempt=message.delivery_attempt,
+                **about,
             )
-        self.stats.retried += 1
+        self._retried(decision.reason)
         return False
+
+    async def _dead_letter(
+        self, message: ReceivedMessage, exc: Exception, about: dict[str, Any]
+    ) -> bool:
+        detail = getattr(exc, "detail", str(exc))
+        try:
+            await self._dead_letters.send(
+                message, subscription=self._subscription.name, reason=about["reason"], detail=detail
+            )
+        except Exception as publish_exc:  # noqa: BLE001 - any failure here means retry later
+            log.warning(
+                "message.dead_letter_failed",
+                outcome="retry_later",
+                error=repr(publish_exc)[:300],
+                **about,
+            )
+            self._gate.close(PUBSUB, f"dead-letter publish failed: {publish_exc!r}")
+            self._retried(about["reason"])
+            return False
+        log.warning(
+            "message.dead_lettered",
+            outcome="dead_lettered",
+            detail=detail[:500],
+            delivery_attempt=message.delivery_attempt,
+            **about,
+        )
+        self.stats.dead_lettered += 1
+        self._metrics.dead_lettered(about["reason"])
+        return True
+
+    def _retried(self, reason: str) -> None:
+        self.stats.retried += 1
+        self._metrics.retried(reason)
 
     async def _keep_leases(self, pending: set[str]) -> None:
         """Extend the leases of messages still being handled, every half ack deadline."""
@@ -277,6 +283,7 @@ class Consumer:
                 if acks:
                     await self._subscription.ack(acks)
                     self.stats.acked += len(acks)
+                    self._metrics.acked.inc(len(acks))
                     acks = []
                 if retries:
                     await self._subscription.extend(retries, self._settings.retry_delay_seconds)

@@ -25,7 +25,7 @@ def consumer_main(
     configure_logging(settings.log, service=service)
 
     async def serve(stop: asyncio.Event) -> int:
-        async with open_resources(settings) as resources:
+        async with open_resources(settings, stop=stop, serve=True) as resources:
             consumer = Consumer(
                 resources.subscription(subscription_of(settings.pubsub)),
                 build_handler(resources),
@@ -33,6 +33,7 @@ def consumer_main(
                 settings.consumer,
                 ack_deadline_seconds=settings.pubsub.ack_deadline_seconds,
                 probe=resources.probe,
+                telemetry=resources.telemetry,
             )
             await consumer.run(stop)
         return 0

@@ -6,13 +6,18 @@ its message is dead-lettered and acked; a retriable one is redelivered later.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Final
+
+CASSANDRA: Final = "cassandra"
+PUBSUB: Final = "pubsub"
 
 
 class PipelineError(Exception):
     """Base of every error the pipeline raises on purpose."""
 
     retriable: ClassVar[bool] = False
+    dependency: ClassVar[str | None] = None
+    """For a retriable error: the dependency that did not answer."""
 
 
 class InvalidMessage(PipelineError):
@@ -30,12 +35,14 @@ class StoreUnavailable(PipelineError):
     """Cassandra did not answer in time or refused for lack of replicas: try again later."""
 
     retriable = True
+    dependency = CASSANDRA
 
 
 class PublishFailed(PipelineError):
     """A publish to Pub/Sub did not succeed: try again later."""
 
     retriable = True
+    dependency = PUBSUB
 
 
 class CassandraConfigError(PipelineError):

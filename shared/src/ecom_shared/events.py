@@ -9,6 +9,7 @@ places, times timezone-aware ISO 8601 within sane bounds. Anything refused raise
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -150,6 +151,18 @@ def _detail(exc: ValidationError) -> str:
         where = ".".join(str(p) for p in err["loc"]) or "body"
         parts.append(f"{where}: {err['msg']} [{err['type']}]")
     return "; ".join(parts)
+
+
+def order_id_hint(data: bytes | None) -> int | None:
+    """The ``order_id`` a message body names, if it names one: for failure logs only, never
+    trusted for processing. Costs a JSON parse, so it is called on failures only."""
+    if not data or len(data) > MAX_BODY_BYTES:
+        return None
+    try:
+        value = json.loads(data).get("order_id")
+    except (ValueError, AttributeError):
+        return None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def event_attributes(event_type: EventType) -> dict[str, str]:

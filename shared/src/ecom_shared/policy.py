@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import aiohttp
 from acsylla import errors as cass_errors
 
-from ecom_shared.errors import InvalidMessage, PipelineError
+from ecom_shared.errors import CASSANDRA, PUBSUB, InvalidMessage, PipelineError
 
 
 class Action(enum.Enum):
@@ -30,7 +30,12 @@ class Action(enum.Enum):
 class Decision:
     action: Action
     reason: str
-    dependency_down: bool = False
+    dependency: str | None = None
+    """The dependency that failed ("cassandra" or "pubsub"), if the error says one did."""
+
+    @property
+    def dependency_down(self) -> bool:
+        return self.dependency is not None
 
 
 # Errors that say "the store or the network is not there right now", not "this message is bad".
@@ -56,11 +61,12 @@ def decide(exc: BaseException) -> Decision:
     if isinstance(exc, InvalidMessage):
         return Decision(Action.DEAD_LETTER, exc.reason)
     if isinstance(exc, PipelineError):
-        return Decision(Action.RETRY, type(exc).__name__, dependency_down=exc.retriable)
+        return Decision(Action.RETRY, type(exc).__name__, exc.dependency)
     if isinstance(exc, _TRANSIENT_STORE):
-        return Decision(Action.RETRY, f"cassandra:{type(exc).__name__}", dependency_down=True)
+        return Decision(Action.RETRY, f"cassandra:{type(exc).__name__}", CASSANDRA)
     if isinstance(exc, _TRANSIENT_NETWORK):
-        return Decision(Action.RETRY, f"network:{type(exc).__name__}", dependency_down=True)
+        # Within a consumer, HTTP traffic is Pub/Sub's; Cassandra's errors are acsylla's own.
+        return Decision(Action.RETRY, f"network:{type(exc).__name__}", PUBSUB)
     return Decision(Action.RETRY, f"unexpected:{type(exc).__name__}")
 
 

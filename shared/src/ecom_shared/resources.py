@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -10,9 +11,12 @@ import aiohttp
 
 from ecom_shared.cassandra import Session, cassandra_session, ping
 from ecom_shared.deadletter import DeadLetters
+from ecom_shared.health import Telemetry, serve_http
+from ecom_shared.metrics import StoreMetrics
 from ecom_shared.pubsub import PubSubPublisher, PubSubSubscription, http_session
 from ecom_shared.settings import ServiceSettings
-from ecom_shared.store import CassandraDlq, CassandraOrders
+from ecom_shared.store import CassandraDlq, CassandraOrders, DlqTable, OrdersTable
+from ecom_shared.timed_store import TimedDlq, TimedOrders
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,9 +25,10 @@ class Resources:
     cql: Session
     http: aiohttp.ClientSession
     publisher: PubSubPublisher
-    orders: CassandraOrders
-    dlq: CassandraDlq
+    orders: OrdersTable
+    dlq: DlqTable
     dead_letters: DeadLetters
+    telemetry: Telemetry
 
     def subscription(self, name: str) -> PubSubSubscription:
         return PubSubSubscription(self.http, self.settings.pubsub.project_id, name)
@@ -34,20 +39,35 @@ class Resources:
 
 
 @contextlib.asynccontextmanager
-async def open_resources(settings: ServiceSettings) -> AsyncIterator[Resources]:
-    """Connect to Cassandra and Pub/Sub and prepare every statement; close all on exit."""
+async def open_resources(
+    settings: ServiceSettings, *, stop: asyncio.Event | None = None, serve: bool = False
+) -> AsyncIterator[Resources]:
+    """Connect to Cassandra and Pub/Sub and prepare every statement; close all on exit.
+
+    With ``serve``, metrics and health are served first (``settings.http``), so probes answer
+    while Cassandra is still being reached: ``/readyz`` says "starting" until all is open, and
+    "stopping" once ``stop`` is set.
+    """
+    telemetry = Telemetry.create(stop)
     async with contextlib.AsyncExitStack() as stack:
+        if serve:
+            await stack.enter_async_context(serve_http(settings.http, telemetry))
         http = await stack.enter_async_context(http_session())
         cql = await stack.enter_async_context(cassandra_session(settings.cassandra))
         publisher = PubSubPublisher(
             http, settings.pubsub.project_id, timeout=settings.pubsub.request_timeout_seconds
         )
+        store_metrics = StoreMetrics(telemetry.registry)
+        orders = await CassandraOrders.prepare(cql, settings.cassandra)
+        dlq = await CassandraDlq.prepare(cql, settings.cassandra)
+        telemetry.health.started()
         yield Resources(
             settings=settings,
             cql=cql,
             http=http,
             publisher=publisher,
-            orders=await CassandraOrders.prepare(cql, settings.cassandra),
-            dlq=await CassandraDlq.prepare(cql, settings.cassandra),
+            orders=TimedOrders(orders, store_metrics),
+            dlq=TimedDlq(dlq, store_metrics),
             dead_letters=DeadLetters(publisher, settings.pubsub.dead_letter_topic),
+            telemetry=telemetry,
         )

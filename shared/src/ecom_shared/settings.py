@@ -2,7 +2,8 @@
 
 Every service reads the same shared sections (``ECOM_PUBSUB__*``, ``ECOM_CASSANDRA__*``,
 ``ECOM_LOG__*``) so one ``.env`` file configures the whole pipeline; a service adds its own
-section (for example ``ECOM_CONSUMER__PULLERS``). Settings are built in ``main()`` and passed
+section (for example ``ECOM_CONSUMER__PULLERS``). Long-running services also serve metrics
+and health on the port ``ECOM_HTTP__*`` gives. Settings are built in ``main()`` and passed
 down, never read at import time. The emulator is chosen by the standard
 ``PUBSUB_EMULATOR_HOST`` variable, which gcloud-aio reads itself.
 """
@@ -190,6 +191,15 @@ class LogSettings(_Section):
     json_output: bool = Field(default=True, description="false renders for a terminal")
 
 
+class HttpSettings(_Section):
+    """The one small HTTP port a long-running service serves ``/metrics``, ``/livez`` and
+    ``/readyz`` on, from its own event loop."""
+
+    enabled: bool = Field(default=True, description="false serves no port at all")
+    host: str = Field(default="0.0.0.0", min_length=1)  # noqa: S104 - a container's probe port
+    port: int = Field(default=8000, ge=0, le=65535, description="0 picks a free port and logs it")
+
+
 class ConsumerSettings(_Section):
     """How a consumer pulls: ``pullers`` loops, each with one batch of up to ``max_messages``;
     at most ``max_in_flight`` messages are being written at any moment."""
@@ -211,6 +221,12 @@ class ConsumerSettings(_Section):
     backoff_max_seconds: float = Field(default=30.0, gt=0, le=600)
     shutdown_grace_seconds: float = Field(default=20.0, gt=0, le=600)
     progress_seconds: float = Field(default=30.0, gt=0, description="interval of progress lines")
+    probe_seconds: float = Field(
+        default=10.0, gt=0, le=600, description="how often Cassandra is checked while all is well"
+    )
+    unready_after_pull_failures: int = Field(
+        default=3, ge=1, le=1000, description="consecutive failed pulls that mark Pub/Sub down"
+    )
 
 
 class ServiceSettings(BaseSettings):
@@ -226,6 +242,7 @@ class ServiceSettings(BaseSettings):
     pubsub: PubSubSettings = Field(default_factory=PubSubSettings)
     cassandra: CassandraSettings = Field(default_factory=CassandraSettings)
     log: LogSettings = Field(default_factory=LogSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
 
 
 class ConsumerServiceSettings(ServiceSettings):

@@ -4,24 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from dataclasses import asdict
 
-from ecom_dlq_worker.reconcile import PassReport, Reconciler
+from ecom_dlq_worker.reconcile import Reconciler
 from ecom_dlq_worker.settings import DlqWorkerSettings
-from ecom_shared.backoff import wait_or_stop
-from ecom_shared.logs import configure_logging, get_logger
+from ecom_dlq_worker.worker import DlqWorker
+from ecom_shared.logs import configure_logging
 from ecom_shared.resources import open_resources
 from ecom_shared.service import load_settings, run_async
-
-log = get_logger(__name__)
-
-
-def _log_report(report: PassReport) -> None:
-    fields = asdict(report)
-    if report.stale:
-        log.warning("dlq.pass_done", **fields)
-    else:
-        log.info("dlq.pass_done", **fields)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,21 +21,18 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(settings.log, service="dlq-worker")
 
     async def serve(stop: asyncio.Event) -> int:
-        async with open_resources(settings) as resources:
-            reconciler = Reconciler(resources.orders, resources.dlq, settings.worker)
-            while True:
-                try:
-                    report = await reconciler.run_pass(stop)
-                except Exception as exc:
-                    if args.once:
-                        raise
-                    log.exception("dlq.pass_failed", error=repr(exc)[:300])
-                else:
-                    _log_report(report)
-                    if args.once:
-                        return 1 if report.failed else 0
-                if await wait_or_stop(stop, settings.worker.interval_seconds):
-                    return 0
+        # One pass is not a long-running service: --once serves no metrics or health port.
+        async with open_resources(settings, stop=stop, serve=not args.once) as resources:
+            worker = DlqWorker(
+                Reconciler(resources.orders, resources.dlq, settings.worker),
+                settings.worker,
+                resources.telemetry,
+                resources.probe,
+            )
+            if args.once:
+                report = await worker.run_pass(stop)
+                return 1 if report.failed else 0
+            return await worker.run(stop)
 
     return run_async(serve)
 

@@ -30,6 +30,7 @@ class PassReport:
     stubs_removed: int = 0
     failed: int = 0
     seconds: float = 0.0
+    oldest_age_seconds: float = 0.0  # of the payments still waiting; 0 when none waits
     stale_ids: list[str] = field(default_factory=list)
 
 
@@ -75,6 +76,7 @@ class Reconciler:
                 "dlq.row_failed",
                 order_id=parked.order_id,
                 payment_id=parked.payment_id,
+                outcome="retry_next_pass",
                 error=repr(exc)[:300],
             )
         finally:
@@ -93,8 +95,11 @@ class Reconciler:
             return
         await self._dlq.record_attempt(parked, now)
         report.waiting += 1
-        max_age = timedelta(seconds=self._settings.max_age_seconds)
-        if parked.parked_at is not None and now - parked.parked_at > max_age:
+        if parked.parked_at is None:
+            return
+        age = now - parked.parked_at
+        report.oldest_age_seconds = max(report.oldest_age_seconds, round(age.total_seconds(), 3))
+        if age > timedelta(seconds=self._settings.max_age_seconds):
             report.stale += 1
             if len(report.stale_ids) < self._settings.report_limit:
                 report.stale_ids.append(f"{parked.order_id}/{parked.payment_id}")

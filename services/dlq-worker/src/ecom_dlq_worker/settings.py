@@ -20,6 +20,9 @@ class WorkerSettings(BaseModel):
         default=3600.0, gt=0, description="parked longer than this is reported as stale"
     )
     report_limit: int = Field(default=20, ge=0, le=1000, description="stale ids named per pass")
+    probe_seconds: float = Field(
+        default=10.0, gt=0, le=600, description="how often Cassandra is checked between passes"
+    )
 
 
 class DlqWorkerSettings(ServiceSettings):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ecom_payment_consumer.handler import PaymentHandler
 from ecom_shared.consumer_main import consumer_main
+from ecom_shared.metrics import PaymentMetrics
 from ecom_shared.service import load_settings
 from ecom_shared.settings import ConsumerServiceSettings
 
@@ -19,7 +20,11 @@ def main() -> int:
         settings=settings,
         subscription_of=lambda pubsub: pubsub.payments_subscription,
         build_handler=lambda resources: PaymentHandler(
-            resources.orders, resources.dlq, resources.publisher, settings.pubsub.dlq_payments_topic
+            resources.orders,
+            resources.dlq,
+            resources.publisher,
+            settings.pubsub.dlq_payments_topic,
+            on_parked=PaymentMetrics(resources.telemetry.registry).parked.inc,
         ),
     )
 

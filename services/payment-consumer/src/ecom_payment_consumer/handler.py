@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from ecom_shared.clock import Clock, utc_now
@@ -15,7 +16,8 @@ class PaymentHandler:
 
     Returns (so the message is acked) only once the row update, or both the DLQ insert and the
     announcement, have succeeded. A payment that finds no order is safe to park even if the
-    order lands a moment later: the DLQ worker completes it on its next pass.
+    order lands a moment later: the DLQ worker completes it on its next pass. ``on_parked`` is
+    called once a payment is parked and announced (the service counts it in a metric).
     """
 
     def __init__(
@@ -25,12 +27,15 @@ class PaymentHandler:
         publisher: Publisher,
         dlq_topic: str,
         clock: Clock = utc_now,
+        *,
+        on_parked: Callable[[], None] | None = None,
     ) -> None:
         self._orders = orders
         self._dlq = dlq
         self._publisher = publisher
         self._dlq_topic = dlq_topic
         self._clock = clock
+        self._on_parked = on_parked
 
     async def __call__(self, message: ReceivedMessage) -> None:
         payment = parse_event(Payment, message.data, message.attributes)
@@ -40,6 +45,8 @@ class PaymentHandler:
             return
         await self._dlq.park(payment, now)
         await self._publisher.publish(self._dlq_topic, [_announcement(payment, message, now)])
+        if self._on_parked is not None:
+            self._on_parked()
 
 
 def _announcement(

@@ -16,8 +16,10 @@ from ecom_producer.publish import PhasePublisher, RateLimiter, Tally
 from ecom_producer.settings import ProducerOptions, ProducerSettings
 from ecom_producer.stream import StreamOptions, StreamPlanner
 from ecom_shared.events import EventType
+from ecom_shared.health import Telemetry, serve_http
 from ecom_shared.logs import configure_logging, get_logger
 from ecom_shared.manifest import open_manifest
+from ecom_shared.metrics import ProducerMetrics
 from ecom_shared.pubsub import PubSubPublisher, http_session
 from ecom_shared.service import load_settings, run_async
 
@@ -72,14 +74,22 @@ async def produce(settings: ProducerSettings, options: ProducerOptions, stop: as
     }
     chunk_orders = 500 if options.rate == 0 else max(1, min(500, int(options.rate // 8)))
     remaining = options.orders or None
+    telemetry = Telemetry.create(stop)
     async with contextlib.AsyncExitStack() as stack:
+        await stack.enter_async_context(serve_http(settings.http, telemetry))
         http = await stack.enter_async_context(http_session())
         manifest = (
             stack.enter_context(open_manifest(options.manifest)) if options.manifest else None
         )
         phases = PhasePublisher(
-            PubSubPublisher(http, settings.pubsub.project_id), topics, manifest, tally
+            PubSubPublisher(http, settings.pubsub.project_id),
+            topics,
+            manifest,
+            tally,
+            metrics=ProducerMetrics(telemetry.registry),
+            health=telemetry.health,
         )
+        telemetry.health.started()
         last_report = time.monotonic()
         while (remaining is None or remaining > 0) and not stop.is_set():
             size = chunk_orders if remaining is None else min(chunk_orders, remaining)

@@ -11,9 +11,11 @@ from typing import TextIO
 
 from ecom_producer.planned import Planned
 from ecom_shared.backoff import Backoff
-from ecom_shared.errors import PublishFailed
+from ecom_shared.errors import PUBSUB, PublishFailed
 from ecom_shared.events import EventType
+from ecom_shared.health import HealthState
 from ecom_shared.logs import get_logger
+from ecom_shared.metrics import ProducerMetrics
 from ecom_shared.pubsub import OutgoingMessage, Publisher
 
 log = get_logger(__name__)
@@ -74,12 +76,18 @@ class PhasePublisher:
         tally: Tally,
         *,
         attempts: int = 8,
+        metrics: ProducerMetrics | None = None,
+        health: HealthState | None = None,
     ) -> None:
         self._publisher = publisher
         self._topics = topics
         self._manifest = manifest
         self._tally = tally
         self._attempts = attempts
+        self._metrics = metrics
+        self._health = health
+        if health is not None:
+            health.track(PUBSUB)
 
     async def publish(self, phase: list[Planned]) -> None:
         by_topic = {kind: [p for p in phase if p.topic_kind is kind] for kind in self._topics}
@@ -89,8 +97,11 @@ class PhasePublisher:
                     group.create_task(self._publish_topic(self._topics[kind], planned))
         if self._manifest is not None:
             self._manifest.write("".join(p.record + "\n" for p in phase))
-        for message in phase:
-            self._tally.counts[_label(message)] += 1
+        kinds = Counter(_label(message) for message in phase)
+        self._tally.counts.update(kinds)
+        if self._metrics is not None:
+            for label, count in kinds.items():
+                self._metrics.published.labels(label).inc(count)
 
     async def _publish_topic(self, topic: str, planned: list[Planned]) -> None:
         messages = [OutgoingMessage(p.data, p.attributes) for p in planned]
@@ -99,6 +110,8 @@ class PhasePublisher:
             try:
                 await self._publisher.publish(topic, messages)
             except PublishFailed as exc:
+                if self._health is not None:
+                    self._health.down(PUBSUB, str(exc))
                 if attempt == self._attempts:
                     raise
                 log.warning(
@@ -106,6 +119,8 @@ class PhasePublisher:
                 )
                 await asyncio.sleep(backoff.next_delay())
             else:
+                if self._health is not None:
+                    self._health.up(PUBSUB)
                 return
 
 
