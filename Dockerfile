@@ -7,6 +7,10 @@
 #   runtime : that venv (no pip, no setuptools) on a clean base, a non-root user, no compilers
 #   order-consumer, payment-consumer, dlq-worker, producer, setup : runtime + the command
 #
+# The long-running services serve /metrics, /livez and /readyz on port 8000 (ECOM_HTTP__PORT);
+# their HEALTHCHECK is `ecom-health`, which asks /readyz: unhealthy while Cassandra or Pub/Sub
+# cannot be reached, healthy again once they can.
+#
 # PYTHON_IMAGE lets another base be given (tests on machines with no registry pass a local
 # stand-in); by default it is the official slim image. Every service is started in exec form, so
 # SIGTERM reaches Python itself and the service's own handler drains it. Run the images with an
@@ -44,13 +48,18 @@ ENV PATH=/opt/ecom/bin:$PATH \
 # mounted there starts with this owner. No VOLUME line: consumers would each leave one behind.
 USER ecom:ecom
 
-FROM runtime AS order-consumer
+# What the long-running services share: the port of their HTTP endpoints and the healthcheck.
+FROM runtime AS long-running
+EXPOSE 8000
+HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 CMD ["ecom-health"]
+
+FROM long-running AS order-consumer
 CMD ["ecom-order-consumer"]
 
-FROM runtime AS payment-consumer
+FROM long-running AS payment-consumer
 CMD ["ecom-payment-consumer"]
 
-FROM runtime AS dlq-worker
+FROM long-running AS dlq-worker
 CMD ["ecom-dlq-worker"]
 
 FROM runtime AS producer

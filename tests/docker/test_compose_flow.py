@@ -3,8 +3,9 @@
 Only image names are given (stand-ins where no registry answers). Two streams with payments
 first, duplicates, re-emitted orders and malformed messages: the first with one consumer of
 each kind, the second after ``--scale order-consumer=2 --scale payment-consumer=3``; after each,
-the pipeline's own ``ecom-verify`` checks the tables against the producer's manifest. Then
-every container must stop within its grace period.
+the pipeline's own ``ecom-verify`` checks the tables against the producer's manifest. The
+consumers and the worker must turn healthy (their images' healthcheck asks /readyz) and count
+what they did on /metrics. Then every container must stop within its grace period.
 """
 
 from __future__ import annotations
@@ -85,10 +86,29 @@ def dead_lettered(compose: Compose, expected: int, timeout: float = 60) -> set[s
     return sources
 
 
+def healthy(compose: Compose, service: str, count: int) -> bool:
+    """``count`` containers of ``service`` run and their image's healthcheck (``ecom-health``,
+    which asks the service's /readyz) passes."""
+    states = [c.get("Health") for c in running(compose, service)]
+    return states == ["healthy"] * count
+
+
+def scraped(compose: Compose, service: str, metric: str) -> float:
+    """The sum of a metric's samples, read from the service's own /metrics inside its container."""
+    script = (
+        "import urllib.request; "
+        "print(urllib.request.urlopen('http://127.0.0.1:8000/metrics', timeout=5).read().decode())"
+    )
+    text = compose.run("exec", "-T", service, "python", "-c", script, timeout=60).stdout
+    samples = [line.rsplit(" ", 1) for line in text.splitlines() if line.startswith(metric)]
+    assert samples, f"{metric} not served by {service}"
+    return sum(float(value) for _, value in samples)
+
+
 def first_stream(compose: Compose) -> dict[str, Any]:
     compose.run("up", "--detach", "--build", env=STREAM, timeout=1800)
     for service in PROJECT_SERVICES:
-        assert len(running(compose, service)) == 1, service
+        compose.wait_until(f"{service} is healthy", lambda s=service: healthy(compose, s, 1), 180)
 
     def producer_done() -> bool:
         return all(c["State"] == "exited" for c in compose.containers("producer"))
@@ -104,8 +124,12 @@ def second_stream_scaled(compose: Compose) -> dict[str, Any]:
         "order-consumer", "payment-consumer",
         timeout=600,
     )  # fmt: skip
-    assert len(running(compose, "order-consumer")) == 2
-    assert len(running(compose, "payment-consumer")) == 3
+    compose.wait_until(
+        "2 healthy order consumers", lambda: healthy(compose, "order-consumer", 2), 180
+    )
+    compose.wait_until(
+        "3 healthy payment consumers", lambda: healthy(compose, "payment-consumer", 3), 180
+    )
     compose.run("run", "--rm", "--no-deps", "producer", env=STREAM, timeout=300)
     return verify(compose)
 
@@ -124,6 +148,8 @@ def test_compose_up_scale_verify_and_stop(compose: Compose) -> None:
     assert first["observed"]["joined_by_dlq_worker"] > 0
     malformed = first["totals"]["malformed"]
     assert len(dead_lettered(compose, malformed)) == malformed
+    assert scraped(compose, "order-consumer", "ecom_messages_acked_total") >= ORDERS_PER_STREAM
+    assert scraped(compose, "payment-consumer", "ecom_payments_parked_total") > 0
 
     second = second_stream_scaled(compose)
     assert second["totals"]["orders"] == 2 * ORDERS_PER_STREAM

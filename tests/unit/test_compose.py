@@ -91,7 +91,7 @@ def dockerfile_stages(path: Path) -> dict[str, dict[str, Any]]:
             parent, _, name = rest.partition(" AS ")
             current = {"from": parent.strip()}
             stages[name.strip() or parent.strip()] = current
-        elif keyword in ("CMD", "USER"):
+        elif keyword in ("CMD", "USER", "HEALTHCHECK"):
             current[keyword] = rest.strip()
     return stages
 
@@ -164,6 +164,19 @@ def test_every_project_service_runs_a_command_the_project_installs() -> None:
 def test_project_services_run_under_an_init_that_forwards_signals() -> None:
     for name, service in project_services(base()).items():
         assert service.get("init") is True, name
+
+
+def test_long_running_services_report_their_health() -> None:
+    scripts = console_scripts()
+    for name in SCALABLE:
+        target = base()["services"][name]["build"]["target"]
+        healthcheck = stage_value(PROJECT_STAGES, target, "HEALTHCHECK")
+        assert healthcheck is not None, name
+        command = json.loads(healthcheck[healthcheck.index("CMD") + 3 :])
+        assert command[0] in scripts, name
+    for name in ("producer", "cassandra-init", "pubsub-init"):
+        target = base()["services"][name]["build"]["target"]
+        assert stage_value(PROJECT_STAGES, target, "HEALTHCHECK") is None, name
 
 
 def test_images_run_as_a_user_without_privileges() -> None:
