@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
-from ecom_shared.health import HealthState, Telemetry, serve_http
+from ecom_shared.health import HealthState, HttpPortUnavailable, Telemetry, serve_http
 from ecom_shared.healthcheck import main as ecom_health
 from ecom_shared.healthcheck import probe_url
 from ecom_shared.metrics import HealthMetrics, new_registry
@@ -110,6 +110,15 @@ async def test_the_port_serves_metrics_liveness_and_readiness() -> None:
         status, content_type, text = await get(f"{base}/readyz")
         assert (status, content_type) == (503, "application/json; charset=utf-8")
         assert '"reason": "unreachable: cassandra: probe failed: timed out"' in text
+
+
+async def test_a_port_in_use_is_refused_with_the_settings_to_change() -> None:
+    async with serve_http(LOCAL, Telemetry.create()) as port:
+        taken = HttpSettings(host="127.0.0.1", port=port)
+        with pytest.raises(HttpPortUnavailable, match="ECOM_HTTP__PORT") as refused:
+            async with serve_http(taken, Telemetry.create()):
+                pass
+        assert f"127.0.0.1:{port}" in str(refused.value)
 
 
 async def test_a_disabled_port_serves_nothing() -> None:

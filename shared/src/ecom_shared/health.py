@@ -179,7 +179,14 @@ async def serve_http(settings: HttpSettings, telemetry: Telemetry) -> AsyncItera
     await runner.setup()
     try:
         site = web.TCPSite(runner, settings.host, settings.port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:
+            raise HttpPortUnavailable(
+                f"cannot serve metrics and health on {settings.host}:{settings.port} "
+                f"({exc.strerror}): give each service on this host its own ECOM_HTTP__PORT, "
+                "0 for any free port, or ECOM_HTTP__ENABLED=false"
+            ) from None
         port = _bound_port(runner)
         log.info("http.serving", host=settings.host, port=port, paths=_PATHS)
         yield port
@@ -188,6 +195,10 @@ async def serve_http(settings: HttpSettings, telemetry: Telemetry) -> AsyncItera
 
 
 _PATHS = ["/metrics", "/livez", "/readyz"]
+
+
+class HttpPortUnavailable(OSError):
+    """The health and metrics port cannot be bound: a setting to change, not a crash to debug."""
 
 
 def _bound_port(runner: web.AppRunner) -> int:
