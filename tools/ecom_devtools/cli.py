@@ -17,13 +17,13 @@ import datetime
 import json
 import shlex
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from ecom_devtools.cassandra import CassandraNode
 from ecom_devtools.cql import iter_rows
 from ecom_devtools.emulator import PubSubEmulator
-from ecom_devtools.errors import InfraError
+from ecom_devtools.errors import InfraError, run_subcommand
 from ecom_devtools.infra import InfraConfig, load_config, save_config, wait_all_ready
 
 DESCRIPTION = "Run Cassandra and the Pub/Sub emulator locally, without Docker."
@@ -230,15 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``ecom-infra``; return the process exit status."""
-    args = build_parser().parse_args(argv)
-    handler: Callable[[argparse.Namespace], int] = args.handler
-    try:
-        return handler(args)
-    except InfraError as exc:
-        _say(f"ecom-infra: error: {exc}")
-        return 1
-    except KeyboardInterrupt:
-        return 130
+    return run_subcommand(build_parser(), argv)
 
 
 if __name__ == "__main__":

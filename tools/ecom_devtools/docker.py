@@ -33,7 +33,7 @@ from ecom_devtools.dockerhost import (
     stop_dockerd,
 )
 from ecom_devtools.emulator import sdk_root
-from ecom_devtools.errors import InfraError
+from ecom_devtools.errors import InfraError, run_subcommand
 from ecom_devtools.imagestore import DockerImageStore, ImageStore
 from ecom_devtools.rootfs import ensure_base_image
 from ecom_devtools.standins import OfficialImage, StandIn, StandInBuilder, choose_images
@@ -233,15 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``ecom-docker``; return the process exit status."""
-    args = build_parser().parse_args(argv)
-    handler: Callable[[argparse.Namespace], int] = args.handler
-    try:
-        return handler(args)
-    except InfraError as exc:
-        _say(f"error: {exc}")
-        return 1
-    except KeyboardInterrupt:
-        return 130
+    return run_subcommand(build_parser(), argv)
 
 
 if __name__ == "__main__":
