@@ -50,6 +50,7 @@ class Compose:
         env: Mapping[str, str] | None = None,
         timeout: float = 600,
         check: bool = True,
+        record: bool = True,
     ) -> subprocess.CompletedProcess[str]:
         argv = ["docker", "compose", "-p", self.project]
         for path in self.files:
@@ -65,9 +66,9 @@ class Compose:
             timeout=timeout,
             check=False,
         )
-        self.log.append(
-            f"$ {' '.join(args)}  ({time.monotonic() - started:.1f} s, exit {result.returncode})"
-        )
+        if record:
+            seconds = time.monotonic() - started
+            self.log.append(f"$ {' '.join(args)}  ({seconds:.1f} s, exit {result.returncode})")
         if check and result.returncode != 0:
             raise AssertionError(
                 f"docker compose {' '.join(args)} exited {result.returncode}\n"
@@ -78,7 +79,7 @@ class Compose:
     def containers(self, service: str | None = None) -> list[dict[str, Any]]:
         """``ps -a`` as dictionaries (Name, Service, State, ExitCode, Health, ...)."""
         args = ["ps", "-a", "--format", "json"] + ([service] if service else [])
-        output = self.run(*args).stdout.strip()
+        output = self.run(*args, record=False).stdout.strip()
         if not output:
             return []
         if output.startswith("["):
