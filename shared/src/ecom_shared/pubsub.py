@@ -6,14 +6,17 @@ Pub/Sub with Application Default Credentials otherwise; nothing here needs to kn
 
 from __future__ import annotations
 
+import base64
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+import json
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Final, Protocol
+from datetime import datetime
+from typing import Any, Final, Protocol
 
 import aiohttp
 from gcloud.aio.pubsub import PublisherClient, PubsubMessage, SubscriberClient
+from gcloud.aio.pubsub.subscriber_client import init_api_root
 
 from ecom_shared.errors import PublishFailed
 
@@ -114,6 +117,23 @@ def _chunks(messages: Sequence[OutgoingMessage]) -> list[Sequence[OutgoingMessag
     return chunks
 
 
+_JSON: Final = {"Content-Type": "application/json"}
+
+
+def received_message(raw: Mapping[str, Any]) -> ReceivedMessage:
+    """A ``ReceivedMessage`` from one element of a pull reply's ``receivedMessages``."""
+    message = raw["message"]
+    body = message.get("data")
+    return ReceivedMessage(
+        ack_id=raw["ackId"],
+        message_id=message["messageId"],
+        publish_time=datetime.fromisoformat(message["publishTime"]),
+        data=None if body is None else base64.b64decode(body),
+        attributes=message.get("attributes") or {},
+        delivery_attempt=raw.get("deliveryAttempt"),
+    )
+
+
 class PubSubSubscription:
     """Pull, ack and lease extension on one subscription, over gcloud-aio's REST client."""
 
@@ -121,23 +141,31 @@ class PubSubSubscription:
         self._client = SubscriberClient(session=session)
         self.name = name
         self._path = SubscriberClient.subscription_path(project_id, name)
+        self._is_emulator, api_root = init_api_root(None)
+        self._pull_url = f"{api_root}/{self._path}:pull"
 
     async def pull(self, max_messages: int, timeout: float) -> list[ReceivedMessage]:
-        # A long poll: the server answers when messages come or after about 90 s with none.
-        # ``timeout`` must outlast that wait: a pull abandoned by the client still leases the
-        # messages the server hands it, which then return only after their ack deadline.
-        raw = await self._client.pull(self._path, max_messages, timeout=max(1, int(timeout)))
-        return [
-            ReceivedMessage(
-                ack_id=m.ack_id,
-                message_id=m.message_id,
-                publish_time=m.publish_time.replace(tzinfo=UTC),
-                data=m.data,
-                attributes=dict(m.attributes or {}),
-                delivery_attempt=m.delivery_attempt,
-            )
-            for m in raw
-        ]
+        """One long poll: the server answers when messages come or after about 90 s with none.
+
+        ``timeout`` must outlast that wait: a pull abandoned by the client still leases the
+        messages the server hands it, which then return only after their ack deadline. The
+        request goes through gcloud-aio's session (its token, its error on a bad status); the
+        reply is read here, because gcloud-aio 7.0.0 parses ``publishTime`` with ``strptime``
+        (about 8 µs a message, and it refuses the nine-digit fractions Pub/Sub may send).
+        """
+        response = await self._client.session.post(
+            self._pull_url,
+            data=json.dumps({"maxMessages": max_messages}).encode(),
+            headers=await self._headers(),
+            timeout=max(1, int(timeout)),
+        )
+        reply = await response.json()
+        return [received_message(raw) for raw in reply.get("receivedMessages", ())]
+
+    async def _headers(self) -> dict[str, str]:
+        if self._is_emulator:
+            return _JSON
+        return {**_JSON, "Authorization": f"Bearer {await self._client.token.get()}"}
 
     async def ack(self, ack_ids: Sequence[str]) -> None:
         for start in range(0, len(ack_ids), MAX_ACK_IDS_PER_REQUEST):

@@ -80,8 +80,10 @@ class CassandraOrders:
             "shipping_address = ?, order_status = ?, order_created_at = ?, order_version_at = ?, "
             "order_ingested_at = ? WHERE order_id = ?"
         )
+        # The order columns' write time, a plain bigint: null unless an order version is stored
+        # (reading the timestamp itself would build a datetime per payment only to test it).
         exists = await session.create_prepared(
-            f"SELECT order_version_at FROM {table} WHERE order_id = ?"
+            f"SELECT writetime(order_version_at) AS order_written FROM {table} WHERE order_id = ?"
         )
         pay = await session.create_prepared(
             f"UPDATE {table} SET payment_id = ?, payment_method = ?, card_last_four = ?, "
@@ -108,7 +110,7 @@ class CassandraOrders:
 
     async def order_exists(self, order_id: int) -> bool:
         row = (await self._session.execute(bind(self._exists, [order_id]))).first()
-        return row is not None and row.column_value("order_version_at") is not None
+        return row is not None and row.column_value("order_written") is not None
 
     async def set_payment(self, payment: Payment, source: PaymentSource, now: datetime) -> None:
         values = [*_payment_fields(payment), now, source, payment.order_id]
