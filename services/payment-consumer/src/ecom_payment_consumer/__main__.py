@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ecom_payment_consumer.handler import PaymentHandler
+from ecom_shared.batching import BatchingPublisher
 from ecom_shared.consumer_main import consumer_main
 from ecom_shared.metrics import PaymentMetrics
 from ecom_shared.service import load_settings
@@ -22,7 +23,8 @@ def main() -> int:
         build_handler=lambda resources: PaymentHandler(
             resources.orders,
             resources.dlq,
-            resources.publisher,
+            # Announcements of concurrently parked payments share publish requests.
+            BatchingPublisher(resources.publisher),
             settings.pubsub.dlq_payments_topic,
             on_parked=PaymentMetrics(resources.telemetry.registry).parked.inc,
         ),
