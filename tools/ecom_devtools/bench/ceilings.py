@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import signal
 import time
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
@@ -148,6 +149,7 @@ async def consume(args: argparse.Namespace) -> int:
     writer = await kind.prepare(session, args.table)
     path = SubscriberClient.subscription_path(args.project, args.subscription)
     stats = Stats(expect=args.expect)
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stats.finished.set)
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as http:
         client = SubscriberClient(session=http)
         loops = [

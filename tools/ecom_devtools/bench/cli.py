@@ -13,6 +13,7 @@ import asyncio
 import os
 import platform
 import shutil
+import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -148,7 +149,15 @@ def _write(options: BenchOptions, bench: Bench, document: Section) -> None:
     say(f"ecom-bench: results in {options.out}")
 
 
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt  # asyncio.run then cancels the scenario: everything is stopped
+
+
 def main(argv: list[str] | None = None) -> int:
+    # Also when started in the background (where SIGINT is ignored), SIGINT and SIGTERM
+    # stop the services and the infrastructure this run started.
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     options = parse_options(argv, datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ"))
     configure_logging(LogSettings(level="WARNING", json_output=False), service="bench")
     asyncio.run(run(options))

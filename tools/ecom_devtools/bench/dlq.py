@@ -10,7 +10,7 @@ from typing import Any
 
 from ecom_devtools.bench.context import Bench, Section, ratio
 from ecom_devtools.bench.measure import CpuMeter, scan, wait_exit
-from ecom_devtools.bench.stack import Stage, prepare, running
+from ecom_devtools.bench.stack import Stage, running, staged
 from ecom_devtools.bench.workload import ID_BASE, delete_parked, seed_orders, seed_parked
 
 _LOG_LINES_KEPT = 5
@@ -52,8 +52,11 @@ async def worker_pass(bench: Bench, stage: Stage, timeout: float) -> Section:
 async def dlq_pass(bench: Bench) -> None:
     """N parked payments whose orders all exist: one pass joins and clears them all."""
     count = bench.options.sizes.dlq_rows
-    stage = Stage.create(bench.infra, "dlq-pass")
-    await prepare(stage)
+    async with staged(bench.infra, "dlq-pass") as stage:
+        bench.results["dlq_pass"] = await _dlq_pass_on(bench, stage, count)
+
+
+async def _dlq_pass_on(bench: Bench, stage: Stage, count: int) -> Section:
     ids = list(range(ID_BASE, ID_BASE + count))
     await seed_orders(bench.cql, stage, ids)
     await seed_parked(bench.cql, stage, ids)
@@ -62,7 +65,7 @@ async def dlq_pass(bench: Bench) -> None:
     left = await scan(bench.cql, stage.dlq_table, ["order_id"])
     rate = measured["reconciled"] / measured["pass_seconds"] if measured["pass_seconds"] else 0.0
     ceiling = bench.ceiling("payments")
-    bench.results["dlq_pass"] = {
+    return {
         "parked": count,
         **measured,
         "joined_rows": sum(1 for s in joined if s == "dlq"),
@@ -90,20 +93,24 @@ def _tombstone_lines(path: Path, offset: int) -> list[str]:
     return [line for line in text.splitlines() if "tombstone" in line.lower()]
 
 
-async def _stage_with_live_rows(bench: Bench, tag: str, live: int) -> Stage:
-    stage = Stage.create(bench.infra, tag)
-    await prepare(stage)
+async def _seed_waiting(bench: Bench, stage: Stage, live: int) -> None:
     # Payments whose order never came: the pass reads them, counts them waiting, keeps them.
     await seed_parked(bench.cql, stage, list(range(ID_BASE * 3, ID_BASE * 3 + live)))
-    return stage
 
 
 async def tombstones(bench: Bench) -> None:
     """A pass over a DLQ table after many deletes, against a pass over a clean one."""
     sizes = bench.options.sizes
-    clean = await _stage_with_live_rows(bench, "dlq-clean", sizes.tombstone_live)
-    floor = await worker_pass(bench, clean, timeout=120)
-    stage = await _stage_with_live_rows(bench, "dlq-tomb", sizes.tombstone_live)
+    async with staged(bench.infra, "dlq-clean") as clean:
+        await _seed_waiting(bench, clean, sizes.tombstone_live)
+        floor = await worker_pass(bench, clean, timeout=120)
+    async with staged(bench.infra, "dlq-tomb") as stage:
+        bench.results["tombstones"] = await _tombstones_on(bench, stage, floor)
+
+
+async def _tombstones_on(bench: Bench, stage: Stage, floor: Section) -> Section:
+    sizes = bench.options.sizes
+    await _seed_waiting(bench, stage, sizes.tombstone_live)
     loop = asyncio.get_running_loop()
     started = loop.time()
     await delete_parked(bench.cql, stage, list(range(ID_BASE, ID_BASE + sizes.tombstones)))
@@ -115,7 +122,7 @@ async def tombstones(bench: Bench) -> None:
     lines = _tombstone_lines(log, offset)
     seconds = measured["pass_seconds"] or measured["wall_seconds"]
     floor_seconds = floor["pass_seconds"] or floor["wall_seconds"]
-    bench.results["tombstones"] = {
+    return {
         "deletes": sizes.tombstones,
         "live_rows": sizes.tombstone_live,
         "delete_seconds": round(delete_seconds, 1),

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from ecom_devtools.bench import profiling
 from ecom_devtools.bench.context import Bench, Section, ratio
 from ecom_devtools.bench.measure import CpuMeter, Drain, wait_first, wait_written
-from ecom_devtools.bench.stack import PROJECT, ModuleProcess, Stage, prepare, running
+from ecom_devtools.bench.stack import PROJECT, ModuleProcess, Stage, running, staged
 from ecom_devtools.bench.workload import plan, publish_all, seed_orders
 from ecom_devtools.services import ServiceProcess
 
@@ -67,8 +67,11 @@ def _target(stage: Stage, spec: DrainSpec) -> tuple[str, str]:
 
 async def drain(bench: Bench, spec: DrainSpec, *, profile: bool = False) -> Section:
     """Publish, start the consumer(s), wait for every row; rate and CPU use."""
-    stage = Stage.create(bench.infra, spec.name.replace("_", "-"))
-    await prepare(stage)
+    async with staged(bench.infra, spec.name.replace("_", "-")) as stage:
+        return await _drain_on(bench, stage, spec, profile=profile)
+
+
+async def _drain_on(bench: Bench, stage: Stage, spec: DrainSpec, *, profile: bool) -> Section:
     ids = await _publish(bench, stage, spec)
     table, column = _target(stage, spec)
     async with running(stage, _consumers(bench, stage, spec)) as procs:

@@ -27,7 +27,7 @@ from ecom_devtools.bench.measure import (
     wait_exit,
     wait_written,
 )
-from ecom_devtools.bench.stack import PROJECT, Running, Stage, prepare, running, tap_names
+from ecom_devtools.bench.stack import PROJECT, Running, Stage, running, staged, tap_names
 from ecom_devtools.bench.workload import ID_BASE
 from ecom_shared.manifest import ExpectedState, load_expected
 
@@ -112,8 +112,11 @@ def _peaks(procs: Running) -> dict[str, int]:
 
 async def run_flow(bench: Bench, name: str, orders: int, rate: float) -> Section:
     """Producer and services on a fresh stage; wait until every row is complete."""
-    stage = Stage.create(bench.infra, name.replace("_", "-"))
-    await prepare(stage, taps=True)
+    async with staged(bench.infra, name.replace("_", "-"), taps=True) as stage:
+        return await _flow_on(bench, stage, name, orders, rate)
+
+
+async def _flow_on(bench: Bench, stage: Stage, name: str, orders: int, rate: float) -> Section:
     manifest = bench.infra.logs / f"{name}-manifest.jsonl"
     args = ["--orders", str(orders), "--rate", str(rate), "--id-base", str(ID_BASE)]
     producer = stage.service("producer", [*args, "--manifest", str(manifest), *_SHARES])
