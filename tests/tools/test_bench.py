@@ -70,6 +70,7 @@ def _check_drain(section: dict[str, Any], ceiling: float) -> None:
 def test_every_section_is_there_with_files(smoke: tuple[dict[str, Any], Path]) -> None:
     results, out = smoke
     assert set(SECTIONS) <= set(results)
+    assert "failures" not in results, results["failures"]
     assert results["smoke"] is True
     assert results["machine"]["nproc"] >= 1
     for name in ("results.json", "table.txt", "throughput.png", "latency.png"):

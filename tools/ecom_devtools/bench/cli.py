@@ -10,13 +10,15 @@ Prints a table, writes ``results.json``, ``table.txt`` and PNG plots to ``--out`
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import platform
 import shutil
 import signal
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,7 +27,9 @@ from ecom_devtools.bench.context import Bench, Section, ratio
 from ecom_devtools.bench.options import BenchOptions, parse_options
 from ecom_devtools.bench.report import RSS_LIMIT_BYTES, table, write_json
 from ecom_devtools.bench.stack import Infra
-from ecom_devtools.infra import started_infra
+from ecom_devtools.cassandra import CassandraNode
+from ecom_devtools.emulator import PubSubEmulator
+from ecom_devtools.infra import InfraConfig, wait_all_ready
 from ecom_shared.cassandra import cassandra_session
 from ecom_shared.logs import configure_logging
 from ecom_shared.settings import CassandraSettings, LogSettings
@@ -73,12 +77,29 @@ def _plan(options: BenchOptions) -> list[tuple[str, Scenario]]:
     return steps
 
 
-async def _run_all(bench: Bench) -> None:
+async def _fresh_emulator(bench: Bench, emulator: PubSubEmulator) -> None:
+    """Restart the emulator before each measurement: it holds memory across scenarios even
+    after their topics and subscriptions are deleted (a full run exhausted 1 GB of direct
+    memory without this), and every measurement then starts from the same state."""
+    await asyncio.to_thread(emulator.stop)
+    await asyncio.to_thread(emulator.start)
+    await emulator.wait_ready(120)
+    if emulator.pid is not None:
+        bench.server_pids["emulator"] = emulator.pid
+
+
+async def _run_all(bench: Bench, emulator: PubSubEmulator) -> None:
     seconds: dict[str, float] = {}
+    if not bench.options.smoke:  # smoke volumes are far too small to need it
+        bench.fresh_emulator = lambda: _fresh_emulator(bench, emulator)
     for name, step in _plan(bench.options):
         say(f"ecom-bench: {name} ...")
         began = time.monotonic()
-        await step(bench)
+        try:
+            await step(bench)
+        except Exception as exc:  # noqa: BLE001 - one failed scenario must not lose the others
+            say(f"ecom-bench: {name} FAILED: {exc!r}")
+            bench.results.setdefault("failures", {})[name] = repr(exc)[:1000]
         seconds[name] = round(seconds.get(name, 0.0) + time.monotonic() - began, 1)
         say(f"ecom-bench: {name} done in {time.monotonic() - began:.1f} s")
     _refresh_ratios(bench)
@@ -106,6 +127,27 @@ def _refresh_ratios(bench: Bench) -> None:
                 section["cpu_ratio"] = ratio(cpu, section["consumer_cpu_us_per_message"])
 
 
+@contextlib.asynccontextmanager
+async def bench_infra(
+    base_dir: Path, options: BenchOptions
+) -> AsyncIterator[tuple[CassandraNode, PubSubEmulator]]:
+    """Like :func:`ecom_devtools.infra.started_infra`, with the emulator's heap chosen."""
+    config = InfraConfig(
+        base_dir, options.cql_port, options.storage_port, options.jmx_port, options.pubsub_port
+    )
+    node = CassandraNode(config.cassandra())
+    emulator = PubSubEmulator(replace(config.emulator(), heap=options.emulator_heap))
+    started: list[CassandraNode | PubSubEmulator] = []
+    try:
+        for server in (node, emulator):
+            await asyncio.to_thread(server.start)
+            started.append(server)
+        await wait_all_ready(node, emulator)
+        yield node, emulator
+    finally:
+        await asyncio.gather(*(asyncio.to_thread(server.stop) for server in started))
+
+
 async def run(options: BenchOptions) -> Section:
     infra_dir = options.dir / "infra"
     shutil.rmtree(infra_dir, ignore_errors=True)  # a fresh node: no tables from earlier runs
@@ -115,15 +157,14 @@ async def run(options: BenchOptions) -> Section:
         logs=options.out / "logs",
         cassandra_log=infra_dir / "cassandra" / "logs" / "system.log",
     )
-    ports = (options.cql_port, options.storage_port, options.jmx_port, options.pubsub_port)
     began = time.monotonic()
     say(f"ecom-bench: starting Cassandra and the emulator in {infra_dir}")
-    async with started_infra(infra_dir, *ports) as (node, emulator):
+    async with bench_infra(infra_dir, options) as (node, emulator):
         servers = {"cassandra": node.pid, "emulator": emulator.pid}
         cql_settings = CassandraSettings(port=options.cql_port, request_timeout_seconds=60)
         async with cassandra_session(cql_settings) as session:
             bench = Bench(options, infra, session, {k: v for k, v in servers.items() if v})
-            await _run_all(bench)
+            await _run_all(bench, emulator)
     shutil.rmtree(infra_dir / "cassandra" / "data", ignore_errors=True)
     document: Section = {
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),

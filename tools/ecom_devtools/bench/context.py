@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from ecom_devtools.bench.options import BenchOptions
 from ecom_devtools.bench.stack import Infra
 from ecom_shared.cassandra import Session
+
+
+async def _nothing() -> None:
+    return None
+
 
 Section = dict[str, Any]
 """One scenario's results, as written to the JSON file."""
@@ -22,6 +28,7 @@ class Bench:
     results: dict[str, Section] = field(default_factory=dict)
     timelines: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
     latencies: dict[str, list[float]] = field(default_factory=dict)
+    fresh_emulator: Callable[[], Awaitable[None]] = _nothing
 
     def ceiling(self, kind: str) -> float:
         """The best rate a minimal consumer of ``kind`` reached in this run (0 if not measured)."""

@@ -32,7 +32,7 @@ async def worker_pass(bench: Bench, stage: Stage, timeout: float) -> Section:
     started = loop.time()
     async with running(stage, [worker]) as procs:
         meter = CpuMeter({**procs.pids(), **bench.server_pids}).start()
-        code = await wait_exit(worker, timeout)
+        code = await wait_exit(worker, timeout, meter)
         cores = meter.stop()
     report = _last_event(worker.log_path, "dlq.pass_done")
     crash = _last_event(worker.log_path, "service.crashed")
@@ -52,6 +52,7 @@ async def worker_pass(bench: Bench, stage: Stage, timeout: float) -> Section:
 async def dlq_pass(bench: Bench) -> None:
     """N parked payments whose orders all exist: one pass joins and clears them all."""
     count = bench.options.sizes.dlq_rows
+    await bench.fresh_emulator()
     async with staged(bench.infra, "dlq-pass") as stage:
         bench.results["dlq_pass"] = await _dlq_pass_on(bench, stage, count)
 

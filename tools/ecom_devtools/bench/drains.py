@@ -38,7 +38,7 @@ def _consumers(bench: Bench, stage: Stage, spec: DrainSpec) -> list[ServiceProce
     args = [
         spec.kind, "--project", PROJECT, "--subscription", subscription,
         "--table", stage.orders_table, "--cql-port", str(bench.infra.cql_port),
-        "--expect", str(spec.count), "--pullers", str(sizes.ceiling_pullers),
+        "--pullers", str(sizes.ceiling_pullers),
     ]  # fmt: skip
     log = bench.infra.logs / f"{stage.tag}-ceiling.log"
     return [ModuleProcess("ceiling", args, log, module="ecom_devtools.bench.ceilings")]
@@ -67,6 +67,7 @@ def _target(stage: Stage, spec: DrainSpec) -> tuple[str, str]:
 
 async def drain(bench: Bench, spec: DrainSpec, *, profile: bool = False) -> Section:
     """Publish, start the consumer(s), wait for every row; rate and CPU use."""
+    await bench.fresh_emulator()
     async with staged(bench.infra, spec.name.replace("_", "-")) as stage:
         return await _drain_on(bench, stage, spec, profile=profile)
 

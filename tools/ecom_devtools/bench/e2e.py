@@ -18,6 +18,7 @@ import aiohttp
 
 from ecom_devtools.bench.context import Bench, Section, ratio
 from ecom_devtools.bench.measure import (
+    BenchError,
     CpuMeter,
     epoch,
     peak_rss_bytes,
@@ -112,6 +113,7 @@ def _peaks(procs: Running) -> dict[str, int]:
 
 async def run_flow(bench: Bench, name: str, orders: int, rate: float) -> Section:
     """Producer and services on a fresh stage; wait until every row is complete."""
+    await bench.fresh_emulator()
     async with staged(bench.infra, name.replace("_", "-"), taps=True) as stage:
         return await _flow_on(bench, stage, name, orders, rate)
 
@@ -145,6 +147,8 @@ async def _measure(bench: Bench, stage: Stage, expected: ExpectedState, name: st
     published = [await _publish_times(host, taps[t]) for t in (p.orders_topic, p.payments_topic)]
     starts, ends, split = _latencies(expected, rows, published)
     every = [x for values in split.values() for x in values]
+    if not every:
+        raise BenchError("no publish times came back from the tap subscriptions")
     bench.latencies[name] = sorted(every)
     span = max(max(ends) - min(starts), 1e-3)
     bench.timelines[name] = timeline(sorted(ends))

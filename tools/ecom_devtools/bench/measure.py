@@ -87,11 +87,13 @@ async def wait_written(
     raise BenchError(f"{table}.{column}: not all {len(ids)} rows written within {timeout:.0f} s")
 
 
-async def wait_exit(process: ServiceProcess, timeout: float) -> int:
+async def wait_exit(process: ServiceProcess, timeout: float, meter: CpuMeter | None = None) -> int:
     """Wait for a process that ends by itself (a ``--once`` pass, the producer)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while (code := process.poll()) is None:
+        if meter is not None:
+            meter.sample()
         if loop.time() > deadline:
             raise BenchError(f"{process.name} did not finish within {timeout:.0f} s")
         await asyncio.sleep(0.1)
@@ -194,18 +196,25 @@ class CpuMeter:
         self._before: dict[str, float] = {}
         self._started = 0.0
         self.wall = 0.0  # seconds between start and stop
+        self._last: dict[str, float] = {}
 
     def start(self) -> CpuMeter:
         self._started = asyncio.get_running_loop().time()
         self._before = {n: c for n, p in self._pids.items() if (c := cpu_seconds(p)) is not None}
         return self
 
+    def sample(self) -> None:
+        """Note each process's CPU time now: a process that exits by itself keeps its last."""
+        for name, pid in self._pids.items():
+            if (now := cpu_seconds(pid)) is not None:
+                self._last[name] = now
+
     def stop(self) -> dict[str, float]:
         """Process name -> cores used on average (1.0 = one core busy all the time)."""
         self.wall = wall = max(asyncio.get_running_loop().time() - self._started, 1e-3)
-        used: dict[str, float] = {}
-        for name, before in self._before.items():
-            after = cpu_seconds(self._pids[name])
-            if after is not None:
-                used[name] = round((after - before) / wall, 3)
-        return used
+        self.sample()
+        return {
+            name: round((self._last[name] - before) / wall, 3)
+            for name, before in self._before.items()
+            if name in self._last
+        }

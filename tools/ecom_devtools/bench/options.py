@@ -59,6 +59,7 @@ class BenchOptions:
     storage_port: int = 47000
     jmx_port: int = 47199
     pubsub_port: int = 48085
+    emulator_heap: str = "1g"
     only: tuple[str, ...] = SCENARIOS
     profile: bool = False
     plots: bool = True
@@ -81,6 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--storage-port", type=int, default=47000)
     parser.add_argument("--jmx-port", type=int, default=47199)
     parser.add_argument("--pubsub-port", type=int, default=48085)
+    parser.add_argument(
+        "--emulator-heap",
+        default="1g",
+        help="the emulator's -Xmx, which also caps its direct memory (default 1g: with 512m "
+        "it ran out of direct memory while the payment consumer parked 100k payments)",
+    )
     parser.add_argument(
         "--only", help=f"comma-separated scenarios (default: all of {','.join(SCENARIOS)})"
     )
@@ -118,6 +125,7 @@ def parse_options(argv: list[str] | None, stamp: str) -> BenchOptions:
         storage_port=args.storage_port,
         jmx_port=args.jmx_port,
         pubsub_port=args.pubsub_port,
+        emulator_heap=args.emulator_heap,
         only=only,
         profile=args.profile,
         plots=not args.no_plots,

@@ -13,6 +13,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +26,8 @@ _RATE = 200  # samples per second
 @contextlib.contextmanager
 def recording(out_dir: Path, name: str, pids: list[int]) -> Iterator[list[Path]]:
     """py-spy records each pid (collapsed stacks) until the block ends."""
-    py_spy = shutil.which("py-spy")
+    beside = Path(sys.executable).parent / "py-spy"  # the virtualenv's, when not activated
+    py_spy = str(beside) if beside.exists() else shutil.which("py-spy")
     if py_spy is None:
         raise RuntimeError("py-spy is not installed (it is in requirements/dev.in)")
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -92,6 +92,8 @@ def _e2e_rows(results: Section) -> Iterator[Row]:
 
 
 def _other_rows(results: Section) -> Iterator[Row]:
+    for name, error in results.get("failures", {}).items():
+        yield (f"FAILED: {name}", error[:70], "", "", "")
     for name, m in results.get("memory", {}).get("services", {}).items():
         yield (f"peak RSS {name} at full rate", _n(m["peak_rss_bytes"] / 2**20, " MiB"),
                "limit 150 MiB", _r(m["ratio"]), "≤ 100 %")  # fmt: skip

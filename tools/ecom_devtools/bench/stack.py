@@ -218,8 +218,20 @@ async def running(
         yield handle
     finally:
         await _until_started(handle.processes)
-        # SIGTERM all first, then wait for each: they drain side by side.
+        # One SIGTERM to all, then wait for each: they drain side by side. (ServiceProcess.stop
+        # would signal again, and a second SIGTERM that lands after a service has removed its
+        # handlers, while it closes its loop, kills it with -15.)
         for service in handle.processes:
             service.signal(signal.SIGTERM)
         for i, service in enumerate(handle.processes):
-            handle.exit_codes[f"{service.name}-{i}"] = service.stop(SERVICE_GRACE_SECONDS)
+            handle.exit_codes[f"{service.name}-{i}"] = _reap(service)
+
+
+def _reap(service: ServiceProcess) -> int | None:
+    if service.process is None:
+        return None
+    try:
+        return service.process.wait(SERVICE_GRACE_SECONDS)
+    except subprocess.TimeoutExpired:
+        service.process.kill()
+        return service.process.wait(10)
