@@ -1,0 +1,45 @@
+"""What every scenario shares: options, the infrastructure, the benchmark's CQL session."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ecom_devtools.bench.options import BenchOptions
+from ecom_devtools.bench.stack import Infra
+from ecom_shared.cassandra import Session
+
+
+async def _nothing() -> None:
+    return None
+
+
+Section = dict[str, Any]
+"""One scenario's results, as written to the JSON file."""
+
+
+@dataclass
+class Bench:
+    options: BenchOptions
+    infra: Infra
+    cql: Session
+    server_pids: dict[str, int]  # "cassandra" and "emulator"
+    results: dict[str, Section] = field(default_factory=dict)
+    timelines: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    latencies: dict[str, list[float]] = field(default_factory=dict)
+    fresh_emulator: Callable[[], Awaitable[None]] = _nothing
+
+    def ceiling(self, kind: str) -> float:
+        """The best rate a minimal consumer of ``kind`` reached in this run (0 if not measured)."""
+        section = self.results.get("ceilings", {}).get(kind, {})
+        return float(section.get("rate", 0.0))
+
+    def ceiling_cpu(self, kind: str) -> float:
+        """The least consumer CPU per message (µs) a minimal consumer of ``kind`` needed."""
+        samples = self.results.get("ceilings", {}).get(kind, {}).get("samples", [])
+        return min((float(s["consumer_cpu_us_per_message"]) for s in samples), default=0.0)
+
+
+def ratio(figure: float, reference: float) -> float | None:
+    return round(figure / reference, 3) if reference > 0 else None

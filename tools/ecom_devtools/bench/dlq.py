@@ -1,0 +1,137 @@
+"""The DLQ worker: one pass over parked payments whose orders exist, and one over a DLQ
+table that has seen many deletes (tombstones), with what Cassandra says about it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+from ecom_devtools.bench.context import Bench, Section, ratio
+from ecom_devtools.bench.measure import CpuMeter, scan, wait_exit
+from ecom_devtools.bench.stack import Stage, running, staged
+from ecom_devtools.bench.workload import ID_BASE, delete_parked, seed_orders, seed_parked
+
+_LOG_LINES_KEPT = 5
+
+
+def _last_event(log: Path, event: str) -> dict[str, Any]:
+    for line in reversed(log.read_text(errors="replace").splitlines()):
+        if f'"{event}"' in line:
+            parsed = json.loads(line)
+            if isinstance(parsed, dict):
+                return parsed
+    return {}
+
+
+async def worker_pass(bench: Bench, stage: Stage, timeout: float) -> Section:
+    """Run ``ecom-dlq-worker --once``; its own pass report, exit code, wall time and CPU."""
+    worker = stage.service("dlq-worker", ["--once"])
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    async with running(stage, [worker]) as procs:
+        meter = CpuMeter({**procs.pids(), **bench.server_pids}).start()
+        code = await wait_exit(worker, timeout, meter)
+        cores = meter.stop()
+    report = _last_event(worker.log_path, "dlq.pass_done")
+    crash = _last_event(worker.log_path, "service.crashed")
+    return {
+        "exit_code": code,
+        "wall_seconds": round(loop.time() - started, 3),
+        "pass_seconds": report.get("seconds"),
+        "scanned": report.get("scanned", 0),
+        "reconciled": report.get("reconciled", 0),
+        "waiting": report.get("waiting", 0),
+        "failed": report.get("failed", 0),
+        "error": str(crash.get("exception", ""))[-600:] if crash else None,
+        "cpu_cores": cores,
+    }
+
+
+async def dlq_pass(bench: Bench) -> None:
+    """N parked payments whose orders all exist: one pass joins and clears them all."""
+    count = bench.options.sizes.dlq_rows
+    await bench.fresh_emulator()
+    async with staged(bench.infra, "dlq-pass") as stage:
+        bench.results["dlq_pass"] = await _dlq_pass_on(bench, stage, count)
+
+
+async def _dlq_pass_on(bench: Bench, stage: Stage, count: int) -> Section:
+    ids = list(range(ID_BASE, ID_BASE + count))
+    await seed_orders(bench.cql, stage, ids)
+    await seed_parked(bench.cql, stage, ids)
+    measured = await worker_pass(bench, stage, timeout=60 + count / 100)
+    joined = [s for (s,) in await scan(bench.cql, stage.orders_table, ["payment_source"])]
+    left = await scan(bench.cql, stage.dlq_table, ["order_id"])
+    rate = measured["reconciled"] / measured["pass_seconds"] if measured["pass_seconds"] else 0.0
+    ceiling = bench.ceiling("payments")
+    return {
+        "parked": count,
+        **measured,
+        "joined_rows": sum(1 for s in joined if s == "dlq"),
+        "left_in_dlq": len(left),
+        "rate": round(rate, 1),
+        "ceiling": ceiling,
+        "ratio": ratio(rate, ceiling),
+    }
+
+
+def _log_size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _tombstone_lines(path: Path, offset: int) -> list[str]:
+    try:
+        with path.open("rb") as handle:
+            handle.seek(offset)
+            text = handle.read().decode(errors="replace")
+    except OSError:
+        return []
+    return [line for line in text.splitlines() if "tombstone" in line.lower()]
+
+
+async def _seed_waiting(bench: Bench, stage: Stage, live: int) -> None:
+    # Payments whose order never came: the pass reads them, counts them waiting, keeps them.
+    await seed_parked(bench.cql, stage, list(range(ID_BASE * 3, ID_BASE * 3 + live)))
+
+
+async def tombstones(bench: Bench) -> None:
+    """A pass over a DLQ table after many deletes, against a pass over a clean one."""
+    sizes = bench.options.sizes
+    async with staged(bench.infra, "dlq-clean") as clean:
+        await _seed_waiting(bench, clean, sizes.tombstone_live)
+        floor = await worker_pass(bench, clean, timeout=120)
+    async with staged(bench.infra, "dlq-tomb") as stage:
+        bench.results["tombstones"] = await _tombstones_on(bench, stage, floor)
+
+
+async def _tombstones_on(bench: Bench, stage: Stage, floor: Section) -> Section:
+    sizes = bench.options.sizes
+    await _seed_waiting(bench, stage, sizes.tombstone_live)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await delete_parked(bench.cql, stage, list(range(ID_BASE, ID_BASE + sizes.tombstones)))
+    delete_seconds = loop.time() - started
+    log = bench.infra.cassandra_log
+    offset = _log_size(log)
+    measured = await worker_pass(bench, stage, timeout=600 + sizes.tombstones / 500)
+    await asyncio.sleep(0.5)  # let Cassandra's logger write what the pass caused
+    lines = _tombstone_lines(log, offset)
+    seconds = measured["pass_seconds"] or measured["wall_seconds"]
+    floor_seconds = floor["pass_seconds"] or floor["wall_seconds"]
+    return {
+        "deletes": sizes.tombstones,
+        "live_rows": sizes.tombstone_live,
+        "delete_seconds": round(delete_seconds, 1),
+        **measured,
+        "seconds": seconds,
+        "clean_pass_seconds": floor_seconds,
+        "ratio": ratio(floor_seconds, seconds),
+        "cassandra_warnings": sum(1 for line in lines if line.startswith("WARN")),
+        "cassandra_errors": sum(1 for line in lines if line.startswith("ERROR")),
+        "cassandra_lines": [line[:400] for line in lines[:_LOG_LINES_KEPT]],
+    }

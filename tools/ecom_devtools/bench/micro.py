@@ -1,0 +1,128 @@
+"""Per-message costs of the consumers' Python path, one step at a time (no I/O).
+
+``python -m ecom_devtools.bench.micro`` times each step the order and payment consumers take
+for one message, outside any event loop, with CPU time (``time.process_time``) so that other
+processes on a shared machine inflate the figures less. The steps are the product's own
+functions where they exist, so a change to them shows up here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import structlog
+import uvloop
+from gcloud.aio.pubsub import SubscriberMessage
+from gcloud.aio.pubsub.subscriber_message import parse_publish_time
+
+from ecom_devtools.bench.workload import plan
+from ecom_shared.cqltypes import decimal_to_blob
+from ecom_shared.events import Order, Payment, order_version_micros, parse_event
+from ecom_shared.pubsub import ReceivedMessage
+
+_REPEAT = 20_000
+
+
+def per_call_us(step: Callable[[], object], repeat: int = _REPEAT) -> float:
+    """CPU microseconds per call of ``step``, best of three rounds."""
+    best = float("inf")
+    for _ in range(3):
+        began = time.process_time()
+        for _ in range(repeat):
+            step()
+        best = min(best, time.process_time() - began)
+    return round(best / repeat * 1e6, 2)
+
+
+def _wire(data: bytes) -> dict[str, object]:
+    """A pulled message as the REST API returns it (what gcloud-aio parses)."""
+    return {
+        "ackId": "projects/p/subscriptions/s:1234567890",
+        "message": {
+            "data": base64.b64encode(data).decode(),
+            "attributes": {"event_type": "order", "schema_version": "1"},
+            "messageId": "1234567890",
+            "publishTime": "2026-11-27T22:15:08.123Z",
+        },
+    }
+
+
+def _received(raw: SubscriberMessage) -> ReceivedMessage:
+    """What ``PubSubSubscription.pull`` builds from each gcloud-aio message."""
+    return ReceivedMessage(
+        ack_id=raw.ack_id,
+        message_id=raw.message_id,
+        publish_time=raw.publish_time.replace(tzinfo=UTC),
+        data=raw.data,
+        attributes=dict(raw.attributes or {}),
+        delivery_attempt=raw.delivery_attempt,
+    )
+
+
+async def _gather_overhead(count: int) -> None:
+    slots = asyncio.Semaphore(512)
+
+    async def one() -> None:
+        async with slots:
+            await asyncio.sleep(0)
+
+    await asyncio.gather(*(one() for _ in range(count)))
+
+
+def _bind_unbind() -> None:
+    structlog.contextvars.bind_contextvars(message_id="1")
+    structlog.contextvars.unbind_contextvars("message_id")
+
+
+def steps() -> dict[str, Callable[[], object]]:
+    work = plan(1)
+    order_data, payment_data = work.orders[0].data, work.payments[0].data
+    attrs = dict(work.orders[0].attributes)
+    pay_attrs = dict(work.payments[0].attributes)
+    wire = _wire(order_data)
+    raw = SubscriberMessage.from_repr(wire)
+    order = parse_event(Order, order_data, attrs)
+    stamp = wire["message"]["publishTime"]  # type: ignore[index]
+    return {
+        "gcloud-aio SubscriberMessage.from_repr (base64, strptime)": lambda: (
+            SubscriberMessage.from_repr(wire)
+        ),
+        "  of which parse_publish_time (strptime)": lambda: parse_publish_time(stamp),
+        "  datetime.fromisoformat of the same text": lambda: datetime.fromisoformat(stamp),
+        "ReceivedMessage from it (pubsub.pull)": lambda: _received(raw),
+        "structlog bind+unbind message_id (consumer._handle)": _bind_unbind,
+        "parse_event(Order): pydantic model_validate_json": lambda: parse_event(
+            Order, order_data, attrs
+        ),
+        "json.loads of the same body": lambda: json.loads(order_data),
+        "parse_event(Payment)": lambda: parse_event(Payment, payment_data, pay_attrs),
+        "order_version_micros": lambda: order_version_micros(order, raw.publish_time),
+        "decimal_to_blob(price)": lambda: decimal_to_blob(order.price),
+        "datetime.now(UTC) (clock)": lambda: datetime.now(UTC),
+        "datetime.fromtimestamp (upsert_order version_at)": lambda: datetime.fromtimestamp(
+            1.7e9, tz=UTC
+        ),
+    }
+
+
+def main() -> int:
+    print(f"{'step':60} {'µs/message':>10}")
+    for name, step in steps().items():
+        print(f"{name:60} {per_call_us(step):>10}")
+    loop = uvloop.new_event_loop()  # as the services run
+    began = time.process_time()
+    loop.run_until_complete(_gather_overhead(100_000))
+    loop.close()
+    gather_us = round((time.process_time() - began) / 100_000 * 1e6, 2)
+    label = "uvloop task + semaphore + gather per message"
+    print(f"{label:60} {gather_us:>10}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,133 @@
+"""The benchmark's options: sizes of every scenario, ports, where results go; ``--smoke``."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+SCENARIOS = (
+    "ceilings",
+    "order_drain",
+    "payment_drain",
+    "dlq_pass",
+    "tombstones",
+    "e2e",
+    "scale_out",
+)
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How much work each scenario does; every field is a command-line option."""
+
+    orders: int = 100_000  # messages per drain (orders, then payments)
+    ceiling_orders: int = 50_000  # messages per ceiling measurement
+    ceiling_pullers: int = 8  # pull loops of the minimal consumers (the product's default)
+    ceiling_repeats: int = 2  # ceiling measurements (first and last thing in a run); max is used
+    dlq_rows: int = 100_000  # parked payments whose orders exist
+    tombstones: int = 200_000  # deletes the DLQ table has seen before the timed pass
+    tombstone_live: int = 1_000  # parked rows still waiting among the tombstones
+    e2e_saturation_orders: int = 20_000  # orders published unpaced to find the sustainable rate
+    e2e_seconds: float = 30.0  # length of each paced end-to-end run
+    e2e_rate: float = 0.0  # full sustainable rate in messages/s; 0 = measure it
+    dlq_interval: float = 1.0  # the DLQ worker's pass interval during end-to-end runs
+    scale_orders: int = 50_000  # messages per scale-out drain
+
+
+SMOKE = Sizes(
+    orders=600,
+    ceiling_orders=600,
+    ceiling_pullers=2,
+    ceiling_repeats=1,
+    dlq_rows=500,
+    tombstones=2_000,
+    tombstone_live=50,
+    e2e_saturation_orders=200,
+    e2e_seconds=2.0,
+    scale_orders=600,
+)
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    sizes: Sizes
+    dir: Path
+    out: Path
+    cql_port: int = 49042
+    storage_port: int = 47000
+    jmx_port: int = 47199
+    pubsub_port: int = 48085
+    emulator_heap: str = "1g"
+    only: tuple[str, ...] = SCENARIOS
+    profile: bool = False
+    plots: bool = True
+    smoke: bool = False
+
+    def wants(self, scenario: str) -> bool:
+        return scenario in self.only
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ecom-bench",
+        description="Benchmark the pipeline on its own Cassandra and Pub/Sub emulator; every "
+        "figure is also given as a ratio to a ceiling measured in the same run.",
+    )
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, for CI (< 2 min)")
+    parser.add_argument("--dir", type=Path, default=Path(".local") / "bench", help="infra dir")
+    parser.add_argument("--out", type=Path, help="results dir (default: <dir>/results/<time>)")
+    parser.add_argument("--cql-port", type=int, default=49042)
+    parser.add_argument("--storage-port", type=int, default=47000)
+    parser.add_argument("--jmx-port", type=int, default=47199)
+    parser.add_argument("--pubsub-port", type=int, default=48085)
+    parser.add_argument(
+        "--emulator-heap",
+        default="1g",
+        help="the emulator's -Xmx, which also caps its direct memory (default 1g: with 512m "
+        "it ran out of direct memory while the payment consumer parked 100k payments)",
+    )
+    parser.add_argument(
+        "--only", help=f"comma-separated scenarios (default: all of {','.join(SCENARIOS)})"
+    )
+    parser.add_argument(
+        "--profile", action="store_true", help="record py-spy profiles of the drains"
+    )
+    parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    for field in dataclasses.fields(Sizes):
+        parser.add_argument(
+            f"--{field.name.replace('_', '-')}",
+            type=type(field.default),
+            help=f"(default {field.default}; smoke {getattr(SMOKE, field.name)})",
+        )
+    return parser
+
+
+def parse_options(argv: list[str] | None, stamp: str) -> BenchOptions:
+    """Options from ``argv``; results go to ``<dir>/results/<stamp>`` unless ``--out`` says."""
+    args = build_parser().parse_args(argv)
+    base = SMOKE if args.smoke else Sizes()
+    given = {
+        f.name: getattr(args, f.name)
+        for f in dataclasses.fields(Sizes)
+        if getattr(args, f.name) is not None
+    }
+    only = tuple(s.strip() for s in args.only.split(",")) if args.only else SCENARIOS
+    unknown = [s for s in only if s not in SCENARIOS]
+    if unknown:
+        raise SystemExit(f"ecom-bench: unknown scenario(s) {unknown}; known: {SCENARIOS}")
+    return BenchOptions(
+        sizes=dataclasses.replace(base, **given),
+        dir=args.dir.resolve(),
+        out=(args.out or args.dir / "results" / stamp).resolve(),
+        cql_port=args.cql_port,
+        storage_port=args.storage_port,
+        jmx_port=args.jmx_port,
+        pubsub_port=args.pubsub_port,
+        emulator_heap=args.emulator_heap,
+        only=only,
+        profile=args.profile,
+        plots=not args.no_plots,
+        smoke=args.smoke,
+    )
