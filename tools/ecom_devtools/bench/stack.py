@@ -87,6 +87,7 @@ class Stage:
         """The environment of a service process working on this stage."""
         p = self.settings.pubsub
         env = self.infra.base_env()
+        env["ECOM_HTTP__PORT"] = "0"  # several services at once: each takes a free port
         env["ECOM_CASSANDRA__KEYSPACE"] = KEYSPACE
         env["ECOM_CASSANDRA__ORDERS_TABLE"] = self.settings.cassandra.orders_table
         env["ECOM_CASSANDRA__DLQ_TABLE"] = self.settings.cassandra.dlq_table
