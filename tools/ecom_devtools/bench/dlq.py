@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,12 @@ from ecom_devtools.bench.stack import Stage, running, staged
 from ecom_devtools.bench.workload import ID_BASE, delete_parked, seed_orders, seed_parked
 
 _LOG_LINES_KEPT = 5
+
+
+def _innermost_error(crash: dict[str, Any]) -> str | None:
+    """The last ``exc_type: exc_value`` of a structlog exception record (the root cause)."""
+    found = re.findall(r"'exc_type': '([^']*)', 'exc_value': ('[^']*'|\"[^\"]*\")", str(crash))
+    return f"{found[-1][0]}: {found[-1][1][1:-1]}"[:600] if found else None
 
 
 def _last_event(log: Path, event: str) -> dict[str, Any]:
@@ -44,7 +51,7 @@ async def worker_pass(bench: Bench, stage: Stage, timeout: float) -> Section:
         "reconciled": report.get("reconciled", 0),
         "waiting": report.get("waiting", 0),
         "failed": report.get("failed", 0),
-        "error": str(crash.get("exception", ""))[-600:] if crash else None,
+        "error": _innermost_error(crash),
         "cpu_cores": cores,
     }
 

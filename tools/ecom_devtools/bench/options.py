@@ -37,16 +37,17 @@ class Sizes:
 
 
 SMOKE = Sizes(
-    orders=600,
-    ceiling_orders=600,
+    orders=400,
+    ceiling_orders=400,
     ceiling_pullers=2,
     ceiling_repeats=1,
-    dlq_rows=500,
+    dlq_rows=400,
     tombstones=2_000,
     tombstone_live=50,
-    e2e_saturation_orders=200,
-    e2e_seconds=2.0,
-    scale_orders=600,
+    e2e_saturation_orders=150,
+    e2e_seconds=1.5,
+    dlq_interval=0.5,
+    scale_orders=400,
 )
 
 
