@@ -14,7 +14,13 @@ class WorkerSettings(BaseModel):
         default=30.0, gt=0, le=86_400, description="pause between passes"
     )
     page_size: int = Field(default=500, ge=10, le=5000)
-    token_segments: int = Field(default=8, ge=1, le=1024, description="token ranges per pass")
+    token_segments: int = Field(
+        default=64,
+        ge=1,
+        le=1024,
+        description="token ranges per pass: each range query reads only its share of the "
+        "tombstones that deletes leave, and Cassandra aborts a query past 100,000 of them",
+    )
     concurrency: int = Field(default=64, ge=1, le=1024, description="rows handled at once")
     max_age_seconds: float = Field(
         default=3600.0, gt=0, description="parked longer than this is reported as stale"
