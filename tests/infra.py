@@ -50,18 +50,7 @@ class InfraUnderTest:
     def settings(self, tag: str | None = None) -> ServiceSettings:
         """Settings with names no other test uses."""
         tag = tag or uuid.uuid4().hex[:10]
-        pubsub = PubSubSettings(
-            project_id="test-project",
-            orders_topic=f"orders-{tag}",
-            payments_topic=f"payments-{tag}",
-            dlq_payments_topic=f"dlq-payments-{tag}",
-            dead_letter_topic=f"dead-letter-{tag}",
-            orders_subscription=f"orders-sub-{tag}",
-            payments_subscription=f"payments-sub-{tag}",
-            dlq_payments_subscription=f"dlq-payments-sub-{tag}",
-            dead_letter_subscription=f"dead-letter-sub-{tag}",
-            ack_deadline_seconds=10,
-        )
+        pubsub = PubSubSettings.suffixed(tag, project_id="test-project", ack_deadline_seconds=10)
         cql = CassandraSettings(
             contact_points=["127.0.0.1"], port=self.cql_port, keyspace=f"t_{tag}"
         )

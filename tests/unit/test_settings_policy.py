@@ -81,3 +81,13 @@ def test_bad_settings_exit_2_naming_the_variable_not_its_value(
     err = capsys.readouterr().err
     assert "ECOM_CONSUMER__PULLERS" in err
     assert "hunter2-secret" not in err
+
+
+def test_suffixed_names_every_topic_and_subscription_and_nothing_else() -> None:
+    pubsub = PubSubSettings.suffixed("run7", project_id="p", ack_deadline_seconds=10)
+    assert pubsub.orders_topic == "orders-run7"
+    assert pubsub.dead_letter_subscription == "dead-letter-sub-run7"
+    names = [n for n in PubSubSettings.model_fields if n.endswith(("_topic", "_subscription"))]
+    assert len(names) == 8
+    assert all(getattr(pubsub, n).endswith("-run7") for n in names)
+    assert (pubsub.project_id, pubsub.ack_deadline_seconds) == ("p", 10)

@@ -6,7 +6,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 from ecom_devtools.cassandra import CassandraConfig, CassandraNode
@@ -75,13 +75,23 @@ async def wait_all_ready(
 
 @asynccontextmanager
 async def started_infra(
-    base_dir: Path, cql_port: int, storage_port: int, jmx_port: int, pubsub_port: int
+    base_dir: Path,
+    cql_port: int,
+    storage_port: int,
+    jmx_port: int,
+    pubsub_port: int,
+    *,
+    emulator_heap: str | None = None,
 ) -> AsyncIterator[tuple[CassandraNode, PubSubEmulator]]:
     """Start Cassandra and the emulator under ``base_dir``, wait until both answer, yield
-    ``(node, emulator)``, and stop whichever of them this call started on exit."""
+    ``(node, emulator)``, and stop whichever of them this call started on exit.
+    ``emulator_heap`` (e.g. ``"1g"``) replaces the emulator's default ``-Xmx``."""
     config = InfraConfig(base_dir, cql_port, storage_port, jmx_port, pubsub_port)
     node = CassandraNode(config.cassandra())
-    emulator = PubSubEmulator(config.emulator())
+    emulator_config = config.emulator()
+    if emulator_heap is not None:
+        emulator_config = replace(emulator_config, heap=emulator_heap)
+    emulator = PubSubEmulator(emulator_config)
     started: list[CassandraNode | PubSubEmulator] = []
     try:
         for server in (node, emulator):

@@ -11,7 +11,7 @@ down, never read at import time. The emulator is chosen by the standard
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -87,6 +87,18 @@ class PubSubSettings(_Section):
     ack_deadline_seconds: int = Field(default=60, ge=10, le=600)
     max_delivery_attempts: int = Field(default=20, ge=5, le=100)
     request_timeout_seconds: float = Field(default=30.0, gt=0, le=120)
+
+    @classmethod
+    def suffixed(cls, tag: str, **values: Any) -> PubSubSettings:
+        """Every topic and subscription name with ``-tag`` appended, for isolated copies of
+        the pipeline side by side (tests, the benchmark); ``values`` set the other fields."""
+        defaults = cls()
+        names = {
+            name: f"{getattr(defaults, name)}-{tag}"
+            for name in cls.model_fields
+            if name.endswith(("_topic", "_subscription"))
+        }
+        return cls(**names, **values)
 
 
 class CassandraSettings(_Section):

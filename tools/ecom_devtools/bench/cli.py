@@ -18,7 +18,6 @@ import signal
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -29,7 +28,7 @@ from ecom_devtools.bench.report import RSS_LIMIT_BYTES, table, write_json
 from ecom_devtools.bench.stack import Infra
 from ecom_devtools.cassandra import CassandraNode
 from ecom_devtools.emulator import PubSubEmulator
-from ecom_devtools.infra import InfraConfig, wait_all_ready
+from ecom_devtools.infra import started_infra
 from ecom_shared.cassandra import cassandra_session
 from ecom_shared.logs import configure_logging
 from ecom_shared.settings import CassandraSettings, LogSettings
@@ -131,21 +130,16 @@ def _refresh_ratios(bench: Bench) -> None:
 async def bench_infra(
     base_dir: Path, options: BenchOptions
 ) -> AsyncIterator[tuple[CassandraNode, PubSubEmulator]]:
-    """Like :func:`ecom_devtools.infra.started_infra`, with the emulator's heap chosen."""
-    config = InfraConfig(
-        base_dir, options.cql_port, options.storage_port, options.jmx_port, options.pubsub_port
-    )
-    node = CassandraNode(config.cassandra())
-    emulator = PubSubEmulator(replace(config.emulator(), heap=options.emulator_heap))
-    started: list[CassandraNode | PubSubEmulator] = []
-    try:
-        for server in (node, emulator):
-            await asyncio.to_thread(server.start)
-            started.append(server)
-        await wait_all_ready(node, emulator)
-        yield node, emulator
-    finally:
-        await asyncio.gather(*(asyncio.to_thread(server.stop) for server in started))
+    """:func:`ecom_devtools.infra.started_infra` on the benchmark's ports and emulator heap."""
+    async with started_infra(
+        base_dir,
+        options.cql_port,
+        options.storage_port,
+        options.jmx_port,
+        options.pubsub_port,
+        emulator_heap=options.emulator_heap,
+    ) as servers:
+        yield servers
 
 
 async def run(options: BenchOptions) -> Section:

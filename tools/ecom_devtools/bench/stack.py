@@ -55,17 +55,7 @@ class Stage:
 
     @staticmethod
     def create(infra: Infra, tag: str) -> Stage:
-        pubsub = PubSubSettings(
-            project_id=PROJECT,
-            orders_topic=f"orders-{tag}",
-            payments_topic=f"payments-{tag}",
-            dlq_payments_topic=f"dlq-payments-{tag}",
-            dead_letter_topic=f"dead-letter-{tag}",
-            orders_subscription=f"orders-sub-{tag}",
-            payments_subscription=f"payments-sub-{tag}",
-            dlq_payments_subscription=f"dlq-payments-sub-{tag}",
-            dead_letter_subscription=f"dead-letter-sub-{tag}",
-        )
+        pubsub = PubSubSettings.suffixed(tag, project_id=PROJECT)
         table_tag = tag.replace("-", "_")
         cassandra = CassandraSettings(
             port=infra.cql_port,
