@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 import uvloop
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
+from ecom_devtools.bench.micro import per_call_us
 from ecom_shared.events import Order, Payment, parse_event
 from ecom_shared.metrics import ConsumerMetrics, StoreMetrics, new_registry
 from ecom_shared.store import PaymentSource
@@ -29,16 +30,6 @@ ORDER = (
     b'{"order_id": 1, "customer_id": 2, "item": "Mug", "quantity": 1, "price": "1.00", '
     b'"shipping_address": "x", "order_status": "pending", "creation_date": "2026-01-01T00:00:00Z"}'
 )
-
-
-def per_call_us(work: Callable[[], object], rounds: int = ROUNDS) -> float:
-    best = float("inf")
-    for _ in range(5):
-        started = time.perf_counter()
-        for _ in range(rounds):
-            work()
-        best = min(best, time.perf_counter() - started)
-    return best / rounds * 1e6
 
 
 async def per_await_us(work: Callable[[], Awaitable[object]], rounds: int = ROUNDS) -> float:

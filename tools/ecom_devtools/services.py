@@ -32,9 +32,14 @@ class ServiceProcess:
     env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
 
+    @property
+    def module_name(self) -> str:
+        """The module ``python -m`` runs."""
+        return SERVICE_MODULES[self.name]
+
     def start(self, base_env: dict[str, str]) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        argv = [sys.executable, "-m", SERVICE_MODULES[self.name], *self.args]
+        argv = [sys.executable, "-m", self.module_name, *self.args]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 argv,

@@ -7,7 +7,6 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -151,17 +150,9 @@ class ModuleProcess(ServiceProcess):
 
     module: str = ""
 
-    def start(self, base_env: dict[str, str]) -> None:
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        argv = [sys.executable, "-m", self.module, *self.args]
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                argv,
-                env={**base_env, **self.env},
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
+    @property
+    def module_name(self) -> str:
+        return self.module
 
 
 @dataclass
