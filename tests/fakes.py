@@ -122,6 +122,9 @@ class FakeDlq:
         for row in list(self.rows.values()):
             yield row
 
+    async def parked_for(self, order_id: int) -> list[ParkedPayment]:
+        return [row for (order, _), row in self.rows.items() if order == order_id]
+
     async def record_attempt(self, parked: ParkedPayment, now: datetime) -> None:
         key = (parked.order_id, parked.payment_id)
         if key in self.rows:

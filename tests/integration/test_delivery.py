@@ -69,7 +69,9 @@ async def test_thousands_of_messages_are_acked_once_without_redelivery(
         for i in range(1, total + 1)
     ]
     await resources.publisher.publish(p.orders_topic, messages)
-    async with run_consumer(p.orders_subscription, OrderHandler(resources.orders)) as consumer:
+    async with run_consumer(
+        p.orders_subscription, OrderHandler(resources.orders, resources.dlq)
+    ) as consumer:
         await eventually(lambda: acked(consumer, total), timeout=120)
         # A lost ack shows as a redelivery once the ack deadline has passed: watch that long.
         await asyncio.sleep(p.ack_deadline_seconds + 2)

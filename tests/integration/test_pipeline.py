@@ -16,7 +16,8 @@ from ecom_dlq_worker.settings import WorkerSettings
 from ecom_order_consumer.handler import OrderHandler
 from ecom_payment_consumer.handler import PaymentHandler
 from ecom_producer.malformed import _KINDS, malformed_kinds, malformed_message
-from ecom_shared.events import EventType, event_attributes
+from ecom_shared.clock import utc_now
+from ecom_shared.events import EventType, Order, event_attributes, order_version_micros, parse_event
 from ecom_shared.pubsub import OutgoingMessage, ReceivedMessage
 from ecom_shared.resources import Resources
 from ecom_shared.settings import ServiceSettings
@@ -83,7 +84,7 @@ async def test_orders_are_stored_with_event_time_as_write_timestamp(
         [body(ORDER, order_id=i, updated_at="2026-01-01T10:00:00Z") for i in (1, 2, 3)],
         ORDER_ATTRS,
     )
-    async with run_consumer(p.orders_subscription, OrderHandler(resources.orders)):
+    async with run_consumer(p.orders_subscription, OrderHandler(resources.orders, resources.dlq)):
         await eventually(lambda: _has_rows(resources, [1, 2, 3]))
     stored = await row(resources, 2)
     assert stored is not None
@@ -111,7 +112,9 @@ async def test_older_order_version_delivered_after_a_newer_one_does_not_win(
     older = body(
         ORDER, order_status="pending", shipping_address="Old", updated_at="2026-01-01T00:00:00Z"
     )
-    async with run_consumer(p.orders_subscription, OrderHandler(resources.orders)) as consumer:
+    async with run_consumer(
+        p.orders_subscription, OrderHandler(resources.orders, resources.dlq)
+    ) as consumer:
         await send_and_wait(resources, consumer, p.orders_topic, [newer], ORDER_ATTRS)
         await send_and_wait(resources, consumer, p.orders_topic, [older], ORDER_ATTRS)
     stored = await row(resources, 1)
@@ -123,7 +126,9 @@ async def test_order_redelivered_after_its_payment_keeps_the_payment(
     resources: Resources, settings: ServiceSettings, run_consumer: RunConsumer
 ) -> None:
     p = settings.pubsub
-    async with run_consumer(p.orders_subscription, OrderHandler(resources.orders)) as orders:
+    async with run_consumer(
+        p.orders_subscription, OrderHandler(resources.orders, resources.dlq)
+    ) as orders:
         await send_and_wait(resources, orders, p.orders_topic, [body(ORDER)], ORDER_ATTRS)
         async with run_consumer(p.payments_subscription, payment_handler(resources)) as payments:
             await send_and_wait(
@@ -138,7 +143,7 @@ async def test_order_redelivered_after_its_payment_keeps_the_payment(
     assert stored["order_status"] == "pending"
 
 
-async def test_payment_before_order_parks_and_the_worker_completes_it(
+async def test_payment_before_order_parks_and_its_order_completes_it_at_once(
     resources: Resources, settings: ServiceSettings, run_consumer: RunConsumer
 ) -> None:
     p = settings.pubsub
@@ -154,17 +159,41 @@ async def test_payment_before_order_parks_and_the_worker_completes_it(
     assert (first.reconciled, first.waiting) == (0, 1)  # its order has not come yet
     assert (await dlq_rows(resources))[0]["attempts"] == 1
 
-    async with run_consumer(p.orders_subscription, OrderHandler(resources.orders)) as orders:
+    handler = OrderHandler(resources.orders, resources.dlq)
+    async with run_consumer(p.orders_subscription, handler) as orders:
         await send_and_wait(resources, orders, p.orders_topic, [body(ORDER)], ORDER_ATTRS)
-    second = await reconciler.run_pass()
-    assert (second.reconciled, second.waiting) == (1, 0)
     stored = await row(resources, 1)
     assert stored is not None
     assert (stored["payment_id"], stored["payment_source"], stored["card_last_four"]) == (
         10,
-        "dlq",
+        "order",
         "4242",
     )
+    assert await dlq_rows(resources) == []
+    second = await reconciler.run_pass()
+    assert (second.scanned, second.reconciled, second.waiting) == (0, 0, 0)
+
+
+async def store_orders_only(res: Resources, count: int) -> None:
+    """Write orders 1..count the way the order consumer does, without its look at the DLQ:
+    what the worker sees when that look failed or raced."""
+    for order_id in range(1, count + 1):
+        order = parse_event(Order, body(ORDER, order_id=order_id), ORDER_ATTRS)
+        await res.orders.upsert_order(order, order_version_micros(order, utc_now()), utc_now())
+
+
+async def test_the_worker_completes_what_the_order_consumer_left_parked(
+    resources: Resources, settings: ServiceSettings, run_consumer: RunConsumer
+) -> None:
+    p = settings.pubsub
+    async with run_consumer(p.payments_subscription, payment_handler(resources)) as payments:
+        await send_and_wait(resources, payments, p.payments_topic, [body(PAYMENT)], PAYMENT_ATTRS)
+    await store_orders_only(resources, 1)
+    report = await Reconciler(resources.orders, resources.dlq, WorkerSettings()).run_pass()
+    assert (report.reconciled, report.waiting) == (1, 0)
+    stored = await row(resources, 1)
+    assert stored is not None
+    assert (stored["payment_id"], stored["payment_source"]) == (10, "dlq")
     assert await dlq_rows(resources) == []
 
 
@@ -177,7 +206,9 @@ async def test_duplicates_change_nothing(
         for i in range(1, 21)
     ]
     pays = [body(PAYMENT, order_id=i, payment_id=i * 10) for i in range(1, 21)]
-    async with run_consumer(p.orders_subscription, OrderHandler(resources.orders)) as oc:
+    async with run_consumer(
+        p.orders_subscription, OrderHandler(resources.orders, resources.dlq)
+    ) as oc:
         await send_and_wait(resources, oc, p.orders_topic, orders, ORDER_ATTRS)
         async with run_consumer(p.payments_subscription, payment_handler(resources)) as pc:
             await send_and_wait(resources, pc, p.payments_topic, pays, PAYMENT_ATTRS)
@@ -197,7 +228,7 @@ async def test_a_redelivered_order_keeps_its_publish_time_version(
     """Without ``updated_at`` the version is the publish time, which a redelivery keeps."""
     p = settings.pubsub
     seen: list[ReceivedMessage] = []
-    store = OrderHandler(resources.orders)
+    store = OrderHandler(resources.orders, resources.dlq)
 
     async def fail_first_delivery(message: ReceivedMessage) -> None:
         seen.append(message)
@@ -233,7 +264,7 @@ async def test_bad_input_lands_on_dead_letter_and_nowhere_else(
         for kind in (EventType.ORDER, EventType.PAYMENT)
     }
     async with (
-        run_consumer(p.orders_subscription, OrderHandler(resources.orders)) as oc,
+        run_consumer(p.orders_subscription, OrderHandler(resources.orders, resources.dlq)) as oc,
         run_consumer(p.payments_subscription, payment_handler(resources)) as pc,
     ):
         for kind, topic in (
@@ -276,7 +307,9 @@ async def test_a_later_payment_replaces_an_earlier_one_whatever_the_delivery_ord
     p = settings.pubsub
     earlier = body(PAYMENT, payment_id=10, payment_status="failed")
     later = body(PAYMENT, payment_id=11, payment_datetime="2026-01-01T10:06:00+02:00")
-    async with run_consumer(p.orders_subscription, OrderHandler(resources.orders)) as oc:
+    async with run_consumer(
+        p.orders_subscription, OrderHandler(resources.orders, resources.dlq)
+    ) as oc:
         await send_and_wait(resources, oc, p.orders_topic, [body(ORDER)], ORDER_ATTRS)
     async with run_consumer(p.payments_subscription, payment_handler(resources)) as pc:
         await send_and_wait(resources, pc, p.payments_topic, [later], PAYMENT_ATTRS)
@@ -295,9 +328,7 @@ async def test_several_dlq_workers_at_once_reconcile_everything_once(
     async with run_consumer(p.payments_subscription, payment_handler(resources)) as pc:
         await send_and_wait(resources, pc, p.payments_topic, payments, PAYMENT_ATTRS)
     assert len(await dlq_rows(resources)) == count
-    orders = [body(ORDER, order_id=i) for i in range(1, count + 1)]
-    async with run_consumer(p.orders_subscription, OrderHandler(resources.orders)) as oc:
-        await send_and_wait(resources, oc, p.orders_topic, orders, ORDER_ATTRS)
+    await store_orders_only(resources, count)
     workers = [
         Reconciler(resources.orders, resources.dlq, WorkerSettings(concurrency=16, page_size=50))
         for _ in range(3)

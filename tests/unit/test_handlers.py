@@ -10,6 +10,8 @@ import pytest
 from ecom_order_consumer.handler import OrderHandler
 from ecom_payment_consumer.handler import PaymentHandler
 from ecom_shared.errors import InvalidMessage
+from ecom_shared.events import Order, Payment
+from ecom_shared.store import ParkedPayment
 from tests.fakes import FakeDlq, FakeOrders, FakePublisher, received
 from tests.unit.test_events import ORDER, PAYMENT, body
 
@@ -19,7 +21,7 @@ NOW = datetime(2026, 6, 1, tzinfo=UTC)
 def handlers() -> tuple[OrderHandler, PaymentHandler, FakeOrders, FakeDlq, FakePublisher]:
     orders, dlq, publisher = FakeOrders(), FakeDlq(), FakePublisher()
     return (
-        OrderHandler(orders, clock=lambda: NOW),
+        OrderHandler(orders, dlq, clock=lambda: NOW),
         PaymentHandler(orders, dlq, publisher, "dlq-payments", clock=lambda: NOW),
         orders,
         dlq,
@@ -67,3 +69,63 @@ async def test_bad_payment_raises_invalid_message() -> None:
     _, on_payment, _, _, _ = handlers()
     with pytest.raises(InvalidMessage):
         await on_payment(received(b"{broken"))
+
+
+async def test_an_order_completes_the_payment_parked_before_it_at_once() -> None:
+    on_order, on_payment, orders, dlq, publisher = handlers()
+    await on_payment(received(body(PAYMENT)))
+    await on_order(received(body(ORDER)))
+    assert orders.payments[1][1].payment_id == 10
+    assert orders.payments[1][2] == "order"
+    assert dlq.rows == {}
+    assert len(publisher.sent) == 1  # only the announcement made when it was parked
+
+
+async def test_an_order_clears_a_stub_left_in_the_dlq_without_writing_a_payment() -> None:
+    on_order, _, orders, dlq, _ = handlers()
+    dlq.rows[(1, 10)] = ParkedPayment(1, 10, None, None, 1)
+    await on_order(received(body(ORDER)))
+    assert orders.payments == {}
+    assert dlq.rows == {}
+
+
+async def test_an_order_whose_dlq_look_fails_is_retried_and_loses_nothing() -> None:
+    on_order, on_payment, orders, dlq, _ = handlers()
+    await on_payment(received(body(PAYMENT)))
+
+    async def unavailable(order_id: int) -> list[ParkedPayment]:
+        raise TimeoutError(order_id)
+
+    dlq.parked_for = unavailable  # type: ignore[method-assign]
+    with pytest.raises(TimeoutError):
+        await on_order(received(body(ORDER)))
+    assert 1 in orders.orders  # the order is written; its payment still waits, parked
+    assert list(dlq.rows) == [(1, 10)]
+
+
+class OrderLandsWhileParking(FakeOrders):
+    """The order is written by another process between the payment's first look and its park."""
+
+    def __init__(self, order: Order) -> None:
+        super().__init__()
+        self._order = order
+        self.looks = 0
+
+    async def order_exists(self, order_id: int) -> bool:
+        self.looks += 1
+        found = await super().order_exists(order_id)
+        if self.looks == 1:
+            await self.upsert_order(self._order, 1, NOW)
+        return found
+
+
+async def test_a_payment_parked_while_its_order_lands_is_joined_by_the_payment_consumer() -> None:
+    order = Order.model_validate_json(body(ORDER))
+    orders, dlq, publisher = OrderLandsWhileParking(order), FakeDlq(), FakePublisher()
+    on_payment = PaymentHandler(orders, dlq, publisher, "dlq-payments", clock=lambda: NOW)
+    await on_payment(received(body(PAYMENT)))
+    assert orders.looks == 2
+    joined: Payment = orders.payments[1][1]
+    assert (joined.payment_id, orders.payments[1][2]) == (10, "stream")
+    assert dlq.rows == {}
+    assert publisher.sent == []  # never announced: it did not stay parked

@@ -24,7 +24,10 @@ from ecom_shared.events import (
 )
 from ecom_shared.settings import CassandraSettings
 
-PaymentSource = Literal["stream", "dlq"]
+PaymentSource = Literal["stream", "order", "dlq"]
+"""How a payment reached its row: joined by the payment consumer (``stream``), taken from the
+DLQ table by the order consumer when its order arrived (``order``), or by the DLQ worker's
+pass (``dlq``)."""
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -49,6 +52,8 @@ class DlqTable(Protocol):
     async def park(self, payment: Payment, now: datetime) -> None: ...
 
     def scan(self, page_size: int, segments: int) -> AsyncIterator[ParkedPayment]: ...
+
+    async def parked_for(self, order_id: int) -> list[ParkedPayment]: ...
 
     async def record_attempt(self, parked: ParkedPayment, now: datetime) -> None: ...
 
@@ -133,6 +138,7 @@ class CassandraDlq:
             "park": f"INSERT INTO {table} ({cols}, parked_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
             "scan": f"SELECT {cols}, parked_at, attempts FROM {table} "
             "WHERE token(order_id) >= ? AND token(order_id) <= ?",
+            "of_order": f"SELECT {cols}, parked_at, attempts FROM {table} WHERE order_id = ?",
             "attempt": f"UPDATE {table} SET attempts = ?, last_attempt_at = ? "
             "WHERE order_id = ? AND payment_id = ?",
             "remove": f"DELETE FROM {table} WHERE order_id = ? AND payment_id = ?",
@@ -151,6 +157,11 @@ class CassandraDlq:
         )
         async for row in rows:
             yield _parked(row)
+
+    async def parked_for(self, order_id: int) -> list[ParkedPayment]:
+        """The payments parked for one order: one partition, so one small read."""
+        result = await self._session.execute(bind(self._st["of_order"], [order_id]))
+        return [_parked(row) for row in result]
 
     async def record_attempt(self, parked: ParkedPayment, now: datetime) -> None:
         # Plain write, no LWT (mixing Paxos and plain writes on one partition is unsafe). If

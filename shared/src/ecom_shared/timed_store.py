@@ -53,6 +53,7 @@ class TimedDlq:
         self._park = metrics.seconds.labels("dlq_park")
         self._attempt = metrics.seconds.labels("dlq_record_attempt")
         self._remove = metrics.seconds.labels("dlq_remove")
+        self._lookup = metrics.seconds.labels("dlq_parked_for")
 
     async def park(self, payment: Payment, now: datetime) -> None:
         started = perf_counter()
@@ -63,6 +64,13 @@ class TimedDlq:
 
     def scan(self, page_size: int, segments: int) -> AsyncIterator[ParkedPayment]:
         return self._inner.scan(page_size, segments)
+
+    async def parked_for(self, order_id: int) -> list[ParkedPayment]:
+        started = perf_counter()
+        try:
+            return await self._inner.parked_for(order_id)
+        finally:
+            self._lookup.observe(perf_counter() - started)
 
     async def record_attempt(self, parked: ParkedPayment, now: datetime) -> None:
         started = perf_counter()

@@ -3,24 +3,35 @@
 from __future__ import annotations
 
 from ecom_shared.clock import Clock, utc_now
+from ecom_shared.completion import complete_parked
 from ecom_shared.events import Order, order_version_micros, parse_event
 from ecom_shared.pubsub import ReceivedMessage
-from ecom_shared.store import OrdersTable
+from ecom_shared.store import DlqTable, OrdersTable
 
 
 class OrderHandler:
-    """Validate the order and write its columns, with the event's time as write timestamp.
+    """Validate the order, write its columns, then complete any payment parked for it.
 
     Only order columns are written, so a redelivered or re-emitted order never erases a
     payment; the write timestamp is the order's ``updated_at`` (else the message's publish
     time), so the newest version wins whatever the delivery order.
+
+    A payment that came first waits in the DLQ table. Looking for it here (one read of one
+    partition, after the order is written) joins it at once instead of on the DLQ worker's
+    next pass. The payment consumer checks for the order again after parking, so whichever of
+    the two writes lands second sees the other's: a payment is left to the worker only when
+    a write or read here fails, and then the message is retried anyway.
     """
 
-    def __init__(self, orders: OrdersTable, clock: Clock = utc_now) -> None:
+    def __init__(self, orders: OrdersTable, dlq: DlqTable, clock: Clock = utc_now) -> None:
         self._orders = orders
+        self._dlq = dlq
         self._clock = clock
 
     async def __call__(self, message: ReceivedMessage) -> None:
         order = parse_event(Order, message.data, message.attributes)
         version = order_version_micros(order, message.publish_time)
-        await self._orders.upsert_order(order, version, self._clock())
+        now = self._clock()
+        await self._orders.upsert_order(order, version, now)
+        for parked in await self._dlq.parked_for(order.order_id):
+            await complete_parked(self._orders, self._dlq, parked, "order", now)

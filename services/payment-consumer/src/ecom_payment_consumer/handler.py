@@ -15,9 +15,11 @@ class PaymentHandler:
     """Join the payment to its order's row, or park it and announce it on ``dlq-payments``.
 
     Returns (so the message is acked) only once the row update, or both the DLQ insert and the
-    announcement, have succeeded. A payment that finds no order is safe to park even if the
-    order lands a moment later: the DLQ worker completes it on its next pass. ``on_parked`` is
-    called once a payment is parked and announced (the service counts it in a metric).
+    announcement, have succeeded. After parking, the order is looked for once more: the order
+    consumer looks for parked payments after writing its order, so of two racing writes the
+    later one always sees the earlier (and the DLQ worker's pass remains the safety net).
+    ``on_parked`` is called once a payment stays parked and is announced (the service counts
+    it in a metric).
     """
 
     def __init__(
@@ -44,6 +46,12 @@ class PaymentHandler:
             await self._orders.set_payment(payment, "stream", now)
             return
         await self._dlq.park(payment, now)
+        if await self._orders.order_exists(payment.order_id):
+            # The order landed meanwhile, and the order consumer may have looked for parked
+            # payments before this one was parked: join it here rather than leave it waiting.
+            await self._orders.set_payment(payment, "stream", now)
+            await self._dlq.remove(payment.order_id, payment.payment_id)
+            return
         await self._publisher.publish(self._dlq_topic, [_announcement(payment, message, now)])
         if self._on_parked is not None:
             self._on_parked()

@@ -1,0 +1,28 @@
+"""Completing a parked payment: write it to its order's row, then clear it from the DLQ table.
+
+Three places do it: the order consumer as soon as the order arrives, the payment consumer when
+the order landed while the payment was being parked, and the DLQ worker's pass for whatever
+the first two missed. Both steps are idempotent and run in this order, so a crash between
+them leaves the row complete and the payment still parked; the next attempt writes the same
+values again (same event-time timestamp), then clears it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from ecom_shared.store import DlqTable, OrdersTable, ParkedPayment, PaymentSource
+
+
+async def complete_parked(
+    orders: OrdersTable,
+    dlq: DlqTable,
+    parked: ParkedPayment,
+    source: PaymentSource,
+    now: datetime,
+) -> bool:
+    """True when a payment was written to its row; a stub (no payment fields) is only cleared."""
+    if parked.payment is not None:
+        await orders.set_payment(parked.payment, source, now)
+    await dlq.remove(parked.order_id, parked.payment_id)
+    return parked.payment is not None
