@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 import pytest
 
@@ -260,3 +260,26 @@ async def test_no_more_than_max_in_flight_messages_are_handled_at_once() -> None
     async with h.running():
         await eventually(lambda: len(h.sub.acked) == 40)
     assert peak == 3
+
+
+async def test_the_next_pull_goes_out_while_the_ack_is_on_the_wire_and_stop_waits_for_it() -> None:
+    one_puller = FAST.model_copy(update={"pullers": 1, "max_messages": 1})
+    first, second = received(b"1"), received(b"2")
+    h = Harness(ok_handler, [first, second], settings=one_puller)
+    release = asyncio.Event()
+    real_ack = h.sub.ack
+
+    async def slow_ack(ack_ids: Sequence[str]) -> None:
+        await release.wait()
+        await real_ack(ack_ids)
+
+    h.sub.ack = slow_ack  # type: ignore[method-assign]
+    task = asyncio.create_task(h.consumer.run(h.stop))
+    await eventually(lambda: h.sub.pulls >= 2)  # pulled again with the first ack unsent
+    assert h.sub.acked == []
+    h.stop.set()
+    await asyncio.sleep(0.05)
+    assert not task.done()  # the stop waits for the acks still on the wire
+    release.set()
+    await asyncio.wait_for(task, 5)
+    assert h.sub.acked == [first.ack_id, second.ack_id]

@@ -1,7 +1,8 @@
 """The one consumer loop every consumer runs.
 
 Each of ``pullers`` loops pulls a batch, hands every message to the handler concurrently,
-keeps the batch's leases alive while handlers run, then acks the batch in one request. A
+keeps the batch's leases alive while handlers run, then acks the batch in one request, sent
+while the loop already waits on its next pull (one ack request in flight per loop). A
 handler that returns means "written durably, ack it"; one that raises is judged by
 :func:`ecom_shared.policy.decide`. While a dependency is down the loop stops pulling and
 probes it with backoff, so a Cassandra outage does not burn delivery attempts. A failed
@@ -91,7 +92,8 @@ class Consumer:
         )
         async with asyncio.TaskGroup() as group:
             pullers = [
-                group.create_task(self._pull_loop(stop)) for _ in range(self._settings.pullers)
+                group.create_task(self._pull_loop(stop, group))
+                for _ in range(self._settings.pullers)
             ]
             group.create_task(self._enforce_grace(stop, pullers))
             helpers = [
@@ -120,16 +122,27 @@ class Consumer:
             for task in pending:
                 task.cancel()
 
-    async def _pull_loop(self, stop: asyncio.Event) -> None:
+    async def _pull_loop(self, stop: asyncio.Event, group: asyncio.TaskGroup) -> None:
         backoff = Backoff(
             self._settings.backoff_initial_seconds, self._settings.backoff_max_seconds
         )
-        while not stop.is_set():
-            if not await self._gate.wait_open(stop):
-                return
-            batch = await self._pull(stop, backoff)
-            if batch:
-                await self._process(batch)
+        settling: asyncio.Task[None] | None = None  # the previous batch's acks, still on the wire
+        try:
+            while not stop.is_set() and await self._gate.wait_open(stop):
+                batch = await self._pull(stop, backoff)
+                if batch:
+                    acks, retries = await self._process(batch)
+                    if settling is not None:
+                        await settling
+                    # The next pull need not wait for this ack's round trip. In the group, so
+                    # a bug in settling ends the consumer at once instead of going unseen.
+                    settling = group.create_task(self._settle(acks, retries))
+        except asyncio.CancelledError:  # past the grace period: give up the pending acks too
+            if settling is not None:
+                settling.cancel()
+            raise
+        if settling is not None:
+            await settling
 
     async def _pull(self, stop: asyncio.Event, backoff: Backoff) -> list[ReceivedMessage]:
         pull = asyncio.ensure_future(
@@ -170,7 +183,8 @@ class Consumer:
         if consecutive >= self._settings.unready_after_pull_failures:
             self._health.down(PUBSUB, f"{consecutive} pulls failed in a row, last: {exc!r}")
 
-    async def _process(self, batch: list[ReceivedMessage]) -> None:
+    async def _process(self, batch: list[ReceivedMessage]) -> tuple[list[str], list[str]]:
+        """Handle a batch; the ack ids to ack and those to redeliver later."""
         self.stats.received += len(batch)
         self._metrics.received.inc(len(batch))
         self._metrics.in_flight.inc(len(batch))
@@ -185,7 +199,7 @@ class Consumer:
                     await keeper
             acks = [m.ack_id for m, ok in zip(batch, outcomes, strict=True) if ok]
             retries = [m.ack_id for m, ok in zip(batch, outcomes, strict=True) if not ok]
-            await self._settle(acks, retries)
+            return acks, retries
         finally:
             self._metrics.in_flight.dec(len(batch))
 

@@ -32,7 +32,7 @@ class Sizes:
     e2e_saturation_orders: int = 20_000  # orders published unpaced to find the sustainable rate
     e2e_seconds: float = 30.0  # length of each paced end-to-end run
     e2e_rate: float = 0.0  # full sustainable rate in messages/s; 0 = measure it
-    dlq_interval: float = 1.0  # the DLQ worker's pass interval during end-to-end runs
+    dlq_interval: float = 30.0  # the DLQ worker's pass interval in end-to-end runs (its default)
     scale_orders: int = 50_000  # messages per scale-out drain
 
 
