@@ -3,8 +3,9 @@
 Latency runs from the moment Pub/Sub accepted a message (its ``publishTime``, read afterwards
 from tap subscriptions that got a copy of every message) to the moment the order's row was
 complete: order columns written and, if the order has a payment, payment columns written (by
-the payment consumer, or by the DLQ worker when the payment came first and was parked). For
-a pair, the clock starts when the later of the two messages was published.
+the payment consumer; or, when the payment came first and was parked, by the order consumer
+as its order arrived, or by the DLQ worker's pass). For a pair, the clock starts when the
+later of the two messages was published.
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ def _latencies(
     """Per complete order: (publish moments, done moments, latencies split by payment path)."""
     done_at = {r[0]: (epoch(r[1]), epoch(r[2]), r[3]) for r in rows}
     starts, ends = [], []
-    split: dict[str, list[float]] = {"stream": [], "dlq": [], "no_payment": []}
+    split: dict[str, list[float]] = {"stream": [], "order": [], "dlq": [], "no_payment": []}
     orders_pub, payments_pub = published
     for order_id in expected.orders:
         order_at, payment_at, source = done_at[order_id]
