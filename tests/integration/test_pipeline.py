@@ -344,3 +344,28 @@ async def test_several_dlq_workers_at_once_reconcile_everything_once(
         stored = await row(resources, order_id)
         assert stored is not None
         assert (stored["payment_id"], stored["payment_source"]) == (order_id * 10, "dlq")
+
+
+async def test_many_orders_at_once_each_take_their_own_parked_payments(
+    resources: Resources, settings: ServiceSettings, run_consumer: RunConsumer
+) -> None:
+    """The order consumer's looks share ``IN`` reads; each order must get its own payments."""
+    p = settings.pubsub
+    count = 300
+    payments = [body(PAYMENT, order_id=i, payment_id=i * 10) for i in range(1, count + 1)]
+    seconds = [body(PAYMENT, order_id=i, payment_id=i * 10 + 1) for i in range(1, count + 1, 50)]
+    async with run_consumer(p.payments_subscription, payment_handler(resources)) as pc:
+        await send_and_wait(resources, pc, p.payments_topic, payments + seconds, PAYMENT_ATTRS)
+    assert len(await dlq_rows(resources)) == count + len(seconds)
+    orders = [body(ORDER, order_id=i) for i in range(1, count + 1)]
+    async with run_consumer(
+        p.orders_subscription, OrderHandler(resources.orders, resources.dlq)
+    ) as oc:
+        await send_and_wait(resources, oc, p.orders_topic, orders, ORDER_ATTRS)
+    assert await dlq_rows(resources) == []
+    for order_id in range(1, count + 1):
+        stored = await row(resources, order_id)
+        assert stored is not None
+        # Of two payments, the later (same time, higher id) wins: never another order's.
+        expected = order_id * 10 + (1 if (order_id - 1) % 50 == 0 else 0)
+        assert (stored["payment_id"], stored["payment_source"]) == (expected, "order")

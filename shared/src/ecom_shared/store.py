@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
 from ecom_shared.cassandra import Prepared, Session, bind, scan_by_token
+from ecom_shared.coalesce import Coalescer
 from ecom_shared.cqltypes import decimal_to_blob
 from ecom_shared.events import (
     Order,
@@ -129,6 +130,7 @@ class CassandraDlq:
     def __init__(self, session: Session, statements: dict[str, Prepared]) -> None:
         self._session = session
         self._st = statements
+        self._lookups: Coalescer[int, list[ParkedPayment]] = Coalescer(self._parked_for_many, list)
 
     @classmethod
     async def prepare(cls, session: Session, settings: CassandraSettings) -> CassandraDlq:
@@ -138,7 +140,7 @@ class CassandraDlq:
             "park": f"INSERT INTO {table} ({cols}, parked_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
             "scan": f"SELECT {cols}, parked_at, attempts FROM {table} "
             "WHERE token(order_id) >= ? AND token(order_id) <= ?",
-            "of_order": f"SELECT {cols}, parked_at, attempts FROM {table} WHERE order_id = ?",
+            "of_orders": f"SELECT {cols}, parked_at, attempts FROM {table} WHERE order_id IN ?",
             "attempt": f"UPDATE {table} SET attempts = ?, last_attempt_at = ? "
             "WHERE order_id = ? AND payment_id = ?",
             "remove": f"DELETE FROM {table} WHERE order_id = ? AND payment_id = ?",
@@ -159,9 +161,24 @@ class CassandraDlq:
             yield _parked(row)
 
     async def parked_for(self, order_id: int) -> list[ParkedPayment]:
-        """The payments parked for one order: one partition, so one small read."""
-        result = await self._session.execute(bind(self._st["of_order"], [order_id]))
-        return [_parked(row) for row in result]
+        """The payments parked for one order. Concurrent looks share one ``IN`` read."""
+        return await self._lookups.get(order_id)
+
+    async def _parked_for_many(self, order_ids: list[int]) -> dict[int, list[ParkedPayment]]:
+        found: dict[int, list[ParkedPayment]] = {}
+        page_state: bytes | None = None
+        while True:
+            statement = bind(self._st["of_orders"], [order_ids])
+            statement.set_page_size(1000)
+            if page_state is not None:
+                statement.set_page_state(page_state)
+            result = await self._session.execute(statement)
+            for row in result:
+                parked = _parked(row)
+                found.setdefault(parked.order_id, []).append(parked)
+            if not result.has_more_pages():
+                return found
+            page_state = result.page_state()
 
     async def record_attempt(self, parked: ParkedPayment, now: datetime) -> None:
         # Plain write, no LWT (mixing Paxos and plain writes on one partition is unsafe). If
