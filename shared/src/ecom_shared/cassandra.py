@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from typing import Any
 
 import acsylla
@@ -121,24 +121,46 @@ def token_ranges(segments: int) -> list[tuple[int, int]]:
     return [(bounds[i] if i == 0 else bounds[i] + 1, bounds[i + 1]) for i in range(segments)]
 
 
+_Page = tuple[tuple[int, int], Any]  # a page's token range, and the page
+
+
 async def scan_by_token(
-    session: Session, prepared: Prepared, *, page_size: int, segments: int
+    session: Session, prepared: Prepared, *, page_size: int, segments: int, prefetch: bool = False
 ) -> AsyncIterator[Any]:
     """Rows of a statement ``... WHERE token(pk) >= ? AND token(pk) <= ?``, range by range,
-    one page at a time, so a scan of any size holds one page in memory."""
-    for low, high in token_ranges(segments):
-        page_state: bytes | None = None
-        while True:
-            statement = bind(prepared, [low, high])
-            statement.set_page_size(page_size)
-            if page_state is not None:
-                statement.set_page_state(page_state)
-            result = await session.execute(statement)
+    one page at a time, so a scan of any size holds one page in memory (two with
+    ``prefetch``: the next page is then requested before this one's rows are handed out, so
+    Cassandra reads while the caller works)."""
+
+    async def fetch(bounds: tuple[int, int], page_state: bytes | None) -> _Page:
+        statement = bind(prepared, list(bounds))
+        statement.set_page_size(page_size)
+        if page_state is not None:
+            statement.set_page_state(page_state)
+        return bounds, await session.execute(statement)
+
+    def start(bounds: tuple[int, int] | None, page_state: bytes | None) -> Awaitable[_Page] | None:
+        if bounds is None:
+            return None
+        page = fetch(bounds, page_state)
+        return asyncio.ensure_future(page) if prefetch else page
+
+    ranges = iter(token_ranges(segments))
+    pending = start(next(ranges), None)
+    try:
+        while pending is not None:
+            bounds, result = await pending
+            if result.has_more_pages():
+                pending = start(bounds, result.page_state())
+            else:
+                pending = start(next(ranges, None), None)
             for row in result:
                 yield row
-            if not result.has_more_pages():
-                break
-            page_state = result.page_state()
+    finally:
+        if isinstance(pending, asyncio.Future):
+            pending.cancel()
+        elif pending is not None:
+            pending.close()  # type: ignore[attr-defined]  # a coroutine never awaited
 
 
 async def ping(session: Session) -> None:
