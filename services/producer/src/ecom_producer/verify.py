@@ -25,13 +25,15 @@ from ecom_producer.verify_checks import CATEGORIES, Report, StoredRow, check
 from ecom_shared.cassandra import Session, cassandra_session, scan_by_token
 from ecom_shared.cqltypes import blob_to_decimal
 from ecom_shared.events import to_micros
-from ecom_shared.logs import configure_logging
+from ecom_shared.logs import configure_logging, get_logger
 from ecom_shared.manifest import ExpectedState
 from ecom_shared.manifest_index import ManifestIndex
 from ecom_shared.service import load_settings, run_async
 from ecom_shared.settings import CassandraSettings, ServiceSettings
 
 __all__ = ["CATEGORIES", "EXIT_USAGE", "Report", "main", "render", "verify"]
+
+log = get_logger(__name__)
 
 EXIT_USAGE: Final = 2
 PAGE_SIZE: Final = 5000
@@ -121,7 +123,19 @@ def render(report: Report) -> str:
     return "\n".join(lines)
 
 
-def as_json(report: Report, seconds: float) -> str:
+def peak_rss_bytes() -> int | None:
+    """This process's peak resident memory (``VmHWM``; None where /proc has no such line)."""
+    try:
+        status = Path("/proc/self/status").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return None
+
+
+def as_json(report: Report, *, seconds: float, index_seconds: float) -> str:
     return json.dumps(
         {
             "ok": report.ok,
@@ -129,7 +143,9 @@ def as_json(report: Report, seconds: float) -> str:
             "totals": report.totals,
             "observed": report.observed,
             "examples": report.examples,
-            "seconds": round(seconds, 3),
+            "seconds": round(seconds, 3),  # in all, with the index
+            "index_seconds": round(index_seconds, 3),  # folding the manifest
+            "peak_rss_bytes": peak_rss_bytes(),
         },
         ensure_ascii=False,
     )
@@ -193,12 +209,19 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(index, str):
             sys.stderr.write(f"ecom-verify: {index}\n")
             return EXIT_USAGE
+        index_seconds = time.monotonic() - began
+        log.info("verify.indexed", lines=index.totals.published, seconds=round(index_seconds, 1))
 
         async def run(stop: asyncio.Event) -> int:
             async with cassandra_session(settings.cassandra) as session:
                 report = await _until_ok(session, settings.cassandra, index, args.wait, stop)
             seconds = time.monotonic() - began
-            sys.stdout.write((as_json(report, seconds) if args.json else render(report)) + "\n")
+            text = (
+                as_json(report, seconds=seconds, index_seconds=index_seconds)
+                if args.json
+                else render(report)
+            )
+            sys.stdout.write(text + "\n")
             return 0 if report.ok else 1
 
         try:
