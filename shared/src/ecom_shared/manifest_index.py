@@ -25,7 +25,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final
 
-from ecom_shared.events import to_micros
 from ecom_shared.manifest import ExpectedState, read_records
 
 CACHE_KIB: Final = 32 * 1024  # SQLite's page cache: the index's whole memory
@@ -69,9 +68,14 @@ _FINISH = (
 _PARKED = "FROM payments p WHERE NOT EXISTS (SELECT 1 FROM orders o WHERE o.order_id = p.order_id)"
 
 
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def _micros(text: str) -> int:
+    """:func:`~ecom_shared.events.to_micros` of an ISO 8601 time (naive means UTC)."""
     moment = datetime.fromisoformat(text)
-    return to_micros(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
+    delta = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)) - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 def _order_row(event: dict[str, Any]) -> tuple[Any, ...]:

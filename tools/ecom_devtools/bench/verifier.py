@@ -15,15 +15,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import acsylla
 
 from ecom_devtools.bench.context import Bench, Section
 from ecom_devtools.bench.measure import peak_rss_bytes
 from ecom_devtools.bench.stack import Stage, staged
-from ecom_devtools.bench.workload import ID_BASE, execute_all
+from ecom_devtools.bench.workload import ID_BASE
 from ecom_producer.stream import ORPHAN_ID_OFFSET
+from ecom_shared.cassandra import Session, bind
 from ecom_shared.cqltypes import decimal_to_blob
 from ecom_shared.events import Order, OrderStatus, Payment, PaymentMethod, PaymentStatus
 from ecom_shared.manifest import malformed_record, open_manifest, order_record, payment_record
@@ -31,6 +32,8 @@ from ecom_shared.manifest import malformed_record, open_manifest, order_record, 
 _CHUNK = 20_000  # orders generated, written to the manifest and inserted at a time
 _T0 = datetime(2026, 1, 1, tzinfo=UTC)
 _ORPHAN_BASE = ID_BASE + ORPHAN_ID_OFFSET
+_IN_FLIGHT = 128  # inserts in flight while filling
+_ATTEMPTS = 6  # a loaded machine times writes out now and then: they are idempotent
 _REEMIT_EVERY, _UNPAID_EVERY, _DUPLICATE_EVERY = 10, 20, 50  # one order in so many
 
 
@@ -123,17 +126,48 @@ def _chunk(shape: Shape, start: int, stop: int, lines: list[str]) -> list[list[A
     return rows
 
 
+async def execute_all(session: Session, cql: str, rows: list[list[Any]]) -> None:
+    """One prepared statement per row of values, ``_IN_FLIGHT`` at a time, retried."""
+    prepared = await session.create_prepared(cql)
+    slots = asyncio.Semaphore(_IN_FLIGHT)
+
+    async def one(values: list[Any]) -> None:
+        async with slots:
+            for attempt in range(_ATTEMPTS):
+                try:
+                    await session.execute(bind(prepared, values))
+                except acsylla.errors.CassException:
+                    if attempt == _ATTEMPTS - 1:
+                        raise
+                    await asyncio.sleep(0.5 * 2**attempt)
+                else:
+                    return
+
+    await asyncio.gather(*(one(v) for v in rows))
+
+
+def _write_chunk(shape: Shape, start: int, out: TextIO) -> tuple[list[list[Any]], int]:
+    lines: list[str] = []
+    rows = _chunk(shape, start, min(start + _CHUNK, shape.orders), lines)
+    out.write("\n".join(lines) + "\n")
+    return rows, len(lines)
+
+
 async def fill(bench: Bench, stage: Stage, shape: Shape, manifest: Path) -> int:
-    """Write the tables and the manifest; return the manifest's line count."""
+    """Write the tables and the manifest; return the manifest's line count. The next chunk
+    is planned (in a thread) while the last one is inserted."""
     cql = _orders_cql(stage)
     written = 0
     with open_manifest(manifest) as out:
+        inserting: asyncio.Future[None] | None = None
         for start in range(0, shape.orders, _CHUNK):
-            lines: list[str] = []
-            rows = _chunk(shape, start, min(start + _CHUNK, shape.orders), lines)
-            out.write("\n".join(lines) + "\n")
-            written += len(lines)
-            await execute_all(bench.cql, cql, rows)
+            rows, count = await asyncio.to_thread(_write_chunk, shape, start, out)
+            written += count
+            if inserting is not None:
+                await inserting
+            inserting = asyncio.ensure_future(execute_all(bench.cql, cql, rows))
+        if inserting is not None:
+            await inserting
         orphans = [_payment(k, _ORPHAN_BASE + k) for k in range(1, shape.orphans + 1)]
         out.write("".join(payment_record(p, orphan=True) + "\n" for p in orphans))
         out.write(malformed_record("orders", "invalid_json") + "\n")

@@ -210,11 +210,17 @@ def main(argv: list[str] | None = None) -> int:
             sys.stderr.write(f"ecom-verify: {index}\n")
             return EXIT_USAGE
         index_seconds = time.monotonic() - began
-        log.info("verify.indexed", lines=index.totals.published, seconds=round(index_seconds, 1))
+        log.info(
+            "verify.indexed",
+            lines=index.totals.published,
+            seconds=round(index_seconds, 1),
+            peak_rss_bytes=peak_rss_bytes(),
+        )
 
         async def run(stop: asyncio.Event) -> int:
             async with cassandra_session(settings.cassandra) as session:
                 report = await _until_ok(session, settings.cassandra, index, args.wait, stop)
+                log.info("verify.checked", ok=report.ok, peak_rss_bytes=peak_rss_bytes())
             seconds = time.monotonic() - began
             text = (
                 as_json(report, seconds=seconds, index_seconds=index_seconds)
