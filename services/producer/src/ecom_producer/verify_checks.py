@@ -2,7 +2,8 @@
 
 The tables come in through :class:`Tables` (Cassandra in the command, a fake in unit tests),
 one row at a time; what was seen is written to the index, so memory stays one page of rows.
-Each defect is counted in exactly one category:
+Each defect is counted in one category (a missing row in ``orders_missing`` and, when a
+payment was expected, in ``payments_missing`` too):
 
 - ``orders_missing``: an order the manifest published has no row (or a row with only
   payment columns);
