@@ -1,7 +1,7 @@
 """The verifier's judgement: stored rows against the manifest's index, category by category.
 
 The tables come in through :class:`Tables` (Cassandra in the command, a fake in unit tests),
-one row at a time; what was seen is written to the index, so memory stays one page of rows.
+one row at a time; what was seen is written to the index, so memory holds a page or two of rows.
 Each defect is counted in one category (a missing row in ``orders_missing`` and, when a
 payment was expected, in ``payments_missing`` too):
 
