@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import acsylla
@@ -122,38 +123,76 @@ def token_ranges(segments: int) -> list[tuple[int, int]]:
 
 
 _Page = tuple[tuple[int, int], Any]  # a page's token range, and the page
+_TRANSIENT = (
+    acsylla.errors.CassErrorLibRequestTimedOut,
+    acsylla.errors.CassErrorLibNoHostsAvailable,
+    acsylla.errors.CassErrorServerReadTimeout,
+    acsylla.errors.CassErrorServerUnavailable,
+    acsylla.errors.CassErrorServerOverloaded,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Pager:
+    """Fetches one page of one token range, retrying transient failures."""
+
+    session: Session
+    prepared: Prepared
+    page_size: int
+    attempts: int
+    prefetch: bool
+
+    async def fetch(self, bounds: tuple[int, int], page_state: bytes | None) -> _Page:
+        backoff = Backoff(0.5, 5.0)
+        for attempt in range(1, self.attempts):
+            try:
+                return await self._once(bounds, page_state)
+            except _TRANSIENT as exc:
+                log.warning("cassandra.page_retried", error=type(exc).__name__, attempt=attempt)
+                await asyncio.sleep(backoff.next_delay())
+        return await self._once(bounds, page_state)  # the last attempt: errors go up
+
+    async def _once(self, bounds: tuple[int, int], page_state: bytes | None) -> _Page:
+        statement = bind(self.prepared, list(bounds))
+        statement.set_page_size(self.page_size)
+        if page_state is not None:
+            statement.set_page_state(page_state)
+        return bounds, await self.session.execute(statement)
+
+    def start(
+        self, bounds: tuple[int, int] | None, page_state: bytes | None
+    ) -> Awaitable[_Page] | None:
+        """The page, as a running task when prefetching, else a coroutine to await."""
+        if bounds is None:
+            return None
+        page = self.fetch(bounds, page_state)
+        return asyncio.ensure_future(page) if self.prefetch else page
 
 
 async def scan_by_token(
-    session: Session, prepared: Prepared, *, page_size: int, segments: int, prefetch: bool = False
-) -> AsyncIterator[Any]:
+    session: Session,
+    prepared: Prepared,
+    *,
+    page_size: int,
+    segments: int,
+    prefetch: bool = False,
+    attempts: int = 1,
+) -> AsyncGenerator[Any, None]:
     """Rows of a statement ``... WHERE token(pk) >= ? AND token(pk) <= ?``, range by range,
     one page at a time, so a scan of any size holds one page in memory (two with
     ``prefetch``: the next page is then requested before this one's rows are handed out, so
-    Cassandra reads while the caller works)."""
-
-    async def fetch(bounds: tuple[int, int], page_state: bytes | None) -> _Page:
-        statement = bind(prepared, list(bounds))
-        statement.set_page_size(page_size)
-        if page_state is not None:
-            statement.set_page_state(page_state)
-        return bounds, await session.execute(statement)
-
-    def start(bounds: tuple[int, int] | None, page_state: bytes | None) -> Awaitable[_Page] | None:
-        if bounds is None:
-            return None
-        page = fetch(bounds, page_state)
-        return asyncio.ensure_future(page) if prefetch else page
-
+    Cassandra reads while the caller works). A page that fails with a transient error (a
+    timeout, an unavailable node) is asked for again, up to ``attempts`` times in all."""
+    pager = _Pager(session, prepared, page_size, attempts, prefetch)
     ranges = iter(token_ranges(segments))
-    pending = start(next(ranges), None)
+    pending = pager.start(next(ranges), None)
     try:
         while pending is not None:
             bounds, result = await pending
             if result.has_more_pages():
-                pending = start(bounds, result.page_state())
+                pending = pager.start(bounds, result.page_state())
             else:
-                pending = start(next(ranges, None), None)
+                pending = pager.start(next(ranges, None), None)
             for row in result:
                 yield row
     finally:

@@ -38,6 +38,7 @@ log = get_logger(__name__)
 EXIT_USAGE: Final = 2
 PAGE_SIZE: Final = 5000
 SEGMENTS: Final = 64
+PAGE_ATTEMPTS: Final = 6  # a page that times out is asked for again (reads are idempotent)
 _ORDER_COLUMNS: Final = (
     "order_id, customer_id, item, quantity, decimalAsBlob(price) AS price_blob, shipping_address,"
     " order_status, order_created_at, payment_id, payment_method, card_last_four,"
@@ -86,7 +87,12 @@ class CassandraTables:
             "WHERE token(order_id) >= ? AND token(order_id) <= ?"
         )
         async for row in scan_by_token(
-            self._session, prepared, page_size=PAGE_SIZE, segments=SEGMENTS, prefetch=True
+            self._session,
+            prepared,
+            page_size=PAGE_SIZE,
+            segments=SEGMENTS,
+            prefetch=True,
+            attempts=PAGE_ATTEMPTS,
         ):
             yield row
 
