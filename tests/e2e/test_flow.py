@@ -138,3 +138,30 @@ async def test_dlq_worker_once_reports_what_still_waits(
     assert line["reconciled"] == 0
     assert line["stale"] == line["waiting"]  # all older than the 1 ms age given
     assert len(line["stale_ids"]) == min(line["stale"], 20)
+
+
+async def test_the_verify_command_passes_with_the_manifests_totals(
+    demo: dict[str, Any], infra: InfraUnderTest, tmp_path: Path
+) -> None:
+    """``ecom-verify`` as a user runs it: the on-disk index, token scans, the JSON report."""
+    manifest = Path(demo["summary"]["manifest"])
+    expected = load_expected(manifest)
+    env = {
+        **os.environ,
+        "ECOM_CASSANDRA__PORT": str(infra.cql_port),
+        "ECOM_CASSANDRA__CONTACT_POINTS": '["127.0.0.1"]',
+    }
+    argv = [sys.executable, "-m", "ecom_producer.verify", "--manifest", str(manifest), "--json"]
+    code, output = await run([*argv, "--index-dir", str(tmp_path)], env, 300)
+    assert code == 0, output
+    [line] = [x for x in output.splitlines() if x.startswith('{"ok"') and '"counts"' in x]
+    report = json.loads(line)
+    assert report["ok"] is True
+    assert set(report["counts"].values()) == {0}
+    assert report["totals"]["orders"] == len(expected.orders)
+    assert report["totals"]["payments_joined"] == len(expected.payments)
+    assert report["totals"]["payments_parked"] == len(expected.parked)
+    assert report["totals"]["malformed"] == sum(expected.malformed.values())
+    assert report["observed"]["still_parked"] == len(expected.parked)
+    assert report["peak_rss_bytes"] > 0
+    assert await asyncio.to_thread(os.listdir, tmp_path) == []  # the scratch index is gone

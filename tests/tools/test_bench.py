@@ -31,6 +31,7 @@ SECTIONS = (
     "e2e",
     "memory",
     "scale_out",
+    "verifier",
 )
 
 
@@ -138,3 +139,26 @@ def test_end_to_end_latencies_and_memory(smoke: tuple[dict[str, Any], Path]) -> 
     for entry in services.values():
         assert entry["peak_rss_bytes"] > 0
         assert _close(entry["ratio"], entry["peak_rss_bytes"] / results["memory"]["limit_bytes"])
+
+
+def test_the_verifier_passes_intact_tables_and_counts_each_breakage(
+    smoke: tuple[dict[str, Any], Path],
+) -> None:
+    results, out = smoke
+    v = results["verifier"]
+    orders = results["sizes"]["verify_orders"]
+    assert v["orders"] == orders > 0
+    intact, broken = v["intact"], v["broken"]
+    assert intact["exit_code"] == 0, intact["examples"]
+    assert intact["counts"] == {}
+    # Every order's row and every parked orphan (1 % of the orders, at least 3) was read.
+    assert intact["rows_read"] == orders + max(3, orders // 100)
+    assert broken["exit_code"] == 1
+    assert broken["counts"] == v["expected_counts"]
+    assert v["counts_exact"] is True
+    assert sum(v["expected_counts"].values()) == 14
+    for run in (intact, broken):
+        assert run["peak_rss_bytes"] >= run["peak_rss_sampled_bytes"] > 0
+        assert _close(run["rows_per_s"] * run["seconds"], run["rows_read"])
+        assert 0 < run["index_seconds"] < run["seconds"]
+    assert "ecom-verify, " in (out / "table.txt").read_text()

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import acsylla
@@ -121,24 +122,84 @@ def token_ranges(segments: int) -> list[tuple[int, int]]:
     return [(bounds[i] if i == 0 else bounds[i] + 1, bounds[i + 1]) for i in range(segments)]
 
 
+_Page = tuple[tuple[int, int], Any]  # a page's token range, and the page
+_TRANSIENT = (
+    acsylla.errors.CassErrorLibRequestTimedOut,
+    acsylla.errors.CassErrorLibNoHostsAvailable,
+    acsylla.errors.CassErrorServerReadTimeout,
+    acsylla.errors.CassErrorServerUnavailable,
+    acsylla.errors.CassErrorServerOverloaded,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Pager:
+    """Fetches one page of one token range, retrying transient failures."""
+
+    session: Session
+    prepared: Prepared
+    page_size: int
+    attempts: int
+    prefetch: bool
+
+    async def fetch(self, bounds: tuple[int, int], page_state: bytes | None) -> _Page:
+        backoff = Backoff(0.5, 5.0)
+        for attempt in range(1, self.attempts):
+            try:
+                return await self._once(bounds, page_state)
+            except _TRANSIENT as exc:
+                log.warning("cassandra.page_retried", error=type(exc).__name__, attempt=attempt)
+                await asyncio.sleep(backoff.next_delay())
+        return await self._once(bounds, page_state)  # the last attempt: errors go up
+
+    async def _once(self, bounds: tuple[int, int], page_state: bytes | None) -> _Page:
+        statement = bind(self.prepared, list(bounds))
+        statement.set_page_size(self.page_size)
+        if page_state is not None:
+            statement.set_page_state(page_state)
+        return bounds, await self.session.execute(statement)
+
+    def start(
+        self, bounds: tuple[int, int] | None, page_state: bytes | None
+    ) -> Awaitable[_Page] | None:
+        """The page, as a running task when prefetching, else a coroutine to await."""
+        if bounds is None:
+            return None
+        page = self.fetch(bounds, page_state)
+        return asyncio.ensure_future(page) if self.prefetch else page
+
+
 async def scan_by_token(
-    session: Session, prepared: Prepared, *, page_size: int, segments: int
-) -> AsyncIterator[Any]:
+    session: Session,
+    prepared: Prepared,
+    *,
+    page_size: int,
+    segments: int,
+    prefetch: bool = False,
+    attempts: int = 1,
+) -> AsyncGenerator[Any, None]:
     """Rows of a statement ``... WHERE token(pk) >= ? AND token(pk) <= ?``, range by range,
-    one page at a time, so a scan of any size holds one page in memory."""
-    for low, high in token_ranges(segments):
-        page_state: bytes | None = None
-        while True:
-            statement = bind(prepared, [low, high])
-            statement.set_page_size(page_size)
-            if page_state is not None:
-                statement.set_page_state(page_state)
-            result = await session.execute(statement)
+    one page at a time, so a scan of any size holds one page in memory (two with
+    ``prefetch``: the next page is then requested before this one's rows are handed out, so
+    Cassandra reads while the caller works). A page that fails with a transient error (a
+    timeout, an unavailable node) is asked for again, up to ``attempts`` times in all."""
+    pager = _Pager(session, prepared, page_size, attempts, prefetch)
+    ranges = iter(token_ranges(segments))
+    pending = pager.start(next(ranges), None)
+    try:
+        while pending is not None:
+            bounds, result = await pending
+            if result.has_more_pages():
+                pending = pager.start(bounds, result.page_state())
+            else:
+                pending = pager.start(next(ranges, None), None)
             for row in result:
                 yield row
-            if not result.has_more_pages():
-                break
-            page_state = result.page_state()
+    finally:
+        if isinstance(pending, asyncio.Future):
+            pending.cancel()
+        elif pending is not None:
+            pending.close()  # type: ignore[attr-defined]  # a coroutine never awaited
 
 
 async def ping(session: Session) -> None:

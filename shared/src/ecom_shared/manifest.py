@@ -49,6 +49,7 @@ class ExpectedState:
     parked: dict[tuple[int, int], Payment] = field(default_factory=dict)  # orphans
     malformed: dict[str, int] = field(default_factory=dict)  # reason -> count
     payment_ids: set[int] = field(default_factory=set)  # every payment published
+    superseded: list[Payment] = field(default_factory=list)  # lost to a newer one, same order
     published: int = 0
     duplicates: int = 0
 
@@ -88,6 +89,10 @@ def expected_state(lines: Iterable[str]) -> ExpectedState:
         current = state.payments.get(payment.order_id)
         if current is None or payment_version_micros(payment) > payment_version_micros(current):
             state.payments[payment.order_id] = payment
+            if current is not None:
+                state.superseded.append(current)
+        elif payment.payment_id != current.payment_id:
+            state.superseded.append(payment)
     return state
 
 

@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ecom_devtools.bench import dlq, drains, e2e, plots
+from ecom_devtools.bench import dlq, drains, e2e, plots, verifier
 from ecom_devtools.bench.context import Bench, Section, ratio
 from ecom_devtools.bench.options import BenchOptions, parse_options
 from ecom_devtools.bench.report import RSS_LIMIT_BYTES, table, write_json
@@ -56,7 +56,9 @@ def machine() -> Section:
 
 
 def _plan(options: BenchOptions) -> list[tuple[str, Scenario]]:
-    steps: list[tuple[str, Scenario]] = [("warm_up", drains.warm_up)]
+    steps: list[tuple[str, Scenario]] = []
+    if set(options.only) - {"verifier"}:  # the verifier writes its rows straight: no warm-up
+        steps.append(("warm_up", drains.warm_up))
     if options.wants("ceilings"):
         steps.append(("ceilings", lambda b: drains.ceilings(b, 1)))
     wanted: list[tuple[str, Scenario]] = [
@@ -66,6 +68,7 @@ def _plan(options: BenchOptions) -> list[tuple[str, Scenario]]:
         ("tombstones", dlq.tombstones),
         ("e2e", e2e.end_to_end),
         ("scale_out", drains.scale_out),
+        ("verifier", verifier.verifier),
     ]
     steps += [(name, step) for name, step in wanted if options.wants(name)]
     if options.profile:

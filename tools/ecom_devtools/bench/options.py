@@ -15,6 +15,7 @@ SCENARIOS = (
     "tombstones",
     "e2e",
     "scale_out",
+    "verifier",
 )
 
 
@@ -34,6 +35,7 @@ class Sizes:
     e2e_rate: float = 0.0  # full sustainable rate in messages/s; 0 = measure it
     dlq_interval: float = 30.0  # the DLQ worker's pass interval in end-to-end runs (its default)
     scale_orders: int = 50_000  # messages per scale-out drain
+    verify_orders: int = 1_000_000  # orders (with payments) the verifier checks
 
 
 SMOKE = Sizes(
@@ -48,6 +50,7 @@ SMOKE = Sizes(
     e2e_seconds=1.5,
     dlq_interval=0.5,
     scale_orders=400,
+    verify_orders=2_000,
 )
 
 

@@ -112,10 +112,22 @@ def _other_rows(results: Section) -> Iterator[Row]:
                f"speed-up {s['speedup']}x")  # fmt: skip
 
 
+def _verifier_rows(results: Section) -> Iterator[Row]:
+    v = results.get("verifier")
+    if not v:
+        return
+    for key, label in (("intact", "intact"), ("broken", "11 rows broken")):
+        run = v[key]
+        found = "exact counts" if key == "broken" and v["counts_exact"] else ""
+        yield (f"ecom-verify, {v['orders']:,} orders, {label} (exit {run['exit_code']})",
+               f"{_n(run['seconds'], ' s')}, {_n(run['rows_per_s'])} rows/s",
+               f"peak RSS {_n(run['peak_rss_bytes'] / 2**20, ' MiB')}", "", found)  # fmt: skip
+
+
 def table(results: Section) -> str:
     header: Row = ("scenario", "figure", "reference", "ratio", "target")
     rows = [header, *_drain_rows(results), *_dlq_rows(results), *_e2e_rows(results)]
-    rows += list(_other_rows(results))
+    rows += [*_other_rows(results), *_verifier_rows(results)]
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     lines = [" | ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)) for r in rows]
     lines.insert(1, "-+-".join("-" * w for w in widths))

@@ -1,7 +1,10 @@
 """``ecom-verify``: compare the tables with the producer's manifest, category by category.
 
-Both tables are read by token range, one page at a time; only rows whose order id falls in
-the manifest's range are judged, so other runs' rows in the same table are left alone. Exit
+The manifest is folded once into an on-disk index (:mod:`ecom_shared.manifest_index`); both
+tables are read by token range, one page at a time, and each row is judged against the index
+(:mod:`ecom_producer.verify_checks` names the categories). Memory therefore stays about the
+same whatever the size of the manifest or the tables. Only rows whose order id falls in the
+manifest's id ranges are judged, so other runs' rows in the same tables are left alone. Exit
 code 0 only when everything matches; otherwise the first differences are printed by id.
 """
 
@@ -11,191 +14,108 @@ import argparse
 import asyncio
 import json
 import sys
+import tempfile
 import time
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
+from ecom_producer.verify_checks import CATEGORIES, Report, StoredRow, check
 from ecom_shared.cassandra import Session, cassandra_session, scan_by_token
 from ecom_shared.cqltypes import blob_to_decimal
-from ecom_shared.events import Order, Payment
-from ecom_shared.logs import configure_logging
-from ecom_shared.manifest import ExpectedState, load_expected
+from ecom_shared.events import to_micros
+from ecom_shared.logs import configure_logging, get_logger
+from ecom_shared.manifest import ExpectedState
+from ecom_shared.manifest_index import ManifestIndex
 from ecom_shared.service import load_settings, run_async
 from ecom_shared.settings import CassandraSettings, ServiceSettings
 
-CATEGORIES = (
-    "orders_missing",
-    "orders_wrong",
-    "payments_missing",
-    "payments_wrong",
-    "payments_unexplained",
-    "parked_missing",
-    "parked_but_order_exists",
-    "rows_unexplained",
-)
-_ORDER_COLS = (
-    "customer_id",
-    "item",
-    "quantity",
-    "price_blob",
-    "shipping_address",
-    "order_status",
-    "order_created_at",
-)
-_PAYMENT_COLS = ("payment_id", "payment_method", "card_last_four", "payment_status", "paid_at")
-EXIT_USAGE = 2
-_SOURCE_TOTALS = {"stream": "joined_on_stream", "dlq": "joined_by_dlq_worker"}
+__all__ = ["CATEGORIES", "EXIT_USAGE", "Report", "main", "render", "verify"]
+
+log = get_logger(__name__)
+
+EXIT_USAGE: Final = 2
+PAGE_SIZE: Final = 5000
+SEGMENTS: Final = 64
+PAGE_ATTEMPTS: Final = 6  # a page that times out is asked for again (reads are idempotent)
+_ORDER_COLUMNS: Final = (
+    "order_id, customer_id, item, quantity, decimalAsBlob(price) AS price_blob, shipping_address,"
+    " order_status, order_created_at, payment_id, payment_method, card_last_four,"
+    " payment_status, paid_at, payment_source"
+)  # price through a blob: see ecom_shared.cqltypes
 
 
-@dataclass(slots=True)
-class Report:
-    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CATEGORIES, 0))
-    examples: dict[str, list[str]] = field(default_factory=dict)
-    totals: dict[str, int] = field(default_factory=dict)
-    observed: dict[str, int] = field(
-        default_factory=lambda: {
-            "orders_stored": 0,
-            "joined_on_stream": 0,
-            "joined_by_dlq_worker": 0,
-            "still_parked": 0,
-        }
-    )
-
-    @property
-    def ok(self) -> bool:
-        return not any(self.counts.values())
-
-    def add(self, category: str, example: str, limit: int = 10) -> None:
-        self.counts[category] += 1
-        shown = self.examples.setdefault(category, [])
-        if len(shown) < limit:
-            shown.append(example)
+def _ms(moment: datetime) -> int:
+    """Cassandra keeps milliseconds; acsylla gives naive UTC datetimes."""
+    return to_micros(moment if moment.tzinfo else moment.replace(tzinfo=UTC)) // 1000
 
 
-def _ms(moment: datetime | None) -> datetime | None:
-    """Cassandra keeps milliseconds; compare at that precision, in UTC."""
-    if moment is None:
-        return None
-    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return aware.astimezone(UTC).replace(microsecond=aware.microsecond // 1000 * 1000)
+def stored_row(row: Any) -> StoredRow:
+    """An acsylla row of the orders table in the index's form."""
+    value = row.column_value
+    created = value("order_created_at")
+    order = None
+    if created is not None:
+        price = value("price_blob")
+        order = (
+            value("customer_id"), value("item"), value("quantity"),
+            None if price is None else blob_to_decimal(price),
+            value("shipping_address"), value("order_status"), _ms(created),
+        )  # fmt: skip
+    payment = None
+    if (payment_id := value("payment_id")) is not None:
+        paid = value("paid_at")
+        payment = (
+            payment_id, value("payment_method"), value("card_last_four"),
+            value("payment_status"), None if paid is None else _ms(paid),
+        )  # fmt: skip
+    return StoredRow(value("order_id"), order, payment, value("payment_source"))  # type: ignore[arg-type]
 
 
-def _order_values(order: Order) -> tuple[Any, ...]:
-    return (
-        order.customer_id,
-        order.item,
-        order.quantity,
-        order.price,
-        order.shipping_address,
-        order.order_status.value,
-        _ms(order.creation_date),
-    )
+class CassandraTables:
+    """Both tables, read by token range with paging (the next page is fetched while this
+    one is judged)."""
+
+    def __init__(self, session: Session, settings: CassandraSettings) -> None:
+        self._session = session
+        self._settings = settings
+
+    async def _scan(self, columns: str, table: str) -> AsyncIterator[Any]:
+        prepared = await self._session.create_prepared(
+            f"SELECT {columns} FROM {self._settings.keyspace}.{table} "
+            "WHERE token(order_id) >= ? AND token(order_id) <= ?"
+        )
+        async for row in scan_by_token(
+            self._session,
+            prepared,
+            page_size=PAGE_SIZE,
+            segments=SEGMENTS,
+            prefetch=True,
+            attempts=PAGE_ATTEMPTS,
+        ):
+            yield row
+
+    async def order_rows(self) -> AsyncIterator[StoredRow]:
+        async for row in self._scan(_ORDER_COLUMNS, self._settings.orders_table):
+            yield stored_row(row)
+
+    async def parked_rows(self) -> AsyncIterator[tuple[int, int]]:
+        async for row in self._scan("order_id, payment_id", self._settings.dlq_table):
+            yield row.column_value("order_id"), row.column_value("payment_id")
 
 
-def _payment_values(payment: Payment) -> tuple[Any, ...]:
-    return (
-        payment.payment_id,
-        payment.payment_method.value,
-        payment.card_last_four,
-        payment.payment_status.value,
-        _ms(payment.payment_datetime),
-    )
-
-
-def _row_values(row: Any, columns: tuple[str, ...]) -> tuple[Any, ...]:
-    values = []
-    for column in columns:
-        value = row.column_value(column)
-        if isinstance(value, datetime):
-            value = _ms(value)
-        elif column == "price_blob":
-            value = None if value is None else blob_to_decimal(value)
-        values.append(value)
-    return tuple(values)
-
-
-async def verify(session: Session, settings: CassandraSettings, expected: ExpectedState) -> Report:
-    report = Report()
-    await _check_orders(session, settings, expected, report)
-    await _check_dlq(session, settings, expected, report)
-    report.totals = {
-        "manifest_lines": expected.published,
-        "duplicates_published": expected.duplicates,
-        "orders": len(expected.orders),
-        "payments_joined": len(expected.payments),
-        "payments_parked": len(expected.parked),
-        "malformed": sum(expected.malformed.values()),
-    }
-    return report
-
-
-async def _check_orders(
-    session: Session, settings: CassandraSettings, expected: ExpectedState, report: Report
-) -> None:
-    low, high = (min(expected.orders), max(expected.orders)) if expected.orders else (0, -1)
-    cols = ", ".join(("order_id", *_ORDER_COLS, *_PAYMENT_COLS, "payment_source")).replace(
-        "price_blob", "decimalAsBlob(price) AS price_blob"
-    )  # see ecom_shared.cqltypes
-    prepared = await session.create_prepared(
-        f"SELECT {cols} FROM {settings.keyspace}.{settings.orders_table} "
-        "WHERE token(order_id) >= ? AND token(order_id) <= ?"
-    )
-    seen: set[int] = set()
-    async for row in scan_by_token(session, prepared, page_size=1000, segments=16):
-        order_id = row.column_value("order_id")
-        if not low <= order_id <= high:
-            continue  # another run's row
-        seen.add(order_id)
-        _judge_row(row, order_id, expected, report)
-        report.observed["orders_stored"] += row.column_value("order_created_at") is not None
-        source = _SOURCE_TOTALS.get(row.column_value("payment_source") or "")
-        if source:
-            report.observed[source] += 1
-    for order_id in expected.orders.keys() - seen:
-        report.add("orders_missing", str(order_id))
-    for order_id in expected.payments.keys() - seen:
-        report.add("payments_missing", str(order_id))
-
-
-def _judge_row(row: Any, order_id: int, expected: ExpectedState, report: Report) -> None:
-    order = expected.orders.get(order_id)
-    if order is None:
-        report.add("rows_unexplained", str(order_id))
-        return
-    got = _row_values(row, _ORDER_COLS)
-    if got != _order_values(order):
-        report.add("orders_wrong", f"{order_id}: got {got!r}")
-    payment = expected.payments.get(order_id)
-    got_payment = _row_values(row, _PAYMENT_COLS)
-    if payment is None:
-        if got_payment[0] is not None:
-            report.add("payments_unexplained", f"{order_id}: payment {got_payment[0]}")
-    elif got_payment[0] is None:
-        report.add("payments_missing", str(order_id))
-    elif got_payment != _payment_values(payment):
-        report.add("payments_wrong", f"{order_id}: got {got_payment!r}")
-
-
-async def _check_dlq(
-    session: Session, settings: CassandraSettings, expected: ExpectedState, report: Report
-) -> None:
-    prepared = await session.create_prepared(
-        f"SELECT order_id, payment_id FROM {settings.keyspace}.{settings.dlq_table} "
-        "WHERE token(order_id) >= ? AND token(order_id) <= ?"
-    )
-    parked_ids = {order_id for order_id, _ in expected.parked}
-    seen: set[tuple[int, int]] = set()
-    async for row in scan_by_token(session, prepared, page_size=1000, segments=16):
-        key = (row.column_value("order_id"), row.column_value("payment_id"))
-        if key[0] in expected.orders:
-            report.add("parked_but_order_exists", f"{key[0]}/{key[1]}")
-        elif key[0] in parked_ids:
-            seen.add(key)
-            report.observed["still_parked"] += 1
-    for order_id, payment_id in expected.parked.keys() - seen:
-        report.add("parked_missing", f"{order_id}/{payment_id}")
+async def verify(
+    session: Session, settings: CassandraSettings, expected: ExpectedState | ManifestIndex
+) -> Report:
+    """Check both tables against the manifest (an index, or a small folded state)."""
+    if isinstance(expected, ManifestIndex):
+        return await check(CassandraTables(session, settings), expected)
+    index = ManifestIndex.from_state(expected)
+    try:
+        return await check(CassandraTables(session, settings), index)
+    finally:
+        index.close()
 
 
 def render(report: Report) -> str:
@@ -204,12 +124,40 @@ def render(report: Report) -> str:
     lines += [f"{name:<26} {count}" for name, count in report.totals.items()]
     lines += [f"{name:<26} {count}" for name, count in report.observed.items()]
     for name, examples in report.examples.items():
-        lines.append(f"first {name}: {', '.join(examples)}")
+        lines.append(f"first {name}: {'; '.join(examples)}")
     lines.append("verification: PASSED" if report.ok else "verification: FAILED")
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
+def peak_rss_bytes() -> int | None:
+    """This process's peak resident memory (``VmHWM``; None where /proc has no such line)."""
+    try:
+        status = Path("/proc/self/status").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return None
+
+
+def as_json(report: Report, *, seconds: float, index_seconds: float) -> str:
+    return json.dumps(
+        {
+            "ok": report.ok,
+            "counts": report.counts,
+            "totals": report.totals,
+            "observed": report.observed,
+            "examples": report.examples,
+            "seconds": round(seconds, 3),  # in all, with the index
+            "index_seconds": round(index_seconds, 3),  # folding the manifest
+            "peak_rss_bytes": peak_rss_bytes(),
+        },
+        ensure_ascii=False,
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ecom-verify", description=__doc__.splitlines()[0])
     parser.add_argument("--manifest", type=Path, required=True)
     parser.add_argument(
@@ -219,43 +167,80 @@ def main(argv: list[str] | None = None) -> int:
         help="keep checking for up to this many seconds until everything matches",
     )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
-    args = parser.parse_args(argv)
+    parser.add_argument(
+        "--index-dir",
+        type=Path,
+        help="where the manifest's scratch index goes (default: the system's temporary "
+        "directory; about 200 bytes a manifest line)",
+    )
+    return parser
+
+
+def _load(manifest: Path, index_dir: Path | None) -> ManifestIndex | str:
+    """The manifest's index, or why it cannot be built."""
+    try:
+        index = ManifestIndex.load(manifest, None if index_dir is None else index_dir / "index.db")
+    except OSError as exc:
+        return f"cannot read {manifest}: {exc.strerror}"
+    except (ValueError, KeyError, TypeError) as exc:
+        return f"{manifest} is not a manifest the producer wrote: {exc}"
+    if not index.totals.published:
+        index.close()
+        return (
+            f"{manifest} holds no records, so there is nothing to verify "
+            "(is the producer still running? it writes the manifest as it goes)"
+        )
+    return index
+
+
+async def _until_ok(
+    session: Session, settings: CassandraSettings, index: ManifestIndex, wait: float,
+    stop: asyncio.Event,
+) -> Report:  # fmt: skip
+    deadline = time.monotonic() + wait
+    while True:
+        report = await check(CassandraTables(session, settings), index)
+        if report.ok or time.monotonic() >= deadline or stop.is_set():
+            return report
+        await asyncio.sleep(1.0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     settings = load_settings(ServiceSettings)
     configure_logging(settings.log, service="verify")
-    try:
-        expected = load_expected(args.manifest)
-    except OSError as exc:
-        sys.stderr.write(f"ecom-verify: cannot read {args.manifest}: {exc.strerror}\n")
-        return EXIT_USAGE
-    if not expected.published:
-        sys.stderr.write(
-            f"ecom-verify: {args.manifest} holds no records, so there is nothing to verify "
-            "(is the producer still running? it writes the manifest as it goes)\n"
+    began = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="ecom-verify-", dir=args.index_dir) as scratch:
+        index = _load(args.manifest, Path(scratch))
+        if isinstance(index, str):
+            sys.stderr.write(f"ecom-verify: {index}\n")
+            return EXIT_USAGE
+        index_seconds = time.monotonic() - began
+        log.info(
+            "verify.indexed",
+            lines=index.totals.published,
+            seconds=round(index_seconds, 1),
+            peak_rss_bytes=peak_rss_bytes(),
         )
-        return EXIT_USAGE
 
-    async def run(stop: asyncio.Event) -> int:
-        deadline = time.monotonic() + args.wait
-        async with cassandra_session(settings.cassandra) as session:
-            while True:
-                report = await verify(session, settings.cassandra, expected)
-                if report.ok or time.monotonic() >= deadline or stop.is_set():
-                    break
-                await asyncio.sleep(1.0)
-        output = (
-            json.dumps(
-                {
-                    "ok": report.ok,
-                    "counts": report.counts,
-                    "totals": report.totals,
-                    "observed": report.observed,
-                    "examples": report.examples,
-                },
+        async def run(stop: asyncio.Event) -> int:
+            async with cassandra_session(settings.cassandra) as session:
+                report = await _until_ok(session, settings.cassandra, index, args.wait, stop)
+                log.info("verify.checked", ok=report.ok, peak_rss_bytes=peak_rss_bytes())
+            seconds = time.monotonic() - began
+            text = (
+                as_json(report, seconds=seconds, index_seconds=index_seconds)
+                if args.json
+                else render(report)
             )
-            if args.json
-            else render(report)
-        )
-        sys.stdout.write(output + "\n")
-        return 0 if report.ok else 1
+            sys.stdout.write(text + "\n")
+            return 0 if report.ok else 1
 
-    return run_async(run)
+        try:
+            return run_async(run)
+        finally:
+            index.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

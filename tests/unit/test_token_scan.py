@@ -1,0 +1,106 @@
+"""``scan_by_token``: every range once, page by page, prefetching, retrying transient errors."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from typing import Any
+
+import acsylla
+import pytest
+
+from ecom_shared.cassandra import MAX_TOKEN, MIN_TOKEN, scan_by_token, token_ranges
+
+
+class Statement:
+    def __init__(self, values: list[int]) -> None:
+        self.low, self.high = values
+        self.page_state: bytes | None = None
+
+    def set_is_idempotent(self, value: bool) -> None:
+        assert value
+
+    def set_page_size(self, size: int) -> None:
+        assert size == 2
+
+    def set_page_state(self, state: bytes) -> None:
+        self.page_state = state
+
+
+class Prepared:
+    def bind(self, values: list[int]) -> Statement:
+        return Statement(values)
+
+
+class Result:
+    def __init__(self, rows: list[int], state: bytes | None) -> None:
+        self.rows, self.state = rows, state
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.rows)
+
+    def has_more_pages(self) -> bool:
+        return self.state is not None
+
+    def page_state(self) -> bytes | None:
+        return self.state
+
+
+class Session:
+    """Range i of 4 holds rows 10*i .. 10*i+2, served two at a time."""
+
+    def __init__(self, failures: list[Exception] | None = None) -> None:
+        self.ranges = token_ranges(4)
+        self.failures = failures or []
+        self.calls: list[tuple[int, bytes | None]] = []
+
+    async def execute(self, statement: Statement) -> Result:
+        index = self.ranges.index((statement.low, statement.high))
+        self.calls.append((index, statement.page_state))
+        if self.failures:
+            raise self.failures.pop(0)
+        rows = [10 * index + k for k in range(3)]
+        if statement.page_state is None:
+            return Result(rows[:2], b"next")
+        return Result(rows[2:], None)
+
+
+async def scan(session: Session, **options: Any) -> list[int]:
+    return [
+        row async for row in scan_by_token(session, Prepared(), page_size=2, segments=4, **options)
+    ]
+
+
+def test_ranges_cover_the_ring_without_overlap() -> None:
+    ranges = token_ranges(64)
+    assert ranges[0][0] == MIN_TOKEN
+    assert ranges[-1][1] == MAX_TOKEN
+    assert all(a[1] + 1 == b[0] for a, b in itertools.pairwise(ranges))
+
+
+@pytest.mark.parametrize("prefetch", [False, True])
+async def test_every_row_once_in_order(prefetch: bool) -> None:
+    session = Session()
+    assert await scan(session, prefetch=prefetch) == [0, 1, 2, 10, 11, 12, 20, 21, 22, 30, 31, 32]
+    assert session.calls == [(i, s) for i in range(4) for s in (None, b"next")]
+
+
+async def test_a_transient_error_is_retried_and_a_lasting_one_raised() -> None:
+    session = Session([acsylla.errors.CassErrorLibRequestTimedOut("timed out")])
+    assert len(await scan(session, attempts=3)) == 12
+    assert session.calls[:2] == [(0, None), (0, None)]  # the same page asked for again
+    session = Session([acsylla.errors.CassErrorLibRequestTimedOut("timed out")] * 2)
+    with pytest.raises(acsylla.errors.CassErrorLibRequestTimedOut):
+        await scan(session, attempts=2)
+    session = Session([acsylla.errors.CassErrorServerSyntaxError("bad query")])
+    with pytest.raises(acsylla.errors.CassErrorServerSyntaxError):
+        await scan(session, attempts=5)
+    assert len(session.calls) == 1  # not transient: no retry
+
+
+async def test_stopping_early_leaves_no_page_pending() -> None:
+    session = Session()
+    scanner = scan_by_token(session, Prepared(), page_size=2, segments=4, prefetch=True)
+    assert await anext(scanner) == 0
+    await scanner.aclose()  # the prefetched page is cancelled, no task is left behind
+    assert len(session.calls) <= 2
