@@ -54,7 +54,11 @@ CATEGORIES: Final = (
 )
 EXAMPLES: Final = 10
 _FLUSH: Final = 5000
-_SOURCE_TOTALS: Final = {"stream": "joined_on_stream", "dlq": "joined_by_dlq_worker"}
+_SOURCE_TOTALS: Final = {
+    "stream": "joined_on_stream",
+    "order": "joined_by_order_consumer",
+    "dlq": "joined_by_dlq_worker",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +78,13 @@ class Tables(Protocol):
 
 
 def _observed() -> dict[str, int]:
-    names = ("orders_stored", "joined_on_stream", "joined_by_dlq_worker", "still_parked")
+    names = (
+        "orders_stored",
+        "joined_on_stream",
+        "joined_by_order_consumer",
+        "joined_by_dlq_worker",
+        "still_parked",
+    )
     return dict.fromkeys((*names, "order_rows_read", "parked_rows_read", "rows_out_of_scope"), 0)
 
 
