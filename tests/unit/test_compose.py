@@ -147,9 +147,7 @@ def console_scripts() -> set[str]:
 # ---- the tests ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "path", [BASE_FILE, *OVERRIDE_FILES, CLUSTER_FILE], ids=lambda p: p.name
-)
+@pytest.mark.parametrize("path", [BASE_FILE, *OVERRIDE_FILES, CLUSTER_FILE], ids=lambda p: p.name)
 def test_files_follow_the_compose_specification(path: Path) -> None:
     schema = json.loads((ROOT / "tests" / "data" / "compose-spec.json").read_text("utf-8"))
     jsonschema.Draft7Validator(schema).validate(untagged(load(path)))
