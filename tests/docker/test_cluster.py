@@ -150,12 +150,28 @@ def kill(compose: Compose, *nodes: str) -> None:
     )
 
 
+def restart_count(container: str) -> int:
+    inspected = subprocess.run(
+        ["docker", "inspect", "--format", "{{.RestartCount}}", container],
+        check=True, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    return int(inspected.stdout.strip())
+
+
 def bring_back(compose: Compose, node: str) -> None:
     """Start the node's container again: only it (``compose start`` would start the nodes it
-    waits for, too)."""
+    waits for, too). A node that exits on start-up fails at once (Docker would restart it)."""
     (container,) = [c["Name"] for c in compose.containers(node)]
+    restarts = restart_count(container)
     subprocess.run(["docker", "start", container], check=True, capture_output=True, timeout=120)
-    compose.wait_until(f"{node} answers CQL", lambda: healthy(compose, node, 1), 900)
+
+    def answers() -> bool:
+        if restart_count(container) != restarts:
+            logs = compose.run("logs", "--no-color", "--tail", "60", node, check=False).stdout
+            raise AssertionError(f"{node} exited while starting again:\n{logs[-6000:]}")
+        return healthy(compose, node, 1)
+
+    compose.wait_until(f"{node} answers CQL", answers, 900)
 
 
 def start_cluster(compose: Compose) -> None:

@@ -7,6 +7,7 @@ like the other files; ``tests/docker/test_cluster.py`` runs it and kills nodes.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from typing import Any
@@ -20,6 +21,7 @@ from tests.compose_files import (
     CLUSTER_FILE,
     cassandra_nodes,
     environment,
+    interpolate,
     merged,
 )
 
@@ -90,6 +92,27 @@ def test_every_node_keeps_its_own_data() -> None:
         volumes[name] = mounted[0]
     assert len(set(volumes.values())) == len(volumes), volumes
     assert set(volumes.values()) <= set(document["volumes"])
+
+
+def test_a_restarted_node_keeps_its_address() -> None:
+    """Docker gives a restarted container any free address; a node that comes back with the
+    address of another node that is down is refused by the cluster. So each node has a fixed
+    one, outside the range the other containers get theirs from."""
+    document = cluster()
+    (config,) = document["networks"]["default"]["ipam"]["config"]
+    subnet = ipaddress.ip_network(interpolate(config["subnet"], {}))
+    dynamic = ipaddress.ip_network(interpolate(config["ip_range"], {}))
+    assert dynamic.subnet_of(subnet)  # type: ignore[arg-type]
+    addresses = set()
+    for name, service in cassandra_nodes(document).items():
+        fixed = service["networks"]["default"]["ipv4_address"]
+        address = ipaddress.ip_address(interpolate(fixed, {}))
+        assert address in subnet, name
+        assert address not in dynamic, name
+        addresses.add(address)
+    assert len(addresses) == len(cassandra_nodes(document))
+    moved = interpolate(config["subnet"], {"CLUSTER_SUBNET_PREFIX": "10.9.8"})
+    assert moved == "10.9.8.0/24"
 
 
 def megabytes(size: str) -> int:
