@@ -19,6 +19,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 BASE_FILE = ROOT / "compose.yaml"
 OVERRIDE_FILES = (ROOT / "compose.gcp.yaml", ROOT / "compose.gcp-key.yaml")
+CLUSTER_FILE = ROOT / "compose.cluster.yaml"
+"""Three Cassandra nodes instead of one (``-f compose.yaml -f compose.cluster.yaml``)."""
 
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^${}]*))?\}")
 
@@ -125,3 +127,12 @@ def environment(service: Mapping[str, Any], env: Mapping[str, str]) -> dict[str,
 def variables_used(path: Path) -> set[str]:
     """Every variable name a file interpolates (including those nested in defaults)."""
     return set(re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)", path.read_text(encoding="utf-8")))
+
+
+def cassandra_nodes(document: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The services that run a Cassandra node (the image ``CASSANDRA_IMAGE`` names)."""
+    return {
+        name: service
+        for name, service in document["services"].items()
+        if str(service.get("image", "")).startswith("${CASSANDRA_IMAGE")
+    }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ecom_devtools.drain import drain_now
 from tests.compose_files import ROOT
 
 # Variables of the developer's shell that would change what the Compose files mean.
@@ -105,3 +107,40 @@ class Compose:
             if time.monotonic() > deadline:
                 raise AssertionError(f"timed out after {timeout:.0f} s waiting until {what}")
             time.sleep(1.0)
+
+
+def running(compose: Compose, service: str) -> list[dict[str, Any]]:
+    return [c for c in compose.containers(service) if c["State"] == "running"]
+
+
+def verify(compose: Compose) -> dict[str, Any]:
+    result = compose.run(
+        "run", "--rm", "--no-deps", "producer",
+        "ecom-verify", "--manifest", "/data/manifest.jsonl", "--wait", "300", "--json",
+        check=False, timeout=420,
+    )  # fmt: skip
+    report: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    assert result.returncode == 0, report
+    assert report["ok"], report
+    return report
+
+
+def dead_lettered(compose: Compose, expected: int, timeout: float = 60) -> set[str]:
+    """The source ids of what reached the dead-letter topic, once ``expected`` have (each
+    message counted once, whatever redeliveries did)."""
+    host_port = f"{compose.address('pubsub-emulator')}:8085"
+    sources: set[str] = set()
+    deadline = time.monotonic() + timeout
+    while len(sources) < expected and time.monotonic() < deadline:
+        messages = asyncio.run(drain_now(host_port, "local-project", "dead-letter-sub"))
+        assert all(m.attributes.get("error_reason") for m in messages), messages
+        sources |= {m.attributes["source_message_id"] for m in messages}
+        time.sleep(0.5)
+    return sources
+
+
+def healthy(compose: Compose, service: str, count: int) -> bool:
+    """``count`` containers of ``service`` run and their image's healthcheck (``ecom-health``,
+    which asks the service's /readyz) passes."""
+    states = [c.get("Health") for c in running(compose, service)]
+    return states == ["healthy"] * count

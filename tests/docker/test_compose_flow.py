@@ -10,7 +10,6 @@ what they did on /metrics. Then every container must stop within its grace perio
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import time
@@ -20,9 +19,14 @@ from typing import Any
 
 import pytest
 
-from ecom_devtools.drain import drain_now
 from tests.compose_files import OVERRIDE_FILES, ROOT
-from tests.docker.compose import Compose, docker_overrides
+from tests.docker.compose import (
+    Compose,
+    dead_lettered,
+    docker_overrides,
+    healthy,
+    verify,
+)
 
 ORDERS_PER_STREAM = 1500
 STREAM = {
@@ -54,43 +58,6 @@ def compose(images: dict[str, str]) -> Iterator[Compose]:
         logs = project.run("logs", "--no-color", "--tail", "40", check=False, timeout=120)
         print("\n".join(project.log), logs.stdout[-20000:], sep="\n")
         project.run("down", "--volumes", "--remove-orphans", "--timeout", "10", check=False)
-
-
-def running(compose: Compose, service: str) -> list[dict[str, Any]]:
-    return [c for c in compose.containers(service) if c["State"] == "running"]
-
-
-def verify(compose: Compose) -> dict[str, Any]:
-    result = compose.run(
-        "run", "--rm", "--no-deps", "producer",
-        "ecom-verify", "--manifest", "/data/manifest.jsonl", "--wait", "300", "--json",
-        check=False, timeout=420,
-    )  # fmt: skip
-    report: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
-    assert result.returncode == 0, report
-    assert report["ok"], report
-    return report
-
-
-def dead_lettered(compose: Compose, expected: int, timeout: float = 60) -> set[str]:
-    """The source ids of what reached the dead-letter topic, once ``expected`` have (each
-    message counted once, whatever redeliveries did)."""
-    host_port = f"{compose.address('pubsub-emulator')}:8085"
-    sources: set[str] = set()
-    deadline = time.monotonic() + timeout
-    while len(sources) < expected and time.monotonic() < deadline:
-        messages = asyncio.run(drain_now(host_port, "local-project", "dead-letter-sub"))
-        assert all(m.attributes.get("error_reason") for m in messages), messages
-        sources |= {m.attributes["source_message_id"] for m in messages}
-        time.sleep(0.5)
-    return sources
-
-
-def healthy(compose: Compose, service: str, count: int) -> bool:
-    """``count`` containers of ``service`` run and their image's healthcheck (``ecom-health``,
-    which asks the service's /readyz) passes."""
-    states = [c.get("Health") for c in running(compose, service)]
-    return states == ["healthy"] * count
 
 
 def scraped(compose: Compose, service: str, metric: str) -> float:

@@ -23,9 +23,11 @@ from ecom_producer.settings import ProducerSettings
 from ecom_shared.settings import ConsumerServiceSettings, ServiceSettings
 from tests.compose_files import (
     BASE_FILE,
+    CLUSTER_FILE,
     OVERRIDE_FILES,
     ROOT,
     MissingVariableError,
+    cassandra_nodes,
     environment,
     interpolate,
     load,
@@ -55,6 +57,7 @@ COMPOSE_VARIABLES = {
     "ECOM_IMAGE_PREFIX",
     "ECOM_IMAGE_TAG",
     "GCP_CREDENTIALS_FILE",
+    "CLUSTER_SUBNET_PREFIX",
     "HOME",
 }
 
@@ -72,6 +75,13 @@ def base() -> dict[str, Any]:
 
 def gcp() -> dict[str, Any]:
     return merged(BASE_FILE, *OVERRIDE_FILES)
+
+
+def cluster() -> dict[str, Any]:
+    return merged(BASE_FILE, CLUSTER_FILE)
+
+
+MODES = {"emulator": base, "gcp": gcp, "cluster": cluster}
 
 
 # ---- Dockerfile ---------------------------------------------------------------------------
@@ -138,7 +148,7 @@ def console_scripts() -> set[str]:
 # ---- the tests ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", [BASE_FILE, *OVERRIDE_FILES], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", [BASE_FILE, *OVERRIDE_FILES, CLUSTER_FILE], ids=lambda p: p.name)
 def test_files_follow_the_compose_specification(path: Path) -> None:
     schema = json.loads((ROOT / "tests" / "data" / "compose-spec.json").read_text("utf-8"))
     jsonschema.Draft7Validator(schema).validate(untagged(load(path)))
@@ -199,11 +209,12 @@ def assert_variable_is_a_setting(model: type[ServiceSettings], variable: str) ->
     assert field in section.model_fields, variable
 
 
-@pytest.mark.parametrize("mode", ["emulator", "gcp"])
+@pytest.mark.parametrize("mode", MODES)
 def test_every_variable_compose_sets_is_accepted_by_the_service(
     mode: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    document = base() if mode == "emulator" else gcp()
+    document = MODES[mode]()
+    nodes = sorted(cassandra_nodes(document))
     host = {"ECOM_PUBSUB__PROJECT_ID": "my-project", "HOME": "/home/someone"}
     for name, service in project_services(document).items():
         model = settings_class(service)
@@ -217,7 +228,7 @@ def test_every_variable_compose_sets_is_accepted_by_the_service(
                 if value is not None:
                     patch.setenv(variable, value)
             settings = model()
-        assert settings.cassandra.contact_points == ["cassandra"], name
+        assert sorted(settings.cassandra.contact_points) == nodes, name
 
 
 def test_what_must_differ_from_the_defaults_is_set() -> None:
@@ -249,14 +260,14 @@ def test_every_interpolated_variable_is_known() -> None:
             settings_variables |= {
                 f"ECOM_{section_name}__{name}".upper() for name in section.model_fields
             }
-    for path in [BASE_FILE, *OVERRIDE_FILES]:
+    for path in [BASE_FILE, *OVERRIDE_FILES, CLUSTER_FILE]:
         unknown = variables_used(path) - settings_variables - COMPOSE_VARIABLES
         assert not unknown, (path.name, unknown)
 
 
-@pytest.mark.parametrize("mode", ["emulator", "gcp"])
+@pytest.mark.parametrize("mode", MODES)
 def test_nothing_prevents_scaling(mode: str) -> None:
-    document = base() if mode == "emulator" else gcp()
+    document = MODES[mode]()
     for name, service in document["services"].items():
         assert "container_name" not in service, name
         for port in service.get("ports", []):
@@ -270,9 +281,9 @@ def started_by_default(document: dict[str, Any]) -> set[str]:
     return {name for name, service in document["services"].items() if not service.get("profiles")}
 
 
-@pytest.mark.parametrize("mode", ["emulator", "gcp"])
+@pytest.mark.parametrize("mode", MODES)
 def test_services_wait_for_what_they_need(mode: str) -> None:
-    document = base() if mode == "emulator" else gcp()
+    document = MODES[mode]()
     services = document["services"]
     for name in started_by_default(document):
         for target, rule in services[name].get("depends_on", {}).items():

@@ -203,5 +203,6 @@ async def scan_by_token(
 
 
 async def ping(session: Session) -> None:
-    """Raise unless a Cassandra node answers a trivial query."""
+    """Raise unless a Cassandra node answers a trivial query (any one live node does: see
+    :class:`ecom_shared.store.ReplicaProbe` for what the services check)."""
     await session.execute(acsylla.create_statement("SELECT release_version FROM system.local"))

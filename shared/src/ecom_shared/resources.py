@@ -9,13 +9,13 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from ecom_shared.cassandra import Session, cassandra_session, ping
+from ecom_shared.cassandra import Session, cassandra_session
 from ecom_shared.deadletter import DeadLetters
 from ecom_shared.health import Telemetry, serve_http
 from ecom_shared.metrics import StoreMetrics
 from ecom_shared.pubsub import PubSubPublisher, PubSubSubscription, http_session
 from ecom_shared.settings import ServiceSettings
-from ecom_shared.store import CassandraDlq, CassandraOrders, DlqTable, OrdersTable
+from ecom_shared.store import CassandraDlq, CassandraOrders, DlqTable, OrdersTable, ReplicaProbe
 from ecom_shared.timed_store import TimedDlq, TimedOrders
 
 
@@ -29,13 +29,15 @@ class Resources:
     dlq: DlqTable
     dead_letters: DeadLetters
     telemetry: Telemetry
+    replica_probe: ReplicaProbe
 
     def subscription(self, name: str) -> PubSubSubscription:
         return PubSubSubscription(self.http, self.settings.pubsub.project_id, name)
 
     async def probe(self) -> None:
-        """Raise unless Cassandra answers (the consumers' dependency gate calls this)."""
-        await ping(self.cql)
+        """Raise unless Cassandra can serve the pipeline's reads and writes at the configured
+        consistency (the consumers' dependency gate and the DLQ worker call this)."""
+        await self.replica_probe()
 
 
 @contextlib.asynccontextmanager
@@ -60,6 +62,7 @@ async def open_resources(
         store_metrics = StoreMetrics(telemetry.registry)
         orders = await CassandraOrders.prepare(cql, settings.cassandra)
         dlq = await CassandraDlq.prepare(cql, settings.cassandra)
+        replica_probe = await ReplicaProbe.prepare(cql, settings.cassandra)
         telemetry.health.started()
         yield Resources(
             settings=settings,
@@ -70,4 +73,5 @@ async def open_resources(
             dlq=TimedDlq(dlq, store_metrics),
             dead_letters=DeadLetters(publisher, settings.pubsub.dead_letter_topic),
             telemetry=telemetry,
+            replica_probe=replica_probe,
         )

@@ -191,6 +191,34 @@ class CassandraDlq:
         await self._session.execute(bind(self._st["remove"], [order_id, payment_id]))
 
 
+class ReplicaProbe:
+    """Raises unless enough replicas answer for the configured consistency: one partition of
+    the orders table read as the services read it.
+
+    :func:`~ecom_shared.cassandra.ping` is not enough for that: with two of three replicas
+    down, any live node still answers ``system.local`` while every ``LOCAL_QUORUM`` write fails
+    (Unavailable). In a cluster larger than the replication factor, this checks the replicas
+    of one partition.
+    """
+
+    ORDER_ID = 0  # no order has this id (ids start at 1)
+
+    def __init__(self, session: Session, statement: Prepared) -> None:
+        self._session = session
+        self._statement = statement
+
+    @classmethod
+    async def prepare(cls, session: Session, settings: CassandraSettings) -> ReplicaProbe:
+        table = f"{settings.keyspace}.{settings.orders_table}"
+        statement = await session.create_prepared(
+            f"SELECT order_id FROM {table} WHERE order_id = ?"
+        )
+        return cls(session, statement)
+
+    async def __call__(self) -> None:
+        await self._session.execute(bind(self._statement, [self.ORDER_ID]))
+
+
 def _payment_fields(payment: Payment) -> list[Any]:
     """payment_id, payment_method, card_last_four, payment_status, paid_at: in this order."""
     return [
