@@ -153,7 +153,7 @@ class Scenario:
                 service.signal_term()
         for service in self.services:
             if len(service.exit_codes) < len(service.runs):  # not reaped yet
-                await service.stop(grace)
+                await service.stop(grace, signalled=True)
 
     # -- the producer -----------------------------------------------------------------------
 

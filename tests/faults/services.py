@@ -81,11 +81,13 @@ class Service:
         self.signal(signal.SIGKILL)
         return await self.wait_exit(30)
 
-    async def stop(self, grace: float) -> int | None:
-        """SIGTERM; SIGKILL if it has not exited after ``grace`` seconds. Its exit code."""
+    async def stop(self, grace: float, *, signalled: bool = False) -> int | None:
+        """SIGTERM (unless ``signalled`` already: a second one during the final teardown would
+        kill it by signal); SIGKILL if it has not exited after ``grace`` seconds. Its exit code."""
         if not self.runs:
             return None
-        self.signal(signal.SIGTERM)
+        if not signalled:
+            self.signal(signal.SIGTERM)
         code = await self.wait_exit(grace)
         return code if code is not None else await self.kill()
 
