@@ -16,6 +16,14 @@ messages the manifest lists, and reports the issue's figures (see :mod:`tests.fa
         report = await s.finish()
     assert report.ok, report
 
+What a scenario has: ``settings`` and ``env`` (what the services get), ``manifest``,
+``start(kind, count, env=, args=)`` returning :class:`~tests.faults.services.Service` instances
+(``kill``, ``signal``, ``wait_exit``, ``metric``, ``events`` of their JSON log), ``kill``,
+``terminate`` and ``restart``, ``fault(kind, count)`` to count what else it injects,
+``start_producer``/``wait_producer``/``produce``, ``provision``, ``expected()``, ``wait_quiet``,
+``take_dead_letters`` and ``finish`` (which also stops every service; their exit codes are in the
+report).
+
 "Quiet" means: the verifier passes, no live consumer has a message in flight, an immediate
 pull finds nothing waiting on the orders and payments subscriptions, and then a DLQ worker
 pass has started and finished (two more passes on a live worker's metrics, or one
@@ -90,9 +98,14 @@ class Scenario:
 
     async def __aenter__(self) -> Scenario:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        await provision(self.settings)
+        await self.provision()
         self._started = time.monotonic()
         return self
+
+    async def provision(self) -> None:
+        """Topics, subscriptions (with dead-letter policies) and schema, as ``ecom-setup`` does;
+        idempotent, so also the way to recreate them after an emulator restart."""
+        await provision(self.settings)
 
     async def __aexit__(
         self,
