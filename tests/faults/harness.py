@@ -156,9 +156,11 @@ class Scenario:
         return await service.wait_exit(grace)
 
     async def started(self, *services: Service, timeout: float = 120.0) -> None:
-        """Wait until each service serves its metrics port (it has opened its resources)."""
-        for service in services or tuple(self.services):
-            await service.process.wait_served_port(timeout)
+        """Wait until each service (default: all) is at work: serving its metrics port and,
+        for a consumer, pulling (it logged ``consumer.started``)."""
+        serving = tuple(s for s in self.services if s.alive and "--once" not in s.args)
+        for service in services or serving:
+            await service.wait_ready(timeout)
 
     async def stop_all(self, grace: float = STOP_GRACE) -> None:
         for service in self.services:
