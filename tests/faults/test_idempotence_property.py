@@ -29,6 +29,9 @@ from tests.faults.interleaving import Delivery, Pipeline, Stream, dump, streams
 from tests.faults.report import FaultReport, emit
 from tests.infra import InfraUnderTest
 
+# Generous: each scenario waits on its own deadlines, and this machine's 2 cores are shared.
+pytestmark = pytest.mark.timeout(600)
+
 _id_bases = itertools.count(1)
 
 

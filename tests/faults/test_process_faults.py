@@ -26,6 +26,9 @@ from tests.faults.harness import Scenario
 from tests.faults.services import Service
 from tests.infra import InfraUnderTest
 
+# Generous: each scenario waits on its own deadlines, and this machine's 2 cores are shared.
+pytestmark = pytest.mark.timeout(600)
+
 STOP_BUDGET = ConsumerSettings().shutdown_grace_seconds + 10  # compose.yaml: 30 s
 
 
