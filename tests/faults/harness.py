@@ -48,6 +48,7 @@ from ecom_shared.provision import provision
 from tests.faults.pubsub import (
     check_dead_letters,
     expected_dead_letters,
+    source_id,
     take_dead_letters,
     waiting,
 )
@@ -254,7 +255,7 @@ class Scenario:
         host = self.infra.pubsub_host_port
         while True:
             self.dead_letters += await take_dead_letters(host, self.settings.pubsub)
-            distinct = {m.attributes.get("source_message_id") for m in self.dead_letters}
+            distinct = {source_id(m) for m in self.dead_letters}
             if len(distinct) >= want or time.monotonic() > deadline:
                 break
             await asyncio.sleep(0.5)
