@@ -48,8 +48,9 @@ ROW_COLUMNS = (
     "writetime(payment_status) AS payment_written"
 )
 """Every column but the ingestion metadata: when a row was written (``*_ingested_at``) and by
-which path the payment came (``payment_source``: ``stream``, or ``dlq`` when it was parked
-first) legitimately depend on the delivery order; the facts and their write times must not."""
+which path the payment came (``payment_source``: ``stream``, or ``order`` or ``dlq`` when it
+was parked first) legitimately depend on the delivery order; the facts and their write times
+must not."""
 DLQ_COLUMNS = "order_id, payment_id, payment_method, card_last_four, payment_status, paid_at"
 
 
@@ -158,7 +159,7 @@ class Pipeline:
         self.resources = resources
         pubsub = resources.settings.pubsub
         self._handlers: dict[EventType, Handler] = {
-            EventType.ORDER: OrderHandler(resources.orders),
+            EventType.ORDER: OrderHandler(resources.orders, resources.dlq),
             EventType.PAYMENT: PaymentHandler(
                 resources.orders, resources.dlq, resources.publisher, pubsub.dlq_payments_topic
             ),
