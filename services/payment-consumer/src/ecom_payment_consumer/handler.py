@@ -7,6 +7,7 @@ from datetime import datetime
 
 from ecom_shared.clock import Clock, utc_now
 from ecom_shared.events import EventType, Payment, event_attributes, parse_event
+from ecom_shared.faults import NO_CRASH, CrashHook, CrashPoint
 from ecom_shared.pubsub import OutgoingMessage, Publisher, ReceivedMessage
 from ecom_shared.store import DlqTable, OrdersTable
 
@@ -18,6 +19,7 @@ class PaymentHandler:
     announcement, have succeeded. A payment that finds no order is safe to park even if the
     order lands a moment later: the DLQ worker completes it on its next pass. ``on_parked`` is
     called once a payment is parked and announced (the service counts it in a metric).
+    ``crash`` is the fault-injection tests' hook (:mod:`ecom_shared.faults`), off otherwise.
     """
 
     def __init__(
@@ -29,6 +31,7 @@ class PaymentHandler:
         clock: Clock = utc_now,
         *,
         on_parked: Callable[[], None] | None = None,
+        crash: CrashHook = NO_CRASH,
     ) -> None:
         self._orders = orders
         self._dlq = dlq
@@ -36,6 +39,7 @@ class PaymentHandler:
         self._dlq_topic = dlq_topic
         self._clock = clock
         self._on_parked = on_parked
+        self._crash = crash
 
     async def __call__(self, message: ReceivedMessage) -> None:
         payment = parse_event(Payment, message.data, message.attributes)
@@ -44,6 +48,7 @@ class PaymentHandler:
             await self._orders.set_payment(payment, "stream", now)
             return
         await self._dlq.park(payment, now)
+        self._crash.reached(CrashPoint.AFTER_PARK_BEFORE_ACK)
         await self._publisher.publish(self._dlq_topic, [_announcement(payment, message, now)])
         if self._on_parked is not None:
             self._on_parked()
