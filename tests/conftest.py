@@ -1,6 +1,7 @@
 """Test layers: ``tests/unit`` (no network), ``tests/integration`` and ``tests/e2e`` (real
-Cassandra 5.0 and the real Pub/Sub emulator, started once per session on test ports), and
-``tests/docker`` (Docker Compose on a real engine, marked ``docker``)."""
+Cassandra 5.0 and the real Pub/Sub emulator, started once per session on test ports),
+``tests/faults`` (faults injected into the services as processes on the real infrastructure,
+marked ``faults``), and ``tests/docker`` (Docker Compose on a real engine, marked ``docker``)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.integration)
         elif "/tests/e2e/" in path:
             item.add_marker(pytest.mark.e2e)
+        elif "/tests/faults/" in path:
+            item.add_marker(pytest.mark.faults)
         elif "/tests/docker/" in path:
             item.add_marker(pytest.mark.docker)
 

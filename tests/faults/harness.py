@@ -1,0 +1,275 @@
+"""A fault scenario on the real services: isolated names, real processes, the producer's
+manifest as ground truth, the verifier as judge.
+
+A scenario gets topics, subscriptions and a keyspace of its own (``InfraUnderTest.settings``)
+and provisions them the way ``ecom-setup`` does. It starts any number of each service as a
+process (``python -m ...``, as a user runs them), kills and restarts them, and runs
+``ecom-producer`` with a manifest. :meth:`Scenario.finish` waits until the system is quiet,
+runs the verifier, checks that the dead-letter subscription holds exactly the malformed
+messages the manifest lists, and reports the issue's figures (see :mod:`tests.faults.report`)::
+
+    async with Scenario(infra, "sigkill", tmp_path) as s:
+        s.start("order-consumer"); s.start("payment-consumer"); s.start("dlq-worker")
+        producer = s.start_producer(1500, rate=800, seed=3)
+        ...                     # faults: await s.kill(service), then s.restart(service)
+        assert await s.wait_producer(producer) == 0
+        report = await s.finish()
+    assert report.ok, report
+
+"Quiet" means: the verifier passes, no live consumer has a message in flight, an immediate
+pull finds nothing waiting on the orders and payments subscriptions, and then a DLQ worker
+pass has started and finished (two more passes on a live worker's metrics, or one
+``--once`` pass when none runs) and the verifier still passes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+from types import TracebackType
+
+from ecom_devtools.drain import Pulled
+from ecom_producer.verify import Report, verify
+from ecom_shared.cassandra import Session, cassandra_session
+from ecom_shared.manifest import ExpectedState, load_expected
+from ecom_shared.provision import provision
+from tests.faults.pubsub import (
+    check_dead_letters,
+    expected_dead_letters,
+    take_dead_letters,
+    waiting,
+)
+from tests.faults.report import FaultReport, emit, fold
+from tests.faults.services import CONSUMERS, Service
+from tests.infra import InfraUnderTest
+
+SERVICE_ENV = {
+    "ECOM_LOG__LEVEL": "INFO",
+    "ECOM_CONSUMER__RETRY_DELAY_SECONDS": "1",
+    "ECOM_CONSUMER__BACKOFF_INITIAL_SECONDS": "0.2",
+    "ECOM_CONSUMER__BACKOFF_MAX_SECONDS": "2",
+    "ECOM_CONSUMER__PROBE_SECONDS": "1",
+    "ECOM_CONSUMER__PROGRESS_SECONDS": "5",
+    "ECOM_WORKER__INTERVAL_SECONDS": "1",
+    "ECOM_WORKER__PROBE_SECONDS": "1",
+}
+"""Shorter waits than production, so faults heal within a test; nothing else differs."""
+
+STOP_GRACE = 40.0  # the consumers' drain budget (20 s) plus start-up and closing, generously
+
+
+class Scenario:
+    def __init__(
+        self,
+        infra: InfraUnderTest,
+        name: str,
+        workdir: Path,
+        *,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.infra = infra
+        self.name = name
+        self.workdir = workdir
+        self.settings = infra.settings(f"f{uuid.uuid4().hex[:10]}")
+        self.env = {
+            **os.environ,
+            **infra.environment(self.settings),
+            "ECOM_PUBSUB__ACK_DEADLINE_SECONDS": str(self.settings.pubsub.ack_deadline_seconds),
+            **SERVICE_ENV,
+            **(env or {}),
+        }
+        self.manifest = workdir / "manifest.jsonl"
+        self.services: list[Service] = []
+        self.faults: Counter[str] = Counter()
+        self.dead_letters: list[Pulled] = []
+        self._started = time.monotonic()
+
+    async def __aenter__(self) -> Scenario:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        await provision(self.settings)
+        self._started = time.monotonic()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop_all(STOP_GRACE if exc is None else 5.0)
+
+    # -- services ---------------------------------------------------------------------------
+
+    def start(
+        self,
+        kind: str,
+        count: int = 1,
+        *,
+        env: dict[str, str] | None = None,
+        args: list[str] | None = None,
+    ) -> list[Service]:
+        """Start ``count`` new instances of ``kind``; ``env`` adds to the scenario's."""
+        started = []
+        for _ in range(count):
+            index = sum(s.kind == kind for s in self.services) + 1
+            service = Service(kind, index, self.workdir / "logs", dict(env or {}), list(args or []))
+            service.start(self.env)
+            self.services.append(service)
+            started.append(service)
+        return started
+
+    def of(self, kind: str) -> list[Service]:
+        return [s for s in self.services if s.kind == kind]
+
+    def restart(self, service: Service) -> None:
+        service.start(self.env)
+
+    def fault(self, kind: str, count: int = 1) -> None:
+        """Count an injected fault (``kill`` and ``terminate`` count their own)."""
+        self.faults[kind] += count
+
+    async def kill(self, service: Service) -> int | None:
+        self.fault(f"SIGKILL {service.kind}")
+        return await service.kill()
+
+    async def terminate(self, service: Service, grace: float) -> int | None:
+        """SIGTERM; the exit code if it exits within ``grace`` s, else None (it still runs)."""
+        self.fault(f"SIGTERM {service.kind}")
+        service.signal_term()
+        return await service.wait_exit(grace)
+
+    async def started(self, *services: Service, timeout: float = 120.0) -> None:
+        """Wait until each service serves its metrics port (it has opened its resources)."""
+        for service in services or tuple(self.services):
+            await service.process.wait_served_port(timeout)
+
+    async def stop_all(self, grace: float = STOP_GRACE) -> None:
+        for service in self.services:
+            if service.alive:
+                service.signal_term()
+        for service in self.services:
+            if len(service.exit_codes) < len(service.runs):  # not reaped yet
+                await service.stop(grace)
+
+    # -- the producer -----------------------------------------------------------------------
+
+    def start_producer(
+        self,
+        orders: int,
+        *,
+        seed: int = 1,
+        rate: float = 0.0,
+        id_base: int = 1_000_000,
+        **shares: float,
+    ) -> Service:
+        """``ecom-producer`` appending to the scenario's manifest; ``shares`` are its share
+        options by name (``payments_first=0.5``, ``duplicates=0.3``, ``malformed=0.02``...)."""
+        args = ["--orders", str(orders), "--seed", str(seed), "--rate", str(rate)]
+        args += ["--id-base", str(id_base), "--manifest", str(self.manifest)]
+        for share, value in shares.items():
+            args += [f"--{share.replace('_', '-')}", str(value)]
+        [producer] = self.start("producer", args=args)
+        return producer
+
+    async def wait_producer(self, producer: Service, timeout: float = 300.0) -> int | None:
+        return await producer.wait_exit(timeout)
+
+    async def produce(self, orders: int, **options: float) -> int | None:
+        """Run the producer to the end; its exit code."""
+        return await self.wait_producer(self.start_producer(orders, **options))  # type: ignore[arg-type]
+
+    def expected(self) -> ExpectedState:
+        return load_expected(self.manifest)
+
+    # -- quiet, verdict, report -------------------------------------------------------------
+
+    async def wait_quiet(self, timeout: float = 240.0) -> Report:
+        """The verifier's report once the system is quiet, or its last one at the deadline."""
+        deadline = time.monotonic() + timeout
+        expected = self.expected()
+        async with cassandra_session(self.settings.cassandra) as session:
+            report = await self._verify(session, expected)
+            while time.monotonic() < deadline:
+                if report.ok and await self._idle() and await self._dlq_pass(deadline):
+                    report = await self._verify(session, expected)
+                    if report.ok and await self._idle():
+                        return report
+                await asyncio.sleep(0.5)
+                report = await self._verify(session, expected)
+        return report
+
+    async def _verify(self, session: Session, expected: ExpectedState) -> Report:
+        return await verify(session, self.settings.cassandra, expected)
+
+    async def _idle(self) -> bool:
+        for service in self.services:
+            busy = service.kind in CONSUMERS and service.alive
+            if busy and await service.metric("ecom_messages_in_flight") != 0:
+                return False
+        p = self.settings.pubsub
+        for subscription in (p.orders_subscription, p.payments_subscription):
+            if await waiting(self.infra.pubsub_host_port, p.project_id, subscription):
+                return False
+        return True
+
+    async def _dlq_pass(self, deadline: float) -> bool:
+        """True once a whole DLQ pass ran after this call began."""
+        workers = [s for s in self.of("dlq-worker") if s.alive]
+        if not workers:
+            [once] = self.start("dlq-worker", args=["--once"])
+            return await once.wait_exit(max(1.0, deadline - time.monotonic())) == 0
+        before = [await w.metric("ecom_dlq_passes_total", outcome="ok") for w in workers]
+        while time.monotonic() < deadline:
+            for worker, then in zip(workers, before, strict=True):
+                now = await worker.metric("ecom_dlq_passes_total", outcome="ok")
+                if then is not None and now is not None and now >= then + 2:
+                    return True
+            await asyncio.sleep(0.3)
+        return False
+
+    async def take_dead_letters(self, timeout: float = 30.0) -> list[Pulled]:
+        """Drain the dead-letter subscription until it gave as many distinct messages as the
+        manifest lists as malformed (or ``timeout``), then once more for any extra."""
+        want = sum(expected_dead_letters(self._manifest_lines()).values())
+        deadline = time.monotonic() + timeout
+        host = self.infra.pubsub_host_port
+        while True:
+            self.dead_letters += await take_dead_letters(host, self.settings.pubsub)
+            distinct = {m.attributes.get("source_message_id") for m in self.dead_letters}
+            if len(distinct) >= want or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.5)
+        self.dead_letters += await take_dead_letters(host, self.settings.pubsub)
+        return self.dead_letters
+
+    def _manifest_lines(self) -> list[str]:
+        return self.manifest.read_text(encoding="utf-8").splitlines()
+
+    async def finish(self, timeout: float = 240.0) -> FaultReport:
+        """Wait quiet, verify, check the dead letters, stop every service (SIGTERM; their exit
+        codes are in the report); emit and return the scenario's report."""
+        verdict = await self.wait_quiet(timeout)
+        dead = check_dead_letters(
+            await self.take_dead_letters(),
+            expected_dead_letters(self._manifest_lines()),
+            self.settings.pubsub,
+        )
+        seconds = round(time.monotonic() - self._started, 1)
+        await self.stop_all()
+        report = fold(
+            self.name,
+            verdict.counts,
+            dead,
+            events=self.expected().published,
+            faults=sum(self.faults.values()),
+            seconds=seconds,
+            fault_kinds=dict(self.faults),
+            examples=verdict.examples,
+            exit_codes={s.name: list(s.exit_codes) for s in self.services},
+        )
+        emit(report, self.workdir / "fault-report.jsonl")
+        return report

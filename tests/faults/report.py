@@ -1,0 +1,123 @@
+"""What one fault scenario measured, in the figures of the issue's table, as one JSON line.
+
+The verifier's categories are folded into three figures:
+
+- **lost**: something the manifest says must be there is not: ``orders_missing``,
+  ``payments_missing``, ``parked_missing``, plus malformed messages missing from the
+  dead-letter subscription;
+- **duplicated**: one fact present twice, or an effect nothing in the manifest explains (what a
+  redelivery or replay would leave behind in keyed tables): ``rows_unexplained``,
+  ``payments_unexplained``, ``parked_but_order_exists`` (a payment joined and still parked);
+- **wrong**: every other category (``orders_wrong``, ``payments_wrong``, and any category the
+  verifier adds later), plus messages on the dead-letter subscription that the manifest does
+  not list as malformed (a healthy message there is wrong, whatever the reason).
+
+A second copy of one dead-lettered message (same ``source_message_id``) is the dead-letter
+publish redelivered, which at-least-once allows when a consumer dies between that publish and
+its ack; it is reported apart as ``dead_letter_copies`` and each scenario says whether it may
+be non-zero.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+LOST = frozenset({"orders_missing", "payments_missing", "parked_missing"})
+DUPLICATED = frozenset({"rows_unexplained", "payments_unexplained", "parked_but_order_exists"})
+REPORT_ENV = "ECOM_FAULT_REPORT"
+LINE_PREFIX = "FAULT-REPORT "
+EMITTED: list[FaultReport] = []  # this session's reports, for the terminal summary (conftest)
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetterCheck:
+    """What the dead-letter subscription held against what the manifest says was malformed,
+    keyed ``topic/reason`` and counted once per source message."""
+
+    expected: dict[str, int]
+    got: dict[str, int]
+    copies: int
+
+    @property
+    def missing(self) -> int:
+        return sum(max(0, n - self.got.get(k, 0)) for k, n in self.expected.items())
+
+    @property
+    def unexpected(self) -> int:
+        return sum(max(0, n - self.expected.get(k, 0)) for k, n in self.got.items())
+
+
+@dataclass(frozen=True, slots=True)
+class FaultReport:
+    scenario: str
+    events: int
+    faults: int
+    lost: int
+    wrong: int
+    duplicated: int
+    seconds: float
+    fault_kinds: dict[str, int] = field(default_factory=dict)
+    verifier: dict[str, int] = field(default_factory=dict)
+    dead_letter_expected: dict[str, int] = field(default_factory=dict)
+    dead_letter_got: dict[str, int] = field(default_factory=dict)
+    dead_letter_copies: int = 0
+    examples: dict[str, list[str]] = field(default_factory=dict)
+    exit_codes: dict[str, list[int | None]] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.lost == self.wrong == self.duplicated == 0
+
+    def line(self) -> str:
+        return json.dumps(asdict(self), sort_keys=False)
+
+
+def fold(
+    scenario: str,
+    counts: dict[str, int],
+    dead: DeadLetterCheck,
+    **figures: object,
+) -> FaultReport:
+    """The table's figures from the verifier's ``counts`` and the dead-letter check."""
+    lost = sum(n for name, n in counts.items() if name in LOST) + dead.missing
+    duplicated = sum(n for name, n in counts.items() if name in DUPLICATED)
+    wrong = sum(n for name, n in counts.items() if name not in LOST | DUPLICATED)
+    return FaultReport(
+        scenario=scenario,
+        lost=lost,
+        wrong=wrong + dead.unexpected,
+        duplicated=duplicated,
+        verifier=dict(counts),
+        dead_letter_expected=dead.expected,
+        dead_letter_got=dead.got,
+        dead_letter_copies=dead.copies,
+        **figures,  # type: ignore[arg-type]
+    )
+
+
+def emit(report: FaultReport, fallback: Path) -> Path:
+    """Print the report's line and append it to ``$ECOM_FAULT_REPORT`` (else ``fallback``)."""
+    line = report.line()
+    EMITTED.append(report)
+    print(LINE_PREFIX + line, flush=True)
+    target = Path(os.environ.get(REPORT_ENV) or fallback)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with target.open("a", encoding="utf-8") as handle:
+        handle.write(line + "\n")
+    return target
+
+
+def table(reports: list[FaultReport]) -> list[str]:
+    """The lead's table: scenario, events, faults injected, lost, wrong, duplicated, duration."""
+    head = (
+        f"{'scenario':<34} {'events':>7} {'faults':>6} {'lost':>5} {'wrong':>5} {'dup':>5} {'s':>6}"
+    )
+    rows = [
+        f"{r.scenario:<34} {r.events:>7} {r.faults:>6} {r.lost:>5} {r.wrong:>5} "
+        f"{r.duplicated:>5} {r.seconds:>6.1f}"
+        for r in reports
+    ]
+    return [head, *rows]

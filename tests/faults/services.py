@@ -1,0 +1,128 @@
+"""Service instances a scenario starts, kills and restarts: one real process per start.
+
+Each start of an instance is a new :class:`ecom_devtools.services.ServiceProcess` with a log of
+its own, so the port a restarted service serves and the lines it logs are never confused with
+those of the process before it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
+
+from ecom_devtools.services import ServiceProcess
+
+CONSUMERS = ("order-consumer", "payment-consumer")
+
+
+@dataclass
+class Service:
+    """One instance of a service (``kind``, e.g. ``order-consumer``) across its restarts."""
+
+    kind: str
+    index: int
+    logs: Path
+    env: dict[str, str] = field(default_factory=dict)
+    args: list[str] = field(default_factory=list)
+    runs: list[ServiceProcess] = field(default_factory=list)
+    exit_codes: list[int | None] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return f"{self.kind}-{self.index}"
+
+    @property
+    def process(self) -> ServiceProcess:
+        if not self.runs:
+            raise RuntimeError(f"{self.name} was never started")
+        return self.runs[-1]
+
+    @property
+    def alive(self) -> bool:
+        return bool(self.runs) and self.process.poll() is None
+
+    def start(self, base_env: dict[str, str]) -> ServiceProcess:
+        if self.alive:
+            raise RuntimeError(f"{self.name} is already running")
+        log = self.logs / f"{self.name}.run{len(self.runs) + 1}.log"
+        process = ServiceProcess(self.kind, list(self.args), log, dict(self.env))
+        process.start(base_env)
+        self.runs.append(process)
+        return process
+
+    def signal(self, sig: signal.Signals) -> None:
+        self.process.signal(sig)
+
+    def signal_term(self) -> None:
+        self.signal(signal.SIGTERM)
+
+    async def wait_exit(self, timeout: float) -> int | None:
+        """Poll until the current process exits; its code, or None if it still runs."""
+        deadline = time.monotonic() + timeout
+        while True:
+            code = self.process.poll()
+            if code is not None or time.monotonic() >= deadline:
+                break
+            await asyncio.sleep(0.1)
+        if code is not None and len(self.exit_codes) < len(self.runs):
+            self.exit_codes.append(code)
+        return code
+
+    async def kill(self) -> int | None:
+        """SIGKILL and reap."""
+        self.signal(signal.SIGKILL)
+        return await self.wait_exit(30)
+
+    async def stop(self, grace: float) -> int | None:
+        """SIGTERM; SIGKILL if it has not exited after ``grace`` seconds. Its exit code."""
+        if not self.runs:
+            return None
+        self.signal(signal.SIGTERM)
+        code = await self.wait_exit(grace)
+        return code if code is not None else await self.kill()
+
+    def events(self, event: str, *, all_runs: bool = True) -> list[dict[str, Any]]:
+        """The JSON lines logged with ``event`` (by every run, or only the current one)."""
+        found: list[dict[str, Any]] = []
+        for run in self.runs if all_runs else self.runs[-1:]:
+            try:
+                text = run.log_path.read_text(encoding="utf-8", errors="replace")
+            except OSError:
+                continue
+            for line in text.splitlines():
+                if f'"{event}"' in line:
+                    try:
+                        found.append(json.loads(line))
+                    except json.JSONDecodeError:
+                        continue
+        return found
+
+    async def metric(self, name: str, **labels: str) -> float | None:
+        """Sum of the current process's samples named ``name`` with these labels; None while it
+        serves no metrics (starting, or gone)."""
+        port = self.process.served_port() if self.alive else None
+        if port is None:
+            return None
+        try:
+            timeout = aiohttp.ClientTimeout(total=5)
+            async with (
+                aiohttp.ClientSession(timeout=timeout) as session,
+                session.get(f"http://127.0.0.1:{port}/metrics") as reply,
+            ):
+                text = await reply.text()
+        except (aiohttp.ClientError, OSError, TimeoutError):
+            return None
+        return sum(
+            sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name == name and labels.items() <= sample.labels.items()
+        )
