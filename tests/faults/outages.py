@@ -93,6 +93,4 @@ class Servers:
         await server.wait_ready(READY_TIMEOUT)
 
     def _count(self, what: str, since: float) -> None:
-        self.outages[what] = round(
-            self.outages.get(what, 0.0) + time.monotonic() - since, 1
-        )
+        self.outages[what] = round(self.outages.get(what, 0.0) + time.monotonic() - since, 1)

@@ -51,9 +51,7 @@ async def test_crash_between_durable_effect_and_its_acknowledgement(
         [payments] = s.start(
             "payment-consumer", env=crash_env(CrashPoint.AFTER_PARK_BEFORE_ACK, 10)
         )
-        [worker] = s.start(
-            "dlq-worker", env=crash_env(CrashPoint.AFTER_RECONCILE_BEFORE_DELETE, 3)
-        )
+        [worker] = s.start("dlq-worker", env=crash_env(CrashPoint.AFTER_RECONCILE_BEFORE_DELETE, 3))
         producer = s.start_producer(
             1500, seed=303, rate=500, payments_first=0.5, duplicates=0.05, malformed=0.02
         )
