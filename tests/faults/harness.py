@@ -152,8 +152,11 @@ class Scenario:
             if service.alive:
                 service.signal_term()
         for service in self.services:
-            if len(service.exit_codes) < len(service.runs):  # not reaped yet
-                await service.stop(grace)
+            # Not reaped yet. SIGTERM went out above, once: a second one that lands after the
+            # service's handlers are gone (it is closing down) would kill it with -15.
+            unreaped = len(service.exit_codes) < len(service.runs)
+            if unreaped and await service.wait_exit(grace) is None:
+                await service.kill()
 
     # -- the producer -----------------------------------------------------------------------
 
