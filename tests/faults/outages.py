@@ -37,18 +37,21 @@ class Servers:
         self.node = CassandraNode(config.cassandra())
         self.emulator = PubSubEmulator(config.emulator())
         self._restarted: list[CassandraNode | PubSubEmulator] = []
+        self._broken: set[str] = set()  # what a test paused or killed and has not mended yet
         self.outages: dict[str, float] = {}  # what was down, and for how many seconds in all
 
     # -- Cassandra ---------------------------------------------------------------------------
 
     def pause_cassandra(self) -> float:
         """SIGSTOP the JVM; the moment it froze (monotonic)."""
+        self._broken.add("cassandra")
         self.node.pause()
         return time.monotonic()
 
     async def resume_cassandra(self, since: float) -> None:
         self.node.resume()
         await self.node.wait_ready(READY_TIMEOUT)
+        self._broken.discard("cassandra")
         self._count("cassandra paused", since)
 
     async def make_schema_durable(self) -> None:
@@ -78,39 +81,45 @@ class Servers:
 
     async def kill_cassandra(self) -> float:
         """SIGKILL the JVM, as a crash would; the moment it died (monotonic)."""
+        self._broken.add("cassandra")
         await asyncio.to_thread(self.node.kill)
         return time.monotonic()
 
     async def restart_cassandra(self, since: float) -> None:
         """Start a new JVM on the same data directory and ports; wait until CQL answers."""
         await self._start(self.node)
+        self._broken.discard("cassandra")
         self._count("cassandra killed", since)
 
     # -- the emulator ------------------------------------------------------------------------
 
     async def kill_emulator(self) -> float:
         """SIGKILL the emulator: every topic, subscription and message is gone."""
+        self._broken.add("emulator")
         await asyncio.to_thread(self.emulator.kill)
         return time.monotonic()
 
     async def restart_emulator(self, since: float) -> None:
         await self._start(self.emulator)
+        self._broken.discard("emulator")
         self._count("emulator restarted", since)
 
     # -- leaving things as they were ---------------------------------------------------------
 
     async def heal(self) -> None:
-        """Resume a paused node, start whatever is not running, wait until both answer."""
-        if self.node.is_running():
-            self.node.resume()  # SIGCONT: harmless on a node that runs
-            await self.node.wait_ready(READY_TIMEOUT)
-        else:
-            await self._start(self.node)
-        if self.emulator.is_running():
-            self.emulator.resume()
-            await self.emulator.wait_ready(READY_TIMEOUT)
-        else:
-            await self._start(self.emulator)
+        """Resume or start what a test left paused or dead, and wait until it answers."""
+        if "cassandra" in self._broken:
+            if self.node.is_running():
+                self.node.resume()  # SIGCONT: harmless on a node that runs
+                await self.node.wait_ready(READY_TIMEOUT)
+            else:
+                await self._start(self.node)
+        if "emulator" in self._broken:
+            if self.emulator.is_running():
+                await self.emulator.wait_ready(READY_TIMEOUT)
+            else:
+                await self._start(self.emulator)
+        self._broken.clear()
 
     def stop_restarted(self) -> None:
         """Stop the servers this object started (the session's end)."""

@@ -13,6 +13,8 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
+import pytest
+
 from ecom_shared.faults import CrashPoint
 from tests.faults.harness import Scenario
 from tests.faults.services import Service
@@ -43,6 +45,7 @@ async def crashed_then_restarted(
     s.restart(service)
 
 
+@pytest.mark.timeout(600)
 async def test_crash_between_durable_effect_and_its_acknowledgement(
     infra: InfraUnderTest, tmp_path: Path
 ) -> None:

@@ -92,6 +92,7 @@ async def started_pipeline(s: Scenario) -> tuple[list[Service], Service]:
     return consumers, producer
 
 
+@pytest.mark.timeout(600)
 async def test_cassandra_paused_longer_than_the_request_timeout(
     infra: InfraUnderTest, tmp_path: Path, outage: Servers
 ) -> None:
@@ -111,6 +112,7 @@ async def test_cassandra_paused_longer_than_the_request_timeout(
     assert_clean(report, away, outage.outages)
 
 
+@pytest.mark.timeout(900)  # Cassandra's restart took 1 to 2 min here while the machine was busy
 async def test_cassandra_killed_and_restarted(
     infra: InfraUnderTest, tmp_path: Path, outage: Servers
 ) -> None:
@@ -132,6 +134,7 @@ async def test_cassandra_killed_and_restarted(
     assert_clean(report, away, outage.outages)
 
 
+@pytest.mark.timeout(600)
 async def test_emulator_restarted_under_running_consumers(
     infra: InfraUnderTest, tmp_path: Path, outage: Servers
 ) -> None:
