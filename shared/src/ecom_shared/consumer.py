@@ -27,6 +27,7 @@ from ecom_shared.backoff import Backoff, wait_or_stop
 from ecom_shared.deadletter import DeadLetters
 from ecom_shared.errors import PUBSUB
 from ecom_shared.events import order_id_hint
+from ecom_shared.faults import NO_CRASH, CrashHook, CrashPoint
 from ecom_shared.gate import DependencyGate, Probe
 from ecom_shared.health import Telemetry
 from ecom_shared.logs import get_logger
@@ -64,8 +65,10 @@ class Consumer:
         ack_deadline_seconds: int,
         probe: Probe,
         telemetry: Telemetry | None = None,
+        crash: CrashHook = NO_CRASH,
     ) -> None:
         self._subscription = subscription
+        self._crash = crash
         self._handler = handler
         self._dead_letters = dead_letters
         self._settings = settings
@@ -199,6 +202,8 @@ class Consumer:
                     await keeper
             acks = [m.ack_id for m, ok in zip(batch, outcomes, strict=True) if ok]
             retries = [m.ack_id for m, ok in zip(batch, outcomes, strict=True) if not ok]
+            if acks:
+                self._crash.reached(CrashPoint.AFTER_WRITE_BEFORE_ACK)
             return acks, retries
         finally:
             self._metrics.in_flight.dec(len(batch))

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ecom_shared.faults import FaultSettings
 from ecom_shared.pem import (
     check_private_key_present,
     load_certificates,
@@ -261,3 +262,4 @@ class ConsumerServiceSettings(ServiceSettings):
     """Settings of the order and payment consumers."""
 
     consumer: ConsumerSettings = Field(default_factory=ConsumerSettings)
+    faults: FaultSettings = Field(default_factory=FaultSettings)  # tests only: ecom_shared.faults

@@ -8,6 +8,7 @@ import asyncio
 from ecom_dlq_worker.reconcile import Reconciler
 from ecom_dlq_worker.settings import DlqWorkerSettings
 from ecom_dlq_worker.worker import DlqWorker
+from ecom_shared.faults import CrashHook
 from ecom_shared.logs import configure_logging
 from ecom_shared.resources import open_resources
 from ecom_shared.service import load_settings, run_async
@@ -24,7 +25,12 @@ def main(argv: list[str] | None = None) -> int:
         # One pass is not a long-running service: --once serves no metrics or health port.
         async with open_resources(settings, stop=stop, serve=not args.once) as resources:
             worker = DlqWorker(
-                Reconciler(resources.orders, resources.dlq, settings.worker),
+                Reconciler(
+                    resources.orders,
+                    resources.dlq,
+                    settings.worker,
+                    crash=CrashHook.from_settings(settings.faults),
+                ),
                 settings.worker,
                 resources.telemetry,
                 resources.probe,

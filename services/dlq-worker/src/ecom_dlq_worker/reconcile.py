@@ -14,6 +14,7 @@ from datetime import timedelta
 
 from ecom_dlq_worker.settings import WorkerSettings
 from ecom_shared.clock import Clock, utc_now
+from ecom_shared.faults import NO_CRASH, CrashHook, CrashPoint
 from ecom_shared.logs import get_logger
 from ecom_shared.policy import is_transient
 from ecom_shared.store import DlqTable, OrdersTable, ParkedPayment
@@ -41,11 +42,13 @@ class Reconciler:
         dlq: DlqTable,
         settings: WorkerSettings,
         clock: Clock = utc_now,
+        crash: CrashHook = NO_CRASH,
     ) -> None:
         self._orders = orders
         self._dlq = dlq
         self._settings = settings
         self._clock = clock
+        self._crash = crash  # the fault-injection tests' hook (ecom_shared.faults)
 
     async def run_pass(self, stop: asyncio.Event | None = None) -> PassReport:
         """Scan the whole DLQ once. Stops taking new rows when ``stop`` is set."""
@@ -90,6 +93,7 @@ class Reconciler:
             return
         if await self._orders.order_exists(parked.order_id):
             await self._orders.set_payment(parked.payment, "dlq", now)
+            self._crash.reached(CrashPoint.AFTER_RECONCILE_BEFORE_DELETE)
             await self._dlq.remove(parked.order_id, parked.payment_id)
             report.reconciled += 1
             return

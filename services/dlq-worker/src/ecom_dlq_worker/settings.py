@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ecom_shared.faults import FaultSettings
 from ecom_shared.settings import ServiceSettings
 
 
@@ -33,3 +34,4 @@ class WorkerSettings(BaseModel):
 
 class DlqWorkerSettings(ServiceSettings):
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    faults: FaultSettings = Field(default_factory=FaultSettings)  # tests only: ecom_shared.faults

@@ -20,13 +20,14 @@ def main() -> int:
         service="payment-consumer",
         settings=settings,
         subscription_of=lambda pubsub: pubsub.payments_subscription,
-        build_handler=lambda resources: PaymentHandler(
+        build_handler=lambda resources, crash: PaymentHandler(
             resources.orders,
             resources.dlq,
             # Announcements of concurrently parked payments share publish requests.
             BatchingPublisher(resources.publisher),
             settings.pubsub.dlq_payments_topic,
             on_parked=PaymentMetrics(resources.telemetry.registry).parked.inc,
+            crash=crash,
         ),
     )
 

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from ecom_shared.clock import Clock, utc_now
 from ecom_shared.events import EventType, Payment, event_attributes, parse_event
+from ecom_shared.faults import NO_CRASH, CrashHook, CrashPoint
 from ecom_shared.pubsub import OutgoingMessage, Publisher, ReceivedMessage
 from ecom_shared.store import DlqTable, OrdersTable
 
@@ -19,7 +20,8 @@ class PaymentHandler:
     consumer looks for parked payments after writing its order, so of two racing writes the
     later one always sees the earlier (and the DLQ worker's pass remains the safety net).
     ``on_parked`` is called once a payment stays parked and is announced (the service counts
-    it in a metric).
+    it in a metric). ``crash`` is the fault-injection tests' hook (:mod:`ecom_shared.faults`),
+    off otherwise.
     """
 
     def __init__(
@@ -31,6 +33,7 @@ class PaymentHandler:
         clock: Clock = utc_now,
         *,
         on_parked: Callable[[], None] | None = None,
+        crash: CrashHook = NO_CRASH,
     ) -> None:
         self._orders = orders
         self._dlq = dlq
@@ -38,6 +41,7 @@ class PaymentHandler:
         self._dlq_topic = dlq_topic
         self._clock = clock
         self._on_parked = on_parked
+        self._crash = crash
 
     async def __call__(self, message: ReceivedMessage) -> None:
         payment = parse_event(Payment, message.data, message.attributes)
@@ -46,6 +50,7 @@ class PaymentHandler:
             await self._orders.set_payment(payment, "stream", now)
             return
         await self._dlq.park(payment, now)
+        self._crash.reached(CrashPoint.AFTER_PARK_BEFORE_ACK)
         if await self._orders.order_exists(payment.order_id):
             # The order landed meanwhile, and the order consumer may have looked for parked
             # payments before this one was parked: join it here rather than leave it waiting.
