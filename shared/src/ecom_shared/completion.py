@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from ecom_shared.faults import NO_CRASH, CrashHook, CrashPoint
 from ecom_shared.store import DlqTable, OrdersTable, ParkedPayment, PaymentSource
 
 
@@ -20,9 +21,13 @@ async def complete_parked(
     parked: ParkedPayment,
     source: PaymentSource,
     now: datetime,
+    *,
+    crash: CrashHook = NO_CRASH,
 ) -> bool:
-    """True when a payment was written to its row; a stub (no payment fields) is only cleared."""
+    """True when a payment was written to its row; a stub (no payment fields) is only cleared.
+    ``crash`` is the fault-injection tests' hook between the two steps."""
     if parked.payment is not None:
         await orders.set_payment(parked.payment, source, now)
+        crash.reached(CrashPoint.AFTER_RECONCILE_BEFORE_DELETE)
     await dlq.remove(parked.order_id, parked.payment_id)
     return parked.payment is not None

@@ -7,8 +7,8 @@ crash is the hardest test of at-least-once delivery:
   its acks not sent yet (order and payment consumers).
 - ``after_park_before_ack``: a payment is inserted into the DLQ table, neither announced on
   ``dlq-payments`` nor acked (payment consumer).
-- ``after_reconcile_before_delete``: the DLQ worker has written a parked payment into its
-  order's row and not yet deleted the DLQ row (DLQ worker).
+- ``after_reconcile_before_delete``: a parked payment is written into its order's row and its
+  DLQ row not yet deleted (the order consumer as the order arrives, or the DLQ worker).
 
 ``ECOM_FAULTS__CRASH_AT=<point>`` arms one point, and ``ECOM_FAULTS__CRASH_AFTER=N`` fires it
 the N-th time the process reaches it (default 1). Firing logs ``fault.crash`` and kills the

@@ -14,7 +14,8 @@ from datetime import timedelta
 
 from ecom_dlq_worker.settings import WorkerSettings
 from ecom_shared.clock import Clock, utc_now
-from ecom_shared.faults import NO_CRASH, CrashHook, CrashPoint
+from ecom_shared.completion import complete_parked
+from ecom_shared.faults import NO_CRASH, CrashHook
 from ecom_shared.logs import get_logger
 from ecom_shared.policy import is_transient
 from ecom_shared.store import DlqTable, OrdersTable, ParkedPayment
@@ -87,15 +88,13 @@ class Reconciler:
 
     async def _one(self, parked: ParkedPayment, report: PassReport) -> None:
         now = self._clock()
-        if parked.payment is None:
-            await self._dlq.remove(parked.order_id, parked.payment_id)
-            report.stubs_removed += 1
-            return
-        if await self._orders.order_exists(parked.order_id):
-            await self._orders.set_payment(parked.payment, "dlq", now)
-            self._crash.reached(CrashPoint.AFTER_RECONCILE_BEFORE_DELETE)
-            await self._dlq.remove(parked.order_id, parked.payment_id)
-            report.reconciled += 1
+        if parked.payment is None or await self._orders.order_exists(parked.order_id):
+            if await complete_parked(
+                self._orders, self._dlq, parked, "dlq", now, crash=self._crash
+            ):
+                report.reconciled += 1
+            else:
+                report.stubs_removed += 1
             return
         await self._dlq.record_attempt(parked, now)
         report.waiting += 1

@@ -17,7 +17,9 @@ def main() -> int:
         service="order-consumer",
         settings=load_settings(OrderConsumerSettings),
         subscription_of=lambda pubsub: pubsub.orders_subscription,
-        build_handler=lambda resources, _crash: OrderHandler(resources.orders, resources.dlq),
+        build_handler=lambda resources, crash: OrderHandler(
+            resources.orders, resources.dlq, crash=crash
+        ),
     )
 
 

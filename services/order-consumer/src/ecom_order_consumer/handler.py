@@ -5,6 +5,7 @@ from __future__ import annotations
 from ecom_shared.clock import Clock, utc_now
 from ecom_shared.completion import complete_parked
 from ecom_shared.events import Order, order_version_micros, parse_event
+from ecom_shared.faults import NO_CRASH, CrashHook
 from ecom_shared.pubsub import ReceivedMessage
 from ecom_shared.store import DlqTable, OrdersTable
 
@@ -23,10 +24,18 @@ class OrderHandler:
     a write or read here fails, and then the message is retried anyway.
     """
 
-    def __init__(self, orders: OrdersTable, dlq: DlqTable, clock: Clock = utc_now) -> None:
+    def __init__(
+        self,
+        orders: OrdersTable,
+        dlq: DlqTable,
+        clock: Clock = utc_now,
+        *,
+        crash: CrashHook = NO_CRASH,
+    ) -> None:
         self._orders = orders
         self._dlq = dlq
         self._clock = clock
+        self._crash = crash  # the fault-injection tests' hook (ecom_shared.faults)
 
     async def __call__(self, message: ReceivedMessage) -> None:
         order = parse_event(Order, message.data, message.attributes)
@@ -34,4 +43,4 @@ class OrderHandler:
         now = self._clock()
         await self._orders.upsert_order(order, version, now)
         for parked in await self._dlq.parked_for(order.order_id):
-            await complete_parked(self._orders, self._dlq, parked, "order", now)
+            await complete_parked(self._orders, self._dlq, parked, "order", now, crash=self._crash)
