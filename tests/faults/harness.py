@@ -16,10 +16,19 @@ messages the manifest lists, and reports the issue's figures (see :mod:`tests.fa
         report = await s.finish()
     assert report.ok, report
 
+What a scenario has: ``settings`` and ``env`` (what the services get), ``manifest``,
+``start(kind, count, env=, args=)`` returning :class:`~tests.faults.services.Service` instances
+(``kill``, ``signal``, ``wait_exit``, ``metric``, ``events`` of their JSON log), ``kill``,
+``terminate`` and ``restart``, ``fault(kind, count)`` to count what else it injects,
+``start_producer``/``wait_producer``/``produce``, ``provision``, ``expected()``, ``wait_quiet``,
+``take_dead_letters`` and ``finish`` (which also stops every service; their exit codes are in the
+report).
+
 "Quiet" means: the verifier passes, no live consumer has a message in flight, an immediate
 pull finds nothing waiting on the orders and payments subscriptions, and then a DLQ worker
 pass has started and finished (two more passes on a live worker's metrics, or one
-``--once`` pass when none runs) and the verifier still passes.
+``--once`` pass when none runs, which is also run whenever the rest is idle and no worker
+runs) and the verifier still passes.
 """
 
 from __future__ import annotations
@@ -40,6 +49,7 @@ from ecom_shared.provision import provision
 from tests.faults.pubsub import (
     check_dead_letters,
     expected_dead_letters,
+    source_id,
     take_dead_letters,
     waiting,
 )
@@ -90,9 +100,14 @@ class Scenario:
 
     async def __aenter__(self) -> Scenario:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        await provision(self.settings)
+        await self.provision()
         self._started = time.monotonic()
         return self
+
+    async def provision(self) -> None:
+        """Topics, subscriptions (with dead-letter policies) and schema, as ``ecom-setup`` does;
+        idempotent, so also the way to recreate them after an emulator restart."""
+        await provision(self.settings)
 
     async def __aexit__(
         self,
@@ -143,20 +158,19 @@ class Scenario:
         return await service.wait_exit(grace)
 
     async def started(self, *services: Service, timeout: float = 120.0) -> None:
-        """Wait until each service serves its metrics port (it has opened its resources)."""
-        for service in services or tuple(self.services):
-            await service.process.wait_served_port(timeout)
+        """Wait until each service (default: all) is at work: serving its metrics port and,
+        for a consumer, pulling (it logged ``consumer.started``)."""
+        serving = tuple(s for s in self.services if s.alive and "--once" not in s.args)
+        for service in services or serving:
+            await service.wait_ready(timeout)
 
     async def stop_all(self, grace: float = STOP_GRACE) -> None:
         for service in self.services:
             if service.alive:
                 service.signal_term()
         for service in self.services:
-            # Not reaped yet. SIGTERM went out above, once: a second one that lands after the
-            # service's handlers are gone (it is closing down) would kill it with -15.
-            unreaped = len(service.exit_codes) < len(service.runs)
-            if unreaped and await service.wait_exit(grace) is None:
-                await service.kill()
+            if len(service.exit_codes) < len(service.runs):  # not reaped yet
+                await service.stop(grace, signalled=True)
 
     # -- the producer -----------------------------------------------------------------------
 
@@ -197,13 +211,18 @@ class Scenario:
         async with cassandra_session(self.settings.cassandra) as session:
             report = await self._verify(session, expected)
             while time.monotonic() < deadline:
-                if report.ok and await self._idle() and await self._dlq_pass(deadline):
+                # With no worker running, parked payments wait for the pass this runs.
+                if (report.ok or not self._live_workers()) and await self._idle():
+                    passed = await self._dlq_pass(deadline)
                     report = await self._verify(session, expected)
-                    if report.ok and await self._idle():
+                    if passed and report.ok and await self._idle():
                         return report
                 await asyncio.sleep(0.5)
                 report = await self._verify(session, expected)
         return report
+
+    def _live_workers(self) -> list[Service]:
+        return [s for s in self.of("dlq-worker") if s.alive and "--once" not in s.args]
 
     async def _verify(self, session: Session, expected: ExpectedState) -> Report:
         return await verify(session, self.settings.cassandra, expected)
@@ -221,7 +240,7 @@ class Scenario:
 
     async def _dlq_pass(self, deadline: float) -> bool:
         """True once a whole DLQ pass ran after this call began."""
-        workers = [s for s in self.of("dlq-worker") if s.alive]
+        workers = self._live_workers()
         if not workers:
             [once] = self.start("dlq-worker", args=["--once"])
             return await once.wait_exit(max(1.0, deadline - time.monotonic())) == 0
@@ -242,7 +261,7 @@ class Scenario:
         host = self.infra.pubsub_host_port
         while True:
             self.dead_letters += await take_dead_letters(host, self.settings.pubsub)
-            distinct = {m.attributes.get("source_message_id") for m in self.dead_letters}
+            distinct = {source_id(m) for m in self.dead_letters}
             if len(distinct) >= want or time.monotonic() > deadline:
                 break
             await asyncio.sleep(0.5)

@@ -50,6 +50,11 @@ def dead_letter_key(message: Pulled, pubsub: PubSubSettings) -> str:
     return f"{topics.get(source, source)}/{reason}"
 
 
+def source_id(message: Pulled) -> str:
+    """The id of the message that was dead-lettered (the same for every copy of it)."""
+    return message.attributes.get("source_message_id") or message.message_id
+
+
 def check_dead_letters(
     messages: list[Pulled], expected: Counter[str], pubsub: PubSubSettings
 ) -> DeadLetterCheck:
@@ -58,11 +63,11 @@ def check_dead_letters(
     got: Counter[str] = Counter()
     copies = 0
     for message in messages:
-        source_id = message.attributes.get("source_message_id") or message.message_id
-        if source_id in seen:
+        key = source_id(message)
+        if key in seen:
             copies += 1
             continue
-        seen.add(source_id)
+        seen.add(key)
         got[dead_letter_key(message, pubsub)] += 1
     return DeadLetterCheck(expected=dict(expected), got=dict(got), copies=copies)
 

@@ -111,13 +111,15 @@ def emit(report: FaultReport, fallback: Path) -> Path:
 
 
 def table(reports: list[FaultReport]) -> list[str]:
-    """The lead's table: scenario, events, faults injected, lost, wrong, duplicated, duration."""
+    """The issue's table: scenario, events, faults injected, lost, wrong, duplicated, duration;
+    then the dead-letter copies (see the module's note)."""
     head = (
-        f"{'scenario':<34} {'events':>7} {'faults':>6} {'lost':>5} {'wrong':>5} {'dup':>5} {'s':>6}"
+        f"{'scenario':<38} {'events':>7} {'faults':>6} {'lost':>5} {'wrong':>5} {'dup':>5} "
+        f"{'s':>6} {'dl copies':>9}"
     )
     rows = [
-        f"{r.scenario:<34} {r.events:>7} {r.faults:>6} {r.lost:>5} {r.wrong:>5} "
-        f"{r.duplicated:>5} {r.seconds:>6.1f}"
+        f"{r.scenario:<38} {r.events:>7} {r.faults:>6} {r.lost:>5} {r.wrong:>5} "
+        f"{r.duplicated:>5} {r.seconds:>6.1f} {r.dead_letter_copies:>9}"
         for r in reports
     ]
     return [head, *rows]

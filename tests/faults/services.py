@@ -81,13 +81,25 @@ class Service:
         self.signal(signal.SIGKILL)
         return await self.wait_exit(30)
 
-    async def stop(self, grace: float) -> int | None:
-        """SIGTERM; SIGKILL if it has not exited after ``grace`` seconds. Its exit code."""
+    async def stop(self, grace: float, *, signalled: bool = False) -> int | None:
+        """SIGTERM (unless ``signalled`` already: a second one during the final teardown would
+        kill it by signal); SIGKILL if it has not exited after ``grace`` seconds. Its exit code."""
         if not self.runs:
             return None
-        self.signal(signal.SIGTERM)
+        if not signalled:
+            self.signal(signal.SIGTERM)
         code = await self.wait_exit(grace)
         return code if code is not None else await self.kill()
+
+    async def wait_ready(self, timeout: float) -> None:
+        """Wait until the current process serves its port and, for a consumer, has opened its
+        resources and started pulling (``consumer.started``); fail if it exits first."""
+        deadline = time.monotonic() + timeout
+        await self.process.wait_served_port(timeout)
+        while self.kind in CONSUMERS and not self.events("consumer.started", all_runs=False):
+            if not self.alive or time.monotonic() > deadline:
+                raise AssertionError(f"{self.name} did not start pulling within {timeout} s")
+            await asyncio.sleep(0.1)
 
     def events(self, event: str, *, all_runs: bool = True) -> list[dict[str, Any]]:
         """The JSON lines logged with ``event`` (by every run, or only the current one)."""

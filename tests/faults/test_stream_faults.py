@@ -9,10 +9,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from ecom_shared.manifest import read_records
 from tests.faults.harness import Scenario
 from tests.faults.report import FaultReport
 from tests.infra import InfraUnderTest
+
+# Generous: each scenario waits on its own deadlines, and this machine's 2 cores are shared.
+pytestmark = pytest.mark.timeout(600)
 
 
 def stream_faults(manifest: Path) -> dict[str, int]:
