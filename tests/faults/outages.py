@@ -14,7 +14,7 @@ import asyncio
 import subprocess
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ecom_devtools.cassandra import JVM_FLAGS, CassandraNode, ensure_cassandra
 from ecom_devtools.emulator import PubSubEmulator
@@ -34,7 +34,8 @@ class Servers:
         config = InfraConfig(
             infra.base_dir, infra.cql_port, infra.storage_port, infra.jmx_port, infra.pubsub_port
         )
-        self.node = CassandraNode(config.cassandra())
+        self._cassandra_config = config.cassandra()
+        self.node = CassandraNode(self._cassandra_config)  # the object that started it, if any
         self.emulator = PubSubEmulator(config.emulator())
         self._restarted: list[CassandraNode | PubSubEmulator] = []
         self._broken: set[str] = set()  # what a test paused or killed and has not mended yet
@@ -53,6 +54,21 @@ class Servers:
         await self.node.wait_ready(READY_TIMEOUT)
         self._broken.discard("cassandra")
         self._count("cassandra paused", since)
+
+    async def make_commitlog_durable(self) -> None:
+        """Restart the node with its commit log synced before each acknowledgement.
+
+        The test node syncs it every 10 s, and Cassandra replays a segment only up to its last
+        sync marker: killed, a single node would lose what it acknowledged since then, and
+        nothing the pipeline does could bring it back. (A production cluster keeps copies on
+        other replicas; scenario 9 kills a node in one.) The restart after the kill is in the
+        node's usual mode again, so later tests write at the usual speed.
+        """
+        self._broken.add("cassandra")
+        await asyncio.to_thread(self.node.stop)
+        self.node = CassandraNode(replace(self._cassandra_config, durable_commitlog=True))
+        await self._start(self.node)
+        self._broken.discard("cassandra")
 
     async def make_schema_durable(self) -> None:
         """Flush the schema tables to disk (``nodetool flush system_schema``).
@@ -87,6 +103,7 @@ class Servers:
 
     async def restart_cassandra(self, since: float) -> None:
         """Start a new JVM on the same data directory and ports; wait until CQL answers."""
+        self.node = CassandraNode(self._cassandra_config)
         await self._start(self.node)
         self._broken.discard("cassandra")
         self._count("cassandra killed", since)
@@ -113,6 +130,7 @@ class Servers:
                 self.node.resume()  # SIGCONT: harmless on a node that runs
                 await self.node.wait_ready(READY_TIMEOUT)
             else:
+                self.node = CassandraNode(self._cassandra_config)
                 await self._start(self.node)
         if "emulator" in self._broken:
             if self.emulator.is_running():

@@ -38,3 +38,17 @@ async def test_secured_node_needs_client_settings_to_be_probed(tmp_path: Path) -
     node = CassandraNode(CassandraConfig(tmp_path, password_auth=True))
     with pytest.raises(InfraError, match="needs the client settings"):
         await node.wait_ready(timeout=1)
+
+
+def test_the_commit_log_is_synced_before_each_ack_only_when_asked(tmp_path: Path) -> None:
+    def sync_lines(config: CassandraConfig) -> list[str]:
+        yaml = render_cassandra_yaml(config, tmp_path / "data")
+        return [line for line in yaml.splitlines() if line.startswith("commitlog_sync")]
+
+    assert sync_lines(CassandraConfig(tmp_path)) == [
+        "commitlog_sync: periodic",
+        "commitlog_sync_period: 10000ms",
+    ]
+    assert sync_lines(CassandraConfig(tmp_path, durable_commitlog=True)) == [
+        "commitlog_sync: batch"
+    ]

@@ -204,6 +204,11 @@ class CassandraConfig:
     ``base_dir`` holds ``conf/``, ``data/``, ``logs/`` and ``cassandra.pid``. Security is
     off unless asked for: ``password_auth`` (PasswordAuthenticator, superuser
     ``cassandra``/``cassandra``) and ``client_encryption`` (TLS on the CQL port).
+
+    The commit log is synced every 10 s (``periodic``), so a node killed with SIGKILL loses
+    the writes it acknowledged since the last sync (Cassandra replays a segment only up to its
+    last sync marker). ``durable_commitlog`` syncs before acknowledging (``batch``): slower
+    writes, nothing acknowledged is lost when the process dies.
     """
 
     base_dir: Path
@@ -215,6 +220,7 @@ class CassandraConfig:
     version: str = DEFAULT_VERSION
     password_auth: bool = False
     client_encryption: ClientEncryption | None = None
+    durable_commitlog: bool = False
 
     @property
     def secured(self) -> bool:
@@ -242,8 +248,7 @@ start_native_transport: true
 seed_provider:
   - class_name: org.apache.cassandra.locator.SimpleSeedProvider
     parameters: [{{seeds: "{config.host}"}}]
-commitlog_sync: periodic
-commitlog_sync_period: 10000ms
+{_render_commitlog(config)}
 disk_access_mode: standard
 storage_compatibility_mode: NONE
 auto_snapshot: false
@@ -253,6 +258,12 @@ hints_directory: {quoted(data_dir / "hints")}
 saved_caches_directory: {quoted(data_dir / "saved_caches")}
 cdc_raw_directory: {quoted(data_dir / "cdc_raw")}
 """ + _render_security(config)
+
+
+def _render_commitlog(config: CassandraConfig) -> str:
+    if config.durable_commitlog:
+        return "commitlog_sync: batch"
+    return "commitlog_sync: periodic\ncommitlog_sync_period: 10000ms"
 
 
 def _render_security(config: CassandraConfig) -> str:
