@@ -22,7 +22,6 @@ from ecom_devtools.bench.measure import (
     BenchError,
     CpuMeter,
     epoch,
-    peak_rss_bytes,
     percentile,
     scan,
     timeline,
@@ -32,6 +31,7 @@ from ecom_devtools.bench.measure import (
 from ecom_devtools.bench.stack import PROJECT, Running, Stage, running, staged, tap_names
 from ecom_devtools.bench.workload import ID_BASE
 from ecom_shared.manifest import ExpectedState, load_expected
+from ecom_shared.procstat import peak_rss_bytes
 
 _SHARES = ["--duplicates", "0", "--reemits", "0", "--second-payments", "0"]
 _MSGS_PER_ORDER = 2.0  # the producer's mix: an order, 95 % a payment, orphans, malformed

@@ -176,18 +176,6 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / _TICKS
 
 
-def peak_rss_bytes(pid: int) -> int | None:
-    """The process's peak resident set size (``VmHWM``), in bytes."""
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return None
-    for line in status.splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024
-    return None
-
-
 class CpuMeter:
     """CPU time each process spent between ``start`` and ``stop``, as a share of one core."""
 

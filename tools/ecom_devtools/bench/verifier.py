@@ -17,7 +17,6 @@ from typing import Any
 import acsylla
 
 from ecom_devtools.bench.context import Bench, Section
-from ecom_devtools.bench.measure import peak_rss_bytes
 from ecom_devtools.bench.stack import Stage, staged
 from ecom_devtools.bench.verifier_rows import (
     ORPHAN_BASE,
@@ -29,6 +28,7 @@ from ecom_devtools.bench.verifier_rows import (
     orders_insert_cql,
     row_values,
 )
+from ecom_shared.procstat import peak_rss_bytes
 
 EXPECTED_COUNTS = {
     "orders_missing": 3,  # three rows deleted (all paid orders) ...

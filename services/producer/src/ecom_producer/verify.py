@@ -28,6 +28,7 @@ from ecom_shared.events import to_micros
 from ecom_shared.logs import configure_logging, get_logger
 from ecom_shared.manifest import ExpectedState
 from ecom_shared.manifest_index import ManifestIndex
+from ecom_shared.procstat import peak_rss_bytes
 from ecom_shared.service import load_settings, run_async
 from ecom_shared.settings import CassandraSettings, ServiceSettings
 
@@ -127,18 +128,6 @@ def render(report: Report) -> str:
         lines.append(f"first {name}: {'; '.join(examples)}")
     lines.append("verification: PASSED" if report.ok else "verification: FAILED")
     return "\n".join(lines)
-
-
-def peak_rss_bytes() -> int | None:
-    """This process's peak resident memory (``VmHWM``; None where /proc has no such line)."""
-    try:
-        status = Path("/proc/self/status").read_text(encoding="ascii", errors="replace")
-    except OSError:
-        return None
-    for line in status.splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024
-    return None
 
 
 def as_json(report: Report, *, seconds: float, index_seconds: float) -> str:
