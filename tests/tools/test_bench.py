@@ -132,7 +132,6 @@ def test_end_to_end_latencies_and_memory(smoke: tuple[dict[str, Any], Path]) -> 
         assert sum(part["count"] for part in by_path.values()) == run["orders"]
         joined = sum(by_path[path]["count"] for path in ("stream", "order", "dlq"))
         assert joined == run["payments_joined"]
-        assert by_path["no_payment"]["count"] == run["orders"] - run["payments_joined"]
         latency = run["latency"]
         assert 0 <= latency["p50_ms"] <= latency["p99_ms"] <= latency["max_ms"]
         assert all(code == 0 for code in run["exit_codes"].values())
