@@ -112,9 +112,9 @@ def test_compose_up_scale_verify_and_stop(compose: Compose) -> None:
     assert first["totals"]["orders"] == ORDERS_PER_STREAM
     assert first["totals"]["malformed"] > 0
     assert first["totals"]["payments_parked"] > 0
-    # Payments that came first were parked, then joined (by the order consumer or the worker).
-    seen = first["observed"]
-    assert seen["joined_by_order_consumer"] + seen["joined_by_dlq_worker"] > 0
+    # Orphan payments (their order never comes) stay parked. How a payment that came first was
+    # joined depends on timing (the payment consumer looks for the order again after parking).
+    assert first["observed"]["still_parked"] == first["totals"]["payments_parked"]
     malformed = first["totals"]["malformed"]
     assert len(dead_lettered(compose, malformed)) == malformed
     assert scraped(compose, "order-consumer", "ecom_messages_acked_total") >= ORDERS_PER_STREAM

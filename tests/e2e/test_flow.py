@@ -100,9 +100,8 @@ async def test_tables_equal_what_the_manifest_says(
     assert report.observed["orders_stored"] == len(expected.orders)
     assert joined(report.observed) == len(expected.payments)
     assert report.observed["still_parked"] == len(expected.parked)
-    # 30 % of payments went out before their order: some were parked and completed later.
-    seen = report.observed
-    assert seen["joined_by_order_consumer"] + seen["joined_by_dlq_worker"] > 0
+    # 30 % of payments went out before their order; whether one was parked first, and so by
+    # which path it was joined, depends on timing: the tables must be right either way.
 
 
 async def test_the_summary_counts_are_right(demo: dict[str, Any]) -> None:
