@@ -122,8 +122,12 @@ class FakeDlq:
         for row in list(self.rows.values()):
             yield row
 
-    async def parked_for(self, order_id: int) -> list[ParkedPayment]:
-        return [row for (order, _), row in self.rows.items() if order == order_id]
+    async def parked_for_many(self, order_ids: list[int]) -> dict[int, list[ParkedPayment]]:
+        found: dict[int, list[ParkedPayment]] = {}
+        for (order_id, _), row in self.rows.items():
+            if order_id in order_ids:
+                found.setdefault(order_id, []).append(row)
+        return found
 
     async def record_attempt(self, parked: ParkedPayment, now: datetime) -> None:
         key = (parked.order_id, parked.payment_id)

@@ -90,13 +90,14 @@ async def test_an_order_clears_a_stub_left_in_the_dlq_without_writing_a_payment(
 
 
 async def test_an_order_whose_dlq_look_fails_is_retried_and_loses_nothing() -> None:
-    on_order, on_payment, orders, dlq, _ = handlers()
+    _, on_payment, orders, dlq, _ = handlers()
     await on_payment(received(body(PAYMENT)))
 
-    async def unavailable(order_id: int) -> list[ParkedPayment]:
-        raise TimeoutError(order_id)
+    async def unavailable(order_ids: list[int]) -> dict[int, list[ParkedPayment]]:
+        raise TimeoutError(order_ids)
 
-    dlq.parked_for = unavailable  # type: ignore[method-assign]
+    dlq.parked_for_many = unavailable  # type: ignore[method-assign]
+    on_order = OrderHandler(orders, dlq, clock=lambda: NOW)
     with pytest.raises(TimeoutError):
         await on_order(received(body(ORDER)))
     assert 1 in orders.orders  # the order is written; its payment still waits, parked

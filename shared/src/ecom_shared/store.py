@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
 from ecom_shared.cassandra import Prepared, Session, bind, scan_by_token
-from ecom_shared.coalesce import Coalescer
 from ecom_shared.cqltypes import decimal_to_blob
 from ecom_shared.events import (
     Order,
@@ -54,7 +53,7 @@ class DlqTable(Protocol):
 
     def scan(self, page_size: int, segments: int) -> AsyncIterator[ParkedPayment]: ...
 
-    async def parked_for(self, order_id: int) -> list[ParkedPayment]: ...
+    async def parked_for_many(self, order_ids: list[int]) -> dict[int, list[ParkedPayment]]: ...
 
     async def record_attempt(self, parked: ParkedPayment, now: datetime) -> None: ...
 
@@ -130,7 +129,6 @@ class CassandraDlq:
     def __init__(self, session: Session, statements: dict[str, Prepared]) -> None:
         self._session = session
         self._st = statements
-        self._lookups: Coalescer[int, list[ParkedPayment]] = Coalescer(self._parked_for_many, list)
 
     @classmethod
     async def prepare(cls, session: Session, settings: CassandraSettings) -> CassandraDlq:
@@ -160,11 +158,8 @@ class CassandraDlq:
         async for row in rows:
             yield _parked(row)
 
-    async def parked_for(self, order_id: int) -> list[ParkedPayment]:
-        """The payments parked for one order. Concurrent looks share one ``IN`` read."""
-        return await self._lookups.get(order_id)
-
-    async def _parked_for_many(self, order_ids: list[int]) -> dict[int, list[ParkedPayment]]:
+    async def parked_for_many(self, order_ids: list[int]) -> dict[int, list[ParkedPayment]]:
+        """The payments parked for these orders, by order id, in one ``IN`` read."""
         found: dict[int, list[ParkedPayment]] = {}
         page_state: bytes | None = None
         while True:

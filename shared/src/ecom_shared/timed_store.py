@@ -65,10 +65,10 @@ class TimedDlq:
     def scan(self, page_size: int, segments: int) -> AsyncIterator[ParkedPayment]:
         return self._inner.scan(page_size, segments)
 
-    async def parked_for(self, order_id: int) -> list[ParkedPayment]:
+    async def parked_for_many(self, order_ids: list[int]) -> dict[int, list[ParkedPayment]]:
         started = perf_counter()
         try:
-            return await self._inner.parked_for(order_id)
+            return await self._inner.parked_for_many(order_ids)
         finally:
             self._lookup.observe(perf_counter() - started)
 

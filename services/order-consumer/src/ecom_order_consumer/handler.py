@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from ecom_shared.clock import Clock, utc_now
+from ecom_shared.coalesce import Coalescer
 from ecom_shared.completion import complete_parked
 from ecom_shared.events import Order, order_version_micros, parse_event
 from ecom_shared.faults import NO_CRASH, CrashHook
 from ecom_shared.pubsub import ReceivedMessage
-from ecom_shared.store import DlqTable, OrdersTable
+from ecom_shared.store import DlqTable, OrdersTable, ParkedPayment
 
 
 class OrderHandler:
@@ -17,11 +18,11 @@ class OrderHandler:
     payment; the write timestamp is the order's ``updated_at`` (else the message's publish
     time), so the newest version wins whatever the delivery order.
 
-    A payment that came first waits in the DLQ table. Looking for it here (one read of one
-    partition, after the order is written) joins it at once instead of on the DLQ worker's
-    next pass. The payment consumer checks for the order again after parking, so whichever of
-    the two writes lands second sees the other's: a payment is left to the worker only when
-    a write or read here fails, and then the message is retried anyway.
+    A payment that came first waits in the DLQ table. Looking for it here (after the order is
+    written; the looks of concurrent orders share one ``IN`` read) joins it at once instead of
+    on the DLQ worker's next pass. The payment consumer checks for the order again after
+    parking, so whichever of the two writes lands second sees the other's: a payment is left
+    to the worker only when a write or read here fails, and then the message is retried.
     """
 
     def __init__(
@@ -36,11 +37,14 @@ class OrderHandler:
         self._dlq = dlq
         self._clock = clock
         self._crash = crash  # the fault-injection tests' hook (ecom_shared.faults)
+        # Hundreds of orders are handled at once: their looks share one IN read per
+        # millisecond (one read per order would cost Cassandra about as much as the write).
+        self._parked: Coalescer[int, list[ParkedPayment]] = Coalescer(dlq.parked_for_many, list)
 
     async def __call__(self, message: ReceivedMessage) -> None:
         order = parse_event(Order, message.data, message.attributes)
         version = order_version_micros(order, message.publish_time)
         now = self._clock()
         await self._orders.upsert_order(order, version, now)
-        for parked in await self._dlq.parked_for(order.order_id):
+        for parked in await self._parked.get(order.order_id):
             await complete_parked(self._orders, self._dlq, parked, "order", now, crash=self._crash)
