@@ -63,7 +63,7 @@ async def test_crash_between_durable_effect_and_its_acknowledgement(
         # The order consumer joins payments parked before their order: it dies between such a
         # join and the DLQ delete, and stays down until the DLQ worker has died there too,
         # which it must: the row it left (joined, still parked) waits for the worker's pass.
-        [orders] = s.start("order-consumer", env=crash_env(reconcile, 3))
+        [orders] = s.start("order-consumer", env=crash_env(reconcile, 1))
         [payments] = s.start(
             "payment-consumer", env=crash_env(CrashPoint.AFTER_PARK_BEFORE_ACK, 10)
         )
