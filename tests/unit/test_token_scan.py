@@ -1,4 +1,5 @@
-"""``scan_by_token``: every range once, page by page, prefetching, retrying transient errors."""
+"""``scan_by_token``: every range once, page by page, prefetching, retrying transient errors,
+splitting a range that holds too many tombstones."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 import acsylla
 import pytest
 
-from ecom_shared.cassandra import MAX_TOKEN, MIN_TOKEN, scan_by_token, token_ranges
+from ecom_shared.cassandra import MAX_TOKEN, MIN_TOKEN, scan_by_token, split_range, token_ranges
 
 
 class Statement:
@@ -104,3 +105,57 @@ async def test_stopping_early_leaves_no_page_pending() -> None:
     assert await anext(scanner) == 0
     await scanner.aclose()  # the prefetched page is cancelled, no task is left behind
     assert len(session.calls) <= 2
+
+
+def test_a_range_splits_into_contiguous_parts() -> None:
+    parts = split_range((-10, 21), 4)
+    assert parts == [(-10, -3), (-2, 5), (6, 13), (14, 21)]
+    assert split_range((5, 7), 16) == [(5, 5), (6, 6), (7, 7)]  # no more parts than tokens
+    assert split_range((9, 9), 16) == [(9, 9)]
+
+
+class Sparse:
+    """Live rows at a few tokens among many tombstones; like Cassandra, a query that meets
+    more than ``threshold`` tombstones fails with READ_TOO_MANY_TOMBSTONES."""
+
+    def __init__(self, live: list[int], tombstones: list[int], threshold: int) -> None:
+        self.live, self.tombstones, self.threshold = sorted(live), tombstones, threshold
+        self.queries: list[tuple[int, int]] = []
+
+    async def execute(self, statement: Statement) -> Result:
+        low, high = statement.low, statement.high
+        self.queries.append((low, high))
+        if sum(low <= t <= high for t in self.tombstones) > self.threshold:
+            raise acsylla.errors.CassErrorServerReadFailure(
+                "Read failure: Operation failed - received 0 responses and 1 failures: "
+                "READ_TOO_MANY_TOMBSTONES"
+            )
+        rows = [t for t in self.live if low <= t <= high]
+        if statement.page_state is None:
+            return Result(rows[:2], b"next" if len(rows) > 2 else None)
+        return Result(rows[2:], None)
+
+
+async def test_a_range_with_too_many_tombstones_is_read_in_smaller_parts() -> None:
+    live = [-(2**40), 3, 500, 501, 502, 2**50]
+    session = Sparse(live, tombstones=list(range(0, 2000, 10)), threshold=20)
+    rows = [r async for r in scan_by_token(session, Prepared(), page_size=2, segments=4)]
+    assert rows == live  # every live row once, in token order
+    assert any(high - low < 1000 for low, high in session.queries)  # it split that far
+
+
+async def test_other_read_failures_and_a_dense_single_token_still_raise() -> None:
+    one_token = Sparse([5], tombstones=[5] * 30, threshold=20)
+    with pytest.raises(acsylla.errors.CassErrorServerReadFailure):
+        _ = [r async for r in scan_by_token(one_token, Prepared(), page_size=2, segments=1)]
+    assert one_token.queries[-1] == (5, 5)  # split down to the single token first
+
+    class Failing(Sparse):
+        async def execute(self, statement: Statement) -> Result:
+            self.queries.append((statement.low, statement.high))
+            raise acsylla.errors.CassErrorServerReadFailure("Read failure: UNKNOWN")
+
+    failing = Failing([], [], 0)
+    with pytest.raises(acsylla.errors.CassErrorServerReadFailure):
+        _ = [r async for r in scan_by_token(failing, Prepared(), page_size=2, segments=2)]
+    assert len(failing.queries) == 1  # not about tombstones: no split, no retry

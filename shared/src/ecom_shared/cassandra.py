@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -115,11 +116,41 @@ MIN_TOKEN = -(2**63)
 MAX_TOKEN = 2**63 - 1
 
 
+SPLIT_PARTS = 16
+"""A token range whose query Cassandra aborts for the tombstones it met is read again as this
+many smaller ranges (and so on, down to a single token)."""
+
+
+def split_range(bounds: tuple[int, int], parts: int) -> list[tuple[int, int]]:
+    """Split an inclusive token range into ``parts`` contiguous, inclusive ranges (fewer when
+    the range holds fewer tokens)."""
+    low, high = bounds
+    parts = max(1, min(parts, high - low + 1))
+    span = (high - low + 1) // parts
+    starts = [low + i * span for i in range(parts)]
+    ends = [start - 1 for start in starts[1:]] + [high]
+    return list(zip(starts, ends, strict=True))
+
+
 def token_ranges(segments: int) -> list[tuple[int, int]]:
     """Split the Murmur3 token ring into ``segments`` contiguous, inclusive ranges."""
-    span = (MAX_TOKEN - MIN_TOKEN) // segments
-    bounds = [MIN_TOKEN + i * span for i in range(segments)] + [MAX_TOKEN]
-    return [(bounds[i] if i == 0 else bounds[i] + 1, bounds[i + 1]) for i in range(segments)]
+    return split_range((MIN_TOKEN, MAX_TOKEN), segments)
+
+
+def too_many_tombstones(exc: BaseException) -> bool:
+    """Cassandra aborted a read that scanned more tombstones than ``tombstone_failure_threshold``
+    (100,000 by default); the reason travels in the read failure's message."""
+    return isinstance(exc, acsylla.errors.CassErrorServerReadFailure) and (
+        "TOMBSTONE" in str(exc).upper()
+    )
+
+
+class _DenseRange(Exception):
+    """Inside :func:`scan_by_token` only: this range must be read in smaller parts."""
+
+    def __init__(self, bounds: tuple[int, int], cause: BaseException, *, resumed: bool) -> None:
+        super().__init__(bounds)
+        self.bounds, self.cause, self.resumed = bounds, cause, resumed
 
 
 _Page = tuple[tuple[int, int], Any]  # a page's token range, and the page
@@ -143,6 +174,14 @@ class _Pager:
     prefetch: bool
 
     async def fetch(self, bounds: tuple[int, int], page_state: bytes | None) -> _Page:
+        try:
+            return await self._with_retries(bounds, page_state)
+        except acsylla.errors.CassErrorServerReadFailure as exc:
+            if too_many_tombstones(exc) and bounds[0] < bounds[1]:
+                raise _DenseRange(bounds, exc, resumed=page_state is not None) from exc
+            raise
+
+    async def _with_retries(self, bounds: tuple[int, int], page_state: bytes | None) -> _Page:
         backoff = Backoff(0.5, 5.0)
         for attempt in range(1, self.attempts):
             try:
@@ -182,17 +221,28 @@ async def scan_by_token(
     one page at a time, so a scan of any size holds one page in memory (two with
     ``prefetch``: the next page is then requested before this one's rows are handed out, so
     Cassandra reads while the caller works). A page that fails with a transient error (a
-    timeout, an unavailable node) is asked for again, up to ``attempts`` times in all."""
+    timeout, an unavailable node) is asked for again, up to ``attempts`` times in all.
+
+    A range that Cassandra refuses to read for its tombstones (many deletes not yet purged by
+    compaction) is read again as :data:`SPLIT_PARTS` smaller ranges, each of which meets only
+    its share of them, so no number of deletes can stop a scan. Should that happen after the
+    range's first page, the rows of its earlier pages are handed out a second time: callers
+    must treat a row twice as they would once (the DLQ worker's joins are idempotent)."""
     pager = _Pager(session, prepared, page_size, attempts, prefetch)
-    ranges = iter(token_ranges(segments))
-    pending = pager.start(next(ranges), None)
+    ranges = deque(token_ranges(segments))
+    pending = pager.start(ranges.popleft(), None)
     try:
         while pending is not None:
-            bounds, result = await pending
+            try:
+                bounds, result = await pending
+            except _DenseRange as dense:
+                ranges.extendleft(reversed(_split_dense(dense)))
+                pending = pager.start(ranges.popleft(), None)
+                continue
             if result.has_more_pages():
                 pending = pager.start(bounds, result.page_state())
             else:
-                pending = pager.start(next(ranges, None), None)
+                pending = pager.start(ranges.popleft() if ranges else None, None)
             for row in result:
                 yield row
     finally:
@@ -200,6 +250,20 @@ async def scan_by_token(
             pending.cancel()
         elif pending is not None:
             pending.close()  # type: ignore[attr-defined]  # a coroutine never awaited
+
+
+def _split_dense(dense: _DenseRange) -> list[tuple[int, int]]:
+    parts = split_range(dense.bounds, SPLIT_PARTS)
+    log.warning(
+        "cassandra.range_split",
+        reason="too_many_tombstones",
+        low=dense.bounds[0],
+        high=dense.bounds[1],
+        parts=len(parts),
+        rows_again=dense.resumed,
+        error=str(dense.cause)[:300],
+    )
+    return parts
 
 
 async def ping(session: Session) -> None:
