@@ -118,6 +118,10 @@ def test_dlq_passes_join_everything_and_report_tombstones(
     assert tomb["clean_pass_seconds"] > 0
     assert _close(tomb["ratio"], tomb["clean_pass_seconds"] / tomb["seconds"])
     assert tomb["cassandra_warnings"] >= 0
+    one = tomb["one_range"]  # the same table, read from one range for the whole ring
+    assert one["exit_code"] == 0
+    assert one["scanned"] == one["waiting"] == tomb["live_rows"]
+    assert _close(one["ratio"], tomb["clean_pass_seconds"] / one["seconds"])
 
 
 def test_end_to_end_latencies_and_memory(smoke: tuple[dict[str, Any], Path]) -> None:

@@ -32,12 +32,18 @@ def _last_event(log: Path, event: str) -> dict[str, Any]:
     return {}
 
 
-async def worker_pass(bench: Bench, stage: Stage, timeout: float) -> Section:
+def _count_events(log: Path, event: str) -> int:
+    return log.read_text(errors="replace").count(f'"{event}"')
+
+
+async def worker_pass(
+    bench: Bench, stage: Stage, timeout: float, env: dict[str, str] | None = None
+) -> Section:
     """Run ``ecom-dlq-worker --once``; its own pass report, exit code, wall time and CPU."""
     worker = stage.service("dlq-worker", ["--once"])
     loop = asyncio.get_running_loop()
     started = loop.time()
-    async with running(stage, [worker]) as procs:
+    async with running(stage, [worker], env) as procs:
         meter = CpuMeter({**procs.pids(), **bench.server_pids}).start()
         code = await wait_exit(worker, timeout, meter)
         cores = meter.stop()
@@ -51,6 +57,7 @@ async def worker_pass(bench: Bench, stage: Stage, timeout: float) -> Section:
         "reconciled": report.get("reconciled", 0),
         "waiting": report.get("waiting", 0),
         "failed": report.get("failed", 0),
+        "range_splits": _count_events(worker.log_path, "cassandra.range_split"),
         "error": _innermost_error(crash),
         "cpu_cores": cores,
     }
@@ -125,12 +132,22 @@ async def _tombstones_on(bench: Bench, stage: Stage, floor: Section) -> Section:
     delete_seconds = loop.time() - started
     log = bench.infra.cassandra_log
     offset = _log_size(log)
-    measured = await worker_pass(bench, stage, timeout=600 + sizes.tombstones / 500)
+    timeout = 600 + sizes.tombstones / 500
+    measured = await worker_pass(bench, stage, timeout)
     await asyncio.sleep(0.5)  # let Cassandra's logger write what the pass caused
     lines = _tombstone_lines(log, offset)
     seconds = measured["pass_seconds"] or measured["wall_seconds"]
     floor_seconds = floor["pass_seconds"] or floor["wall_seconds"]
+    # The same table read from a single range for the whole ring: past 100,000 tombstones
+    # Cassandra refuses the read, and the worker must split its way through.
+    one_range = await worker_pass(bench, stage, timeout, {"ECOM_WORKER__TOKEN_SEGMENTS": "1"})
+    one_seconds = one_range["pass_seconds"] or one_range["wall_seconds"]
     return {
+        "one_range": {
+            **one_range,
+            "seconds": one_seconds,
+            "ratio": ratio(floor_seconds, one_seconds),
+        },
         "deletes": sizes.tombstones,
         "live_rows": sizes.tombstone_live,
         "delete_seconds": round(delete_seconds, 1),

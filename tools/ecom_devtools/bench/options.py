@@ -31,11 +31,12 @@ class Sizes:
     ceiling_pullers: int = 8  # pull loops of the minimal consumers (the product's default)
     ceiling_repeats: int = 2  # ceiling measurements (first and last thing in a run); max is used
     dlq_rows: int = 100_000  # parked payments whose orders exist
-    tombstones: int = 200_000  # deletes the DLQ table has seen before the timed pass
+    tombstones: int = 1_000_000  # deletes the DLQ table has seen before the timed passes
     tombstone_live: int = 1_000  # parked rows still waiting among the tombstones
     e2e_saturation_orders: int = 20_000  # orders published unpaced to find the sustainable rate
     e2e_seconds: float = 30.0  # length of each paced end-to-end run
     e2e_rate: float = 0.0  # full sustainable rate in messages/s; 0 = measure it
+    e2e_warm_up_seconds: float = 10.0  # an unmeasured paced run first, on the same servers
     dlq_interval: float = 30.0  # the DLQ worker's pass interval in end-to-end runs (its default)
     scale_orders: int = 50_000  # messages per scale-out drain
     verify_orders: int = 1_000_000  # orders (with payments) the verifier checks
@@ -51,6 +52,7 @@ SMOKE = Sizes(
     tombstone_live=50,
     e2e_saturation_orders=150,
     e2e_seconds=1.5,
+    e2e_warm_up_seconds=0.0,
     dlq_interval=0.5,
     scale_orders=400,
     verify_orders=2_000,

@@ -64,6 +64,11 @@ def _dlq_rows(results: Section) -> Iterator[Row]:
         outcome = "FAILED" if t["exit_code"] else f"{t['cassandra_warnings']} warnings"
         yield (f"DLQ pass after {t['deletes']:,} deletes ({outcome})", _n(t["seconds"], " s"),
                f"clean pass {_n(t['clean_pass_seconds'], ' s')}", _r(t["ratio"]), "")  # fmt: skip
+        if one := t.get("one_range"):
+            how = "FAILED" if one["exit_code"] else f"{one['range_splits']} range splits"
+            clean = f"clean pass {_n(t['clean_pass_seconds'], ' s')}"
+            yield (f"  … read as one token range ({how})", _n(one["seconds"], " s"), clean,
+                   _r(one["ratio"]), "")  # fmt: skip
 
 
 def _e2e_rows(results: Section) -> Iterator[Row]:

@@ -159,8 +159,14 @@ class ModuleProcess(ServiceProcess):
 class Running:
     """Service processes started for one measurement; stopped together."""
 
+    env: dict[str, str] = field(default_factory=dict)
     processes: list[ServiceProcess] = field(default_factory=list)
     exit_codes: dict[str, int | None] = field(default_factory=dict)
+
+    def start(self, service: ServiceProcess) -> None:
+        """Start one more process on the same stage; it is stopped with the others."""
+        service.start(self.env)
+        self.processes.append(service)
 
     def pids(self) -> dict[str, int]:
         return {f"{p.name}-{i}": p.pid for i, p in enumerate(self.processes) if p.pid is not None}
@@ -169,7 +175,7 @@ class Running:
         return (p for p in self.processes if p.name == name)
 
 
-async def _until_started(processes: list[ServiceProcess], timeout: float = 30.0) -> None:
+async def until_started(processes: list[ServiceProcess], timeout: float = 30.0) -> None:
     """Let each consumer finish starting (its ``consumer.started`` line) before it is stopped.
 
     A process stopped while still importing dies of the SIGTERM instead of draining; with a
@@ -191,15 +197,13 @@ async def running(
     stage: Stage, services: list[ServiceProcess], extra_env: dict[str, str] | None = None
 ) -> AsyncIterator[Running]:
     """Start ``services`` on ``stage``; SIGTERM them on exit and keep their exit codes."""
-    handle = Running()
-    env = stage.env(extra_env)
+    handle = Running(env=stage.env(extra_env))
     try:
         for service in services:
-            service.start(env)
-            handle.processes.append(service)
+            handle.start(service)
         yield handle
     finally:
-        await _until_started(handle.processes)
+        await until_started(handle.processes)
         # One SIGTERM to all, then wait for each: they drain side by side. (ServiceProcess.stop
         # would signal again, and a second SIGTERM that lands after a service has removed its
         # handlers, while it closes its loop, kills it with -15.)
