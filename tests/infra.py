@@ -62,6 +62,8 @@ class InfraUnderTest:
         env = {
             "PUBSUB_EMULATOR_HOST": self.pubsub_host_port,
             "ECOM_PUBSUB__PROJECT_ID": p.project_id,
+            # The subscriptions were made with this deadline: leases are renewed at its half.
+            "ECOM_PUBSUB__ACK_DEADLINE_SECONDS": str(p.ack_deadline_seconds),
             "ECOM_CASSANDRA__CONTACT_POINTS": '["127.0.0.1"]',
             "ECOM_CASSANDRA__PORT": str(self.cql_port),
             "ECOM_CASSANDRA__KEYSPACE": c.keyspace,

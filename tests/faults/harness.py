@@ -88,7 +88,6 @@ class Scenario:
         self.env = {
             **os.environ,
             **infra.environment(self.settings),
-            "ECOM_PUBSUB__ACK_DEADLINE_SECONDS": str(self.settings.pubsub.ack_deadline_seconds),
             **SERVICE_ENV,
             **(env or {}),
         }
