@@ -1,7 +1,9 @@
 """Running a service: uvloop, signal handling, exit codes.
 
 Signal handlers only set a stop event; the service's coroutine drains and returns its exit
-code (0 when asked to stop, 1 when it crashed).
+code (0 when asked to stop, 1 when it crashed). Once it has returned, SIGTERM and SIGINT are
+ignored while the process closes its loop and exits: a second signal then (an orchestrator
+that signals again, a second Ctrl-C) no longer turns a clean drain into a death by signal.
 """
 
 from __future__ import annotations
@@ -55,7 +57,8 @@ async def _supervise(main: ServiceMain) -> int:
         return 1
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
+            loop.remove_signal_handler(sig)  # puts back the default, which would kill us
+            signal.signal(sig, signal.SIG_IGN)
 
 
 def _on_signal(stop: asyncio.Event, sig: signal.Signals) -> None:

@@ -204,9 +204,7 @@ async def running(
         yield handle
     finally:
         await until_started(handle.processes)
-        # One SIGTERM to all, then wait for each: they drain side by side. (ServiceProcess.stop
-        # would signal again, and a second SIGTERM that lands after a service has removed its
-        # handlers, while it closes its loop, kills it with -15.)
+        # One SIGTERM to all, then wait for each: they drain side by side.
         for service in handle.processes:
             service.signal(signal.SIGTERM)
         for i, service in enumerate(handle.processes):
