@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
 
+import acsylla
 import pytest
 
 from ecom_shared.consumer import Consumer, Handler
@@ -255,7 +256,7 @@ async def test_no_more_than_max_in_flight_messages_are_handled_at_once() -> None
         running -= 1
 
     messages = [received(str(i).encode()) for i in range(40)]
-    settings = FAST.model_copy(update={"max_in_flight": 3})
+    settings = FAST.model_copy(update={"max_in_flight": 3, "min_in_flight": 1})
     h = Harness(counting, messages, settings=settings)
     async with h.running():
         await eventually(lambda: len(h.sub.acked) == 40)
@@ -283,3 +284,37 @@ async def test_the_next_pull_goes_out_while_the_ack_is_on_the_wire_and_stop_wait
     release.set()
     await asyncio.wait_for(task, 5)
     assert h.sub.acked == [first.ack_id, second.ack_id]
+
+
+async def test_after_cassandra_fails_to_answer_writes_start_over_a_few_at_a_time() -> None:
+    failing, started_after_failure = 10, list[int]()
+    running = failed = succeeded = 0
+
+    async def handler(message: ReceivedMessage) -> None:
+        nonlocal running, failed, succeeded
+        running += 1
+        if failed and not succeeded:
+            started_after_failure.append(running)
+        try:
+            await asyncio.sleep(0.005)
+            if int(message.data or b"0") < failing:
+                failed += 1
+                raise acsylla.errors.CassErrorLibRequestTimedOut("Request timed out")
+            succeeded += 1
+        finally:
+            running -= 1
+
+    messages = [received(str(i).encode()) for i in range(40)]
+    settings = FAST.model_copy(
+        update={"pullers": 1, "max_messages": 40, "max_in_flight": 10, "min_in_flight": 2}
+    )
+    h = Harness(handler, messages, settings=settings)
+    async with h.running():
+        await eventually(lambda: len(h.sub.acked) == 30)
+    # The first ten went out together and timed out; until a write succeeded, at most two ran.
+    assert started_after_failure
+    assert max(started_after_failure) <= 2
+    assert len(h.sub.extended) == failing  # each left for redelivery, none acked
+    # Thirty writes later the limit is back at its maximum.
+    labels = {"subscription": "fake-sub"}
+    assert h.telemetry.registry.get_sample_value("ecom_in_flight_limit", labels) == 10

@@ -5,7 +5,9 @@ keeps the batch's leases alive while handlers run, then acks the batch in one re
 while the loop already waits on its next pull (one ack request in flight per loop). A
 handler that returns means "written durably, ack it"; one that raises is judged by
 :func:`ecom_shared.policy.decide`. While a dependency is down the loop stops pulling and
-probes it with backoff, so a Cassandra outage does not burn delivery attempts. A failed
+probes it with backoff, so a Cassandra outage does not burn delivery attempts; and how many
+messages are written at once starts over from a small number after Cassandra failed to answer
+(:mod:`ecom_shared.limit`), so the batches in hand do not flood it as it recovers. A failed
 pull (emulator restarted, connection reset) is retried with backoff too. A stop request
 lets each puller finish and ack the batch it holds, within a stated grace period.
 
@@ -25,11 +27,12 @@ import aiohttp
 
 from ecom_shared.backoff import Backoff, wait_or_stop
 from ecom_shared.deadletter import DeadLetters
-from ecom_shared.errors import PUBSUB
+from ecom_shared.errors import CASSANDRA, PUBSUB
 from ecom_shared.events import order_id_hint
 from ecom_shared.faults import NO_CRASH, CrashHook, CrashPoint
 from ecom_shared.gate import DependencyGate, Probe
 from ecom_shared.health import Telemetry
+from ecom_shared.limit import AdaptiveLimit
 from ecom_shared.logs import get_logger
 from ecom_shared.metrics import ConsumerMetrics
 from ecom_shared.policy import Action, decide
@@ -82,7 +85,8 @@ class Consumer:
             Backoff(settings.backoff_initial_seconds, settings.backoff_max_seconds),
             telemetry.health,
         )
-        self._slots = asyncio.Semaphore(settings.max_in_flight)
+        self._slots = AdaptiveLimit(settings.max_in_flight, settings.min_in_flight)
+        self._metrics.in_flight_limit.set(self._slots.limit)
         self.stats = ConsumerStats()
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -207,6 +211,7 @@ class Consumer:
             return acks, retries
         finally:
             self._metrics.in_flight.dec(len(batch))
+            self._metrics.in_flight_limit.set(self._slots.limit)
 
     async def _handle(self, message: ReceivedMessage, pending: set[str]) -> bool:
         """Handle one message; True means ack it, False means redeliver it later.
@@ -220,6 +225,7 @@ class Consumer:
         except Exception as exc:  # noqa: BLE001 - the error policy judges every failure
             return await self._apply_policy(message, exc)
         else:
+            self._slots.succeeded()
             return True
         finally:
             pending.discard(message.ack_id)
@@ -235,6 +241,9 @@ class Consumer:
         if decision.action is Action.DEAD_LETTER:
             return await self._dead_letter(message, exc, about)
         if decision.dependency is not None:
+            if decision.dependency == CASSANDRA and self._slots.backed_off():
+                self._metrics.in_flight_limit.set(self._slots.limit)
+                log.warning("consumer.backed_off", in_flight_limit=self._slots.limit, **about)
             self._gate.close(decision.dependency, decision.reason)
             log.info("message.retry", outcome="retry_later", error=repr(exc)[:300], **about)
         else:

@@ -64,6 +64,13 @@ class ConsumerMetrics:
             labels,
             registry=registry,
         ).labels(subscription)
+        self.in_flight_limit = Gauge(
+            "ecom_in_flight_limit",
+            "How many messages may be written at once now (lower for a while after Cassandra "
+            "failed to answer)",
+            labels,
+            registry=registry,
+        ).labels(subscription)
         self.pull_errors = Counter(
             "ecom_pull_errors", "Pull requests that failed", labels, registry=registry
         ).labels(subscription)

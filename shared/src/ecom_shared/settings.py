@@ -215,11 +215,19 @@ class HttpSettings(_Section):
 
 class ConsumerSettings(_Section):
     """How a consumer pulls: ``pullers`` loops, each with one batch of up to ``max_messages``;
-    at most ``max_in_flight`` messages are being written at any moment."""
+    at most ``max_in_flight`` messages are being written at any moment, fewer for a while after
+    Cassandra failed to answer (:mod:`ecom_shared.limit`)."""
 
     pullers: int = Field(default=8, ge=1, le=64)
     max_messages: int = Field(default=1000, ge=1, le=1000)
     max_in_flight: int = Field(default=512, ge=1, le=8192)
+    min_in_flight: int = Field(
+        default=16,
+        ge=1,
+        le=8192,
+        description="where the in-flight limit starts over when Cassandra fails to answer "
+        "(it then grows by one per message written, back to max_in_flight)",
+    )
     pull_timeout_seconds: float = Field(
         default=120.0,
         ge=100,
@@ -240,6 +248,15 @@ class ConsumerSettings(_Section):
     unready_after_pull_failures: int = Field(
         default=3, ge=1, le=1000, description="consecutive failed pulls that mark Pub/Sub down"
     )
+
+    @model_validator(mode="after")
+    def _in_flight_floor_fits(self) -> ConsumerSettings:
+        if self.min_in_flight > self.max_in_flight:
+            raise ValueError(
+                f"consumer min_in_flight ({self.min_in_flight}) must not exceed max_in_flight "
+                f"({self.max_in_flight})"
+            )
+        return self
 
 
 class ServiceSettings(BaseSettings):
