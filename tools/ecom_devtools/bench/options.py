@@ -27,8 +27,7 @@ class Sizes:
     """How much work each scenario does; every field is a command-line option."""
 
     # Messages per drain (orders, then payments): as many as a ceiling drains, so that each
-    # ratio compares equal backlogs (in two full runs, 100k-message drains against 50k-message
-    # ceilings came out 3 to 19 points lower than a 50k-against-50k run of the same code).
+    # ratio compares equal backlogs.
     orders: int = 50_000
     ceiling_orders: int = 50_000  # messages per ceiling measurement
     ceiling_pullers: int = 8  # pull loops of the minimal consumers (the product's default)
