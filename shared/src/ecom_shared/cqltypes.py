@@ -18,11 +18,9 @@ from decimal import Decimal
 def decimal_to_blob(value: Decimal) -> bytes:
     if not value.is_finite():
         raise ValueError(f"{value} cannot be stored as a CQL decimal")
-    sign, digits, exponent = value.as_tuple()
+    exponent = value.as_tuple().exponent
     assert isinstance(exponent, int)  # finite values have an integer exponent
-    unscaled = int("".join(map(str, digits)) or "0")
-    if sign:
-        unscaled = -unscaled
+    unscaled = int(value.scaleb(-exponent))  # exact: the digits, with the sign, as an integer
     length = (unscaled.bit_length() + 8) // 8  # one bit more for the sign
     return (-exponent).to_bytes(4, "big", signed=True) + unscaled.to_bytes(
         length, "big", signed=True
