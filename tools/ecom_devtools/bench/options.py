@@ -66,10 +66,10 @@ class BenchOptions:
     sizes: Sizes
     dir: Path
     out: Path
-    cql_port: int = 49042
-    storage_port: int = 47000
-    jmx_port: int = 47199
-    pubsub_port: int = 48085
+    cql_port: int = 29042
+    storage_port: int = 27000
+    jmx_port: int = 27199
+    pubsub_port: int = 28085
     emulator_heap: str = "1g"
     only: tuple[str, ...] = SCENARIOS
     profile: bool = False
@@ -89,10 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, for CI (< 2 min)")
     parser.add_argument("--dir", type=Path, default=Path(".local") / "bench", help="infra dir")
     parser.add_argument("--out", type=Path, help="results dir (default: <dir>/results/<time>)")
-    parser.add_argument("--cql-port", type=int, default=49042)
-    parser.add_argument("--storage-port", type=int, default=47000)
-    parser.add_argument("--jmx-port", type=int, default=47199)
-    parser.add_argument("--pubsub-port", type=int, default=48085)
+    parser.add_argument("--cql-port", type=int, default=29042)
+    parser.add_argument("--storage-port", type=int, default=27000)
+    parser.add_argument("--jmx-port", type=int, default=27199)
+    parser.add_argument("--pubsub-port", type=int, default=28085)
     parser.add_argument(
         "--emulator-heap",
         default="1g",
