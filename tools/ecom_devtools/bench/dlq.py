@@ -23,17 +23,13 @@ def _innermost_error(crash: dict[str, Any]) -> str | None:
     return f"{found[-1][0]}: {found[-1][1][1:-1]}"[:600] if found else None
 
 
-def _last_event(log: Path, event: str) -> dict[str, Any]:
-    for line in reversed(log.read_text(errors="replace").splitlines()):
+def _last_event(lines: list[str], event: str) -> dict[str, Any]:
+    for line in reversed(lines):
         if f'"{event}"' in line:
             parsed = json.loads(line)
             if isinstance(parsed, dict):
                 return parsed
     return {}
-
-
-def _count_events(log: Path, event: str) -> int:
-    return log.read_text(errors="replace").count(f'"{event}"')
 
 
 async def worker_pass(
@@ -47,8 +43,9 @@ async def worker_pass(
         meter = CpuMeter({**procs.pids(), **bench.server_pids}).start()
         code = await wait_exit(worker, timeout, meter)
         cores = meter.stop()
-    report = _last_event(worker.log_path, "dlq.pass_done")
-    crash = _last_event(worker.log_path, "service.crashed")
+    lines = worker.log_path.read_text(errors="replace").splitlines()
+    report = _last_event(lines, "dlq.pass_done")
+    crash = _last_event(lines, "service.crashed")
     return {
         "exit_code": code,
         "wall_seconds": round(loop.time() - started, 3),
@@ -57,7 +54,7 @@ async def worker_pass(
         "reconciled": report.get("reconciled", 0),
         "waiting": report.get("waiting", 0),
         "failed": report.get("failed", 0),
-        "range_splits": _count_events(worker.log_path, "cassandra.range_split"),
+        "range_splits": sum('"cassandra.range_split"' in line for line in lines),
         "error": _innermost_error(crash),
         "cpu_cores": cores,
     }

@@ -176,10 +176,12 @@ class Running:
 
 
 async def until_started(processes: list[ServiceProcess], timeout: float = 30.0) -> None:
-    """Let each consumer finish starting (its ``consumer.started`` line) before it is stopped.
+    """Wait until each consumer has finished starting (its ``consumer.started`` line).
 
-    A process stopped while still importing dies of the SIGTERM instead of draining; with a
-    tiny backlog a second consumer can still be starting when the first has drained it all.
+    Used before a producer starts (so a measurement does not include the consumers' start-up)
+    and before the consumers are stopped: a process stopped while still importing dies of the
+    SIGTERM instead of draining, and with a tiny backlog a second consumer can still be
+    starting when the first has drained it all.
     """
     deadline = time.monotonic() + timeout
     for process in processes:
