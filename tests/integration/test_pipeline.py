@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import random
+from datetime import UTC, datetime
 from typing import Any
 
 import acsylla
@@ -17,7 +18,14 @@ from ecom_order_consumer.handler import OrderHandler
 from ecom_payment_consumer.handler import PaymentHandler
 from ecom_producer.malformed import _KINDS, malformed_kinds, malformed_message
 from ecom_shared.clock import utc_now
-from ecom_shared.events import EventType, Order, event_attributes, order_version_micros, parse_event
+from ecom_shared.events import (
+    EventType,
+    Order,
+    Payment,
+    event_attributes,
+    order_version_micros,
+    parse_event,
+)
 from ecom_shared.pubsub import OutgoingMessage, ReceivedMessage
 from ecom_shared.resources import Resources
 from ecom_shared.settings import ServiceSettings
@@ -180,6 +188,24 @@ async def store_orders_only(res: Resources, count: int) -> None:
     for order_id in range(1, count + 1):
         order = parse_event(Order, body(ORDER, order_id=order_id), ORDER_ATTRS)
         await res.orders.upsert_order(order, order_version_micros(order, utc_now()), utc_now())
+
+
+async def test_times_sent_with_an_offset_are_stored_as_the_same_instant(
+    resources: Resources,
+) -> None:
+    # Events keep the offset they were sent with; what is stored must be the instant.
+    order = parse_event(Order, body(ORDER, creation_date="2026-01-01T12:00:00+02:00"), None)
+    payment = parse_event(Payment, body(PAYMENT, order_id=2), None)  # 10:05+02:00
+    await resources.orders.upsert_order(order, order_version_micros(order, utc_now()), utc_now())
+    paid = payment.model_copy(update={"order_id": 1})
+    await resources.orders.set_payment(paid, "stream", utc_now())
+    await resources.dlq.park(payment, utc_now())
+    stored = await row(resources, 1)
+    assert stored is not None
+    assert stored["order_created_at"] == datetime(2026, 1, 1, 10, 0, tzinfo=UTC)
+    assert stored["paid_at"] == datetime(2026, 1, 1, 8, 5, tzinfo=UTC)
+    [parked] = await dlq_rows(resources)
+    assert parked["paid_at"] == datetime(2026, 1, 1, 8, 5, tzinfo=UTC)
 
 
 async def test_the_worker_completes_what_the_order_consumer_left_parked(

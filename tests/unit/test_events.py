@@ -64,7 +64,8 @@ def test_valid_order_and_payment_parse() -> None:
     assert order.price == __import__("decimal").Decimal("19.99")
     assert order.creation_date == datetime(2026, 1, 1, 10, tzinfo=UTC)
     payment = parse_event(Payment, body(PAYMENT), event_attributes(EventType.PAYMENT))
-    assert payment.payment_datetime == datetime(2026, 1, 1, 8, 5, tzinfo=UTC)  # normalised to UTC
+    assert payment.payment_datetime == datetime(2026, 1, 1, 8, 5, tzinfo=UTC)  # the same instant
+    assert payment.payment_datetime.utcoffset() == timedelta(hours=2)  # kept as sent
 
 
 @pytest.mark.parametrize("text", ["Crème brûlée 🍮 手帳", "'); DROP TABLE order_payments; --"])
@@ -97,6 +98,23 @@ def test_unicode_and_cql_looking_text_are_data(text: str) -> None:
 )
 def test_bad_orders_are_refused(changes: dict[str, object], reason: str) -> None:
     assert reason_of(Order, body(ORDER, **changes)) == reason
+
+
+@pytest.mark.parametrize(
+    ("moment", "accepted"),
+    [
+        ("2000-01-01T00:00:00Z", True),
+        ("2000-01-01T01:00:00+02:00", False),  # 1999-12-31T23:00Z: bounds compare instants
+        ("2099-12-31T23:59:59Z", True),
+        ("2099-12-31T23:00:00-02:00", False),  # 2100-01-01T01:00Z
+        ("2100-01-01T00:00:00Z", False),
+    ],
+)
+def test_event_times_fall_between_2000_and_2100(moment: str, accepted: bool) -> None:
+    if accepted:
+        assert parse_event(Order, body(ORDER, creation_date=moment), None).creation_date
+    else:
+        assert reason_of(Order, body(ORDER, creation_date=moment)) == "invalid_value"
 
 
 def test_missing_field() -> None:

@@ -15,7 +15,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Final, TypeVar
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from ecom_shared.errors import InvalidMessage
 
@@ -29,13 +29,11 @@ _LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 _MAX_ID = 2**63 - 1
 
 
-def _sane_time(value: datetime) -> datetime:
-    if not _EARLIEST <= value < _LATEST:
-        raise ValueError("time must fall between 2000-01-01 and 2100-01-01")
-    return value.astimezone(UTC)
-
-
-EventTime = Annotated[AwareDatetime, AfterValidator(_sane_time)]
+# Bounds are checked by pydantic-core itself, on the instant: an AfterValidator (a Python call
+# per field) cost 3.5 of 7.8 µs per order. A time keeps the offset it was sent with; acsylla
+# 1.2.0 binds an aware datetime as its instant (10:05+02:00 is stored as 08:05Z: see
+# test_times_sent_with_an_offset_are_stored_as_the_same_instant), and to_micros is offset-proof.
+EventTime = Annotated[AwareDatetime, Field(ge=_EARLIEST, lt=_LATEST)]
 Id = Annotated[int, Field(gt=0, le=_MAX_ID)]
 # A lone surrogate (``"\ud800"``) cannot be stored as UTF-8 text; pydantic's JSON parser, which
 # every event goes through (parse_event), already refuses one as invalid JSON.
