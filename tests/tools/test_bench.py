@@ -71,6 +71,21 @@ def _check_drain(section: dict[str, Any], ceiling: float) -> None:
     assert all(cores >= 0 for cores in section["cpu_cores"].values())
 
 
+def _check_rounds(section: dict[str, Any], ceiling_samples: list[dict[str, Any]]) -> None:
+    """A product drain reports its median round, set against that round's own ceiling."""
+    rounds = section["rounds"]
+    assert section["median_of_rounds"] == len(rounds) == len(ceiling_samples)
+    for entry, ceiling in zip(rounds, ceiling_samples, strict=True):
+        assert entry["ceiling"] == ceiling["rate"]
+        assert _close(entry["ratio"], entry["rate"] / ceiling["rate"])
+    ratios = sorted(entry["ratio"] for entry in rounds)
+    assert section["ratio"] == ratios[(len(ratios) - 1) // 2]
+    assert section["ratio_range"] == [ratios[0], ratios[-1]]
+    median = rounds[section["round"] - 1]
+    assert (section["rate"], section["ceiling"]) == (median["rate"], median["ceiling"])
+    _check_drain(section, section["ceiling"])
+
+
 def test_every_section_is_there_with_files(smoke: tuple[dict[str, Any], Path]) -> None:
     results, out = smoke
     assert set(SECTIONS) <= set(results)
@@ -84,21 +99,21 @@ def test_every_section_is_there_with_files(smoke: tuple[dict[str, Any], Path]) -
 
 def test_drains_agree_with_the_ceilings(smoke: tuple[dict[str, Any], Path]) -> None:
     results, _ = smoke
-    orders = results["ceilings"]["orders"]["rate"]
-    payments = results["ceilings"]["payments"]["rate"]
-    for kind, ceiling in (("orders", orders), ("payments", payments)):
-        samples = results["ceilings"][kind]["samples"]
-        assert ceiling == max(s["rate"] for s in samples) > 0
+    ceilings = results["ceilings"]
+    for kind in ("orders", "payments"):
+        samples = ceilings[kind]["samples"]
+        assert len(samples) == results["sizes"]["drain_rounds"]
+        assert ceilings[kind]["rate"] == max(s["rate"] for s in samples) > 0
         for sample in samples:
             assert sample["count"] == sample["published"] == results["sizes"]["ceiling_orders"]
-    _check_drain(results["order_drain"], orders)
+    _check_rounds(results["order_drain"], ceilings["orders"]["samples"])
     assert results["order_drain"]["published"] == results["sizes"]["orders"]
     for key in ("orders_present", "orders_missing"):
-        _check_drain(results["payment_drain"][key], payments)
-    for kind, ceiling in (("orders", orders), ("payments", payments)):
+        _check_rounds(results["payment_drain"][key], ceilings["payments"]["samples"])
+    for kind in ("orders", "payments"):
         runs = results["scale_out"][kind]
-        _check_drain(runs["one"], ceiling)
-        _check_drain(runs["two"], ceiling)
+        _check_drain(runs["one"], ceilings[kind]["rate"])
+        _check_drain(runs["two"], ceilings[kind]["rate"])
         assert runs["two"]["processes"] == 2
         assert _close(runs["speedup"], runs["two"]["rate"] / runs["one"]["rate"])
 

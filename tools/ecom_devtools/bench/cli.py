@@ -59,11 +59,9 @@ def _plan(options: BenchOptions) -> list[tuple[str, Scenario]]:
     steps: list[tuple[str, Scenario]] = []
     if set(options.only) - {"verifier"}:  # the verifier writes its rows straight: no warm-up
         steps.append(("warm_up", drains.warm_up))
-    if options.wants("ceilings"):
-        steps.append(("ceilings", lambda b: drains.ceilings(b, 1)))
+    if {"ceilings", "order_drain", "payment_drain"} & set(options.only):
+        steps.append(("drain_rounds", drains.drain_rounds))
     wanted: list[tuple[str, Scenario]] = [
-        ("order_drain", drains.order_drain),
-        ("payment_drain", drains.payment_drains),
         ("dlq_pass", dlq.dlq_pass),
         ("tombstones", dlq.tombstones),
         ("e2e", e2e.end_to_end),
@@ -73,9 +71,6 @@ def _plan(options: BenchOptions) -> list[tuple[str, Scenario]]:
     steps += [(name, step) for name, step in wanted if options.wants(name)]
     if options.profile:
         steps.append(("profiles", drains.profiled_drains))
-    if options.wants("ceilings"):
-        for n in range(2, options.sizes.ceiling_repeats + 1):
-            steps.append(("ceilings", lambda b, n=n: drains.ceilings(b, n)))  # type: ignore[misc]
     return steps
 
 
@@ -110,12 +105,10 @@ async def _run_all(bench: Bench, emulator: PubSubEmulator) -> None:
 
 
 def _refresh_ratios(bench: Bench) -> None:
-    """Ceilings measured again at the end may raise the best rate: ratios use the final one."""
+    """Scenarios measured once are set against the best ceiling of the run. (The product's
+    drains are set against their own round's ceiling: :func:`drains.drain_rounds`.)"""
     r = bench.results
-    pairs: list[tuple[Section | None, str]] = [(r.get("order_drain"), "orders")]
-    payment = r.get("payment_drain", {})
-    pairs += [(payment.get(k), "payments") for k in ("orders_present", "orders_missing")]
-    pairs.append((r.get("dlq_pass"), "payments"))
+    pairs: list[tuple[Section | None, str]] = [(r.get("dlq_pass"), "payments")]
     for kind, runs in r.get("scale_out", {}).items():
         pairs += [(runs["one"], kind), (runs["two"], kind)]
     for section, kind in pairs:

@@ -31,7 +31,7 @@ class Sizes:
     orders: int = 50_000
     ceiling_orders: int = 50_000  # messages per ceiling measurement
     ceiling_pullers: int = 8  # pull loops of the minimal consumers (the product's default)
-    ceiling_repeats: int = 2  # ceiling measurements (first and last thing in a run); max is used
+    drain_rounds: int = 3  # rounds of each ceiling beside the product's drains; median is used
     dlq_rows: int = 100_000  # parked payments whose orders exist
     tombstones: int = 1_000_000  # deletes the DLQ table has seen before the timed passes
     tombstone_live: int = 1_000  # parked rows still waiting among the tombstones
@@ -48,7 +48,7 @@ SMOKE = Sizes(
     orders=400,
     ceiling_orders=400,
     ceiling_pullers=2,
-    ceiling_repeats=1,
+    drain_rounds=1,
     dlq_rows=400,
     tombstones=2_000,
     tombstone_live=50,
