@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ecom_devtools.bench import dlq, drains, e2e, plots, verifier
-from ecom_devtools.bench.context import Bench, Section, ratio
+from ecom_devtools.bench.context import Bench, Section
 from ecom_devtools.bench.options import BenchOptions, parse_options
 from ecom_devtools.bench.report import RSS_LIMIT_BYTES, table, write_json
 from ecom_devtools.bench.stack import Infra
@@ -99,27 +99,8 @@ async def _run_all(bench: Bench, emulator: PubSubEmulator) -> None:
             bench.results.setdefault("failures", {})[name] = repr(exc)[:1000]
         seconds[name] = round(seconds.get(name, 0.0) + time.monotonic() - began, 1)
         say(f"ecom-bench: {name} done in {time.monotonic() - began:.1f} s")
-    _refresh_ratios(bench)
     bench.results["memory"] = e2e.memory_section(bench, RSS_LIMIT_BYTES)
     bench.results["scenario_seconds"] = seconds
-
-
-def _refresh_ratios(bench: Bench) -> None:
-    """Scenarios measured once are set against the best ceiling of the run. (The product's
-    drains are set against their own round's ceiling: :func:`drains.drain_rounds`.)"""
-    r = bench.results
-    pairs: list[tuple[Section | None, str]] = [(r.get("dlq_pass"), "payments")]
-    for kind, runs in r.get("scale_out", {}).items():
-        pairs += [(runs["one"], kind), (runs["two"], kind)]
-    for section, kind in pairs:
-        if section is not None:
-            section["ceiling"] = bench.ceiling(kind)
-            section["ratio"] = ratio(section["rate"], section["ceiling"])
-            if "consumer_cpu_us_per_message" in section:
-                # Noise-robust companion: how much more CPU per message than the ceiling.
-                cpu = bench.ceiling_cpu(kind)
-                section["ceiling_cpu_us_per_message"] = cpu
-                section["cpu_ratio"] = ratio(cpu, section["consumer_cpu_us_per_message"])
 
 
 @contextlib.asynccontextmanager

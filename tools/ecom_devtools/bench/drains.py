@@ -217,9 +217,15 @@ def summarise_rounds(rounds: list[Section]) -> Section:
 
 
 def _against(bench: Bench, measured: Section, kind: str) -> Section:
-    """A drain measured once, against the best ceiling of the run."""
-    ceiling = bench.ceiling(kind)
-    return {**measured, "ceiling": ceiling, "ratio": ratio(measured["rate"], ceiling)}
+    """A drain measured once (after every ceiling), against the best ceiling of the run."""
+    ceiling, cpu = bench.ceiling(kind), bench.ceiling_cpu(kind)
+    return {
+        **measured,
+        "ceiling": ceiling,
+        "ratio": ratio(measured["rate"], ceiling),
+        "ceiling_cpu_us_per_message": cpu,
+        "cpu_ratio": ratio(cpu, measured["consumer_cpu_us_per_message"]),
+    }
 
 
 async def profiled_drains(bench: Bench) -> None:
