@@ -43,3 +43,19 @@ def test_non_finite_values_are_refused(value: Decimal) -> None:
 def test_short_blob_is_refused() -> None:
     with pytest.raises(ValueError, match="at least 5 bytes"):
         blob_to_decimal(b"\x00\x00")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "12345678901234567890.123456789012345678",  # 38 digits: the most a price may have
+        "-99999999999999999999.999999999999999999",
+        "0.000000000000000001",
+        "929.6972748780319",
+    ],
+)
+def test_every_digit_of_a_38_digit_decimal_survives(text: str) -> None:
+    value = Decimal(text)
+    back = blob_to_decimal(decimal_to_blob(value))
+    assert str(back) == str(value)
+    assert back.as_tuple() == value.as_tuple()

@@ -137,7 +137,7 @@ async def test_park_point_is_after_the_insert_and_before_the_announcement() -> N
         crash=CrashHook(CrashPoint.AFTER_PARK_BEFORE_ACK, 1, recorder.die),
     )
     with pytest.raises(Crashed):
-        await handler(received(body(PAYMENT)))
+        await handler(received(body(PAYMENT, order_id=1, payment_id=10)))
     assert list(dlq.rows) == [(1, 10)]
     assert publisher.sent == []
 

@@ -10,10 +10,16 @@ import pytest
 from ecom_order_consumer.handler import OrderHandler
 from ecom_payment_consumer.handler import PaymentHandler
 from ecom_shared.errors import InvalidMessage
-from ecom_shared.events import Order, Payment
+from ecom_shared.events import EventType, Order, Payment, parse_event
+from ecom_shared.metrics import new_registry
 from ecom_shared.store import ParkedPayment
+from ecom_shared.unknown_fields import MAX_NAMES, OTHER, UnknownFields
 from tests.fakes import FakeDlq, FakeOrders, FakePublisher, received
-from tests.unit.test_events import ORDER, PAYMENT, body
+from tests.unit import test_events
+
+ORDER = {**test_events.ORDER, "order_id": 1}
+PAYMENT = {**test_events.PAYMENT, "order_id": 1, "payment_id": 10}
+body = test_events.body
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 
@@ -58,11 +64,21 @@ async def test_redelivered_payment_is_idempotent() -> None:
 
 async def test_older_order_version_delivered_late_does_not_win() -> None:
     on_order, _, orders, _, _ = handlers()
-    newer = body(ORDER, order_status="shipped", updated_at="2026-01-02T00:00:00Z")
-    older = body(ORDER, order_status="pending", updated_at="2026-01-01T00:00:00Z")
+    newer = body(ORDER, order_status="Shipped", updated_at="2026-01-02T00:00:00Z")
+    older = body(ORDER, order_status="Pending", updated_at="2026-01-01T00:00:00Z")
     await on_order(received(newer))
     await on_order(received(older))
-    assert orders.orders[1][1].order_status == "shipped"
+    assert orders.orders[1][1].order_status == "Shipped"
+
+
+async def test_without_updated_at_the_version_published_last_wins() -> None:
+    on_order, _, orders, _, _ = handlers()
+    first = datetime(2026, 1, 1, 10, tzinfo=UTC)
+    later = body(ORDER, order_status="Delivered")
+    earlier = body(ORDER, order_status="Pending")
+    await on_order(received(later, publish_time=first.replace(second=1)))
+    await on_order(received(earlier, publish_time=first))  # delivered last, published first
+    assert orders.orders[1][1].order_status == "Delivered"
 
 
 async def test_bad_payment_raises_invalid_message() -> None:
@@ -121,7 +137,7 @@ class OrderLandsWhileParking(FakeOrders):
 
 
 async def test_a_payment_parked_while_its_order_lands_is_joined_by_the_payment_consumer() -> None:
-    order = Order.model_validate_json(body(ORDER))
+    order = parse_event(Order, body(ORDER), None)
     orders, dlq, publisher = OrderLandsWhileParking(order), FakeDlq(), FakePublisher()
     on_payment = PaymentHandler(orders, dlq, publisher, "dlq-payments", clock=lambda: NOW)
     await on_payment(received(body(PAYMENT)))
@@ -130,3 +146,45 @@ async def test_a_payment_parked_while_its_order_lands_is_joined_by_the_payment_c
     assert (joined.payment_id, orders.payments[1][2]) == (10, "stream")
     assert dlq.rows == {}
     assert publisher.sent == []  # never announced: it did not stay parked
+
+
+async def test_the_announcement_carries_the_payment_as_the_app_sent_it() -> None:
+    _, on_payment, _, _, publisher = handlers()
+    sent = body(PAYMENT, installments=3).replace(b", ", b",  ")  # spacing and an unknown field
+    message = received(sent)
+    await on_payment(message)
+    [announced] = publisher.on("dlq-payments")
+    assert announced.data == sent
+    assert announced.attributes["source_message_id"] == message.message_id
+    assert announced.attributes["event_type"] == "payment"
+
+
+def unknown_counts(registry: object) -> dict[tuple[str, str], float]:
+    found = {}
+    for metric in registry.collect():  # type: ignore[attr-defined]
+        for sample in metric.samples:
+            if sample.name == "ecom_unknown_fields_total":
+                found[(sample.labels["event_type"], sample.labels["field"])] = sample.value
+    return found
+
+
+async def test_unknown_fields_are_counted_by_name_and_the_message_is_handled() -> None:
+    registry = new_registry()
+    orders, dlq = FakeOrders(), FakeDlq()
+    on_order = OrderHandler(
+        orders, dlq, clock=lambda: NOW, unknown_fields=UnknownFields(registry, EventType.ORDER)
+    )
+    await on_order(received(body(ORDER, coupon="FREE")))
+    await on_order(received(body(ORDER, coupon="HALF", gift=True)))
+    assert 1 in orders.orders
+    assert unknown_counts(registry) == {("order", "coupon"): 2, ("order", "gift"): 1}
+
+
+def test_unknown_field_names_get_a_bounded_number_of_labels() -> None:
+    registry = new_registry()
+    unknown = UnknownFields(registry, EventType.PAYMENT)
+    for n in range(MAX_NAMES + 25):
+        unknown.record(parse_event(Payment, body(PAYMENT, **{f"field_{n}": n}), None))
+    counts = unknown_counts(registry)
+    assert len(counts) == MAX_NAMES + 1
+    assert counts[("payment", OTHER)] == 25

@@ -12,7 +12,11 @@ as a big-endian two's-complement varint.
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import MAX_PREC, Context, Decimal
+
+_EXACT = Context(prec=MAX_PREC)
+"""Arithmetic that never rounds: the default context keeps 28 significant digits, and a price
+may have 38."""
 
 
 def decimal_to_blob(value: Decimal) -> bytes:
@@ -20,7 +24,7 @@ def decimal_to_blob(value: Decimal) -> bytes:
         raise ValueError(f"{value} cannot be stored as a CQL decimal")
     exponent = value.as_tuple().exponent
     assert isinstance(exponent, int)  # finite values have an integer exponent
-    unscaled = int(value.scaleb(-exponent))  # exact: the digits, with the sign, as an integer
+    unscaled = int(value.scaleb(-exponent, _EXACT))  # the digits, with the sign, as an integer
     length = (unscaled.bit_length() + 8) // 8  # one bit more for the sign
     return (-exponent).to_bytes(4, "big", signed=True) + unscaled.to_bytes(
         length, "big", signed=True
@@ -32,4 +36,4 @@ def blob_to_decimal(blob: bytes) -> Decimal:
         raise ValueError("a CQL decimal has at least 5 bytes")
     scale = int.from_bytes(blob[:4], "big", signed=True)
     unscaled = int.from_bytes(blob[4:], "big", signed=True)
-    return Decimal(unscaled).scaleb(-scale)
+    return Decimal(unscaled).scaleb(-scale, _EXACT)

@@ -161,6 +161,18 @@ class LoopHistogram:
         return [family]
 
 
+class EventMetrics:
+    """What the bodies a consumer reads carry beyond the fields the product knows."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.unknown_fields = Counter(
+            "ecom_unknown_fields",
+            "Fields of accepted messages that the product does not know (ignored), by name",
+            ["event_type", "field"],
+            registry=registry,
+        )
+
+
 class PaymentMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.parked = Counter(

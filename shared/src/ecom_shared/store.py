@@ -15,13 +15,7 @@ from typing import Any, Literal, Protocol
 
 from ecom_shared.cassandra import Prepared, Session, bind, scan_by_token
 from ecom_shared.cqltypes import decimal_to_blob
-from ecom_shared.events import (
-    Order,
-    Payment,
-    PaymentMethod,
-    PaymentStatus,
-    payment_version_micros,
-)
+from ecom_shared.events import Order, Payment, payment_version_micros
 from ecom_shared.settings import CassandraSettings
 
 PaymentSource = Literal["stream", "order", "dlq"]
@@ -82,8 +76,8 @@ class CassandraOrders:
         upsert = await session.create_prepared(
             f"UPDATE {table} SET customer_id = ?, item = ?, quantity = ?, "
             "price = blobAsDecimal(?), "  # acsylla cannot bind decimals: see ecom_shared.cqltypes
-            "shipping_address = ?, order_status = ?, order_created_at = ?, order_version_at = ?, "
-            "order_ingested_at = ? WHERE order_id = ?"
+            "shipping_address = ?, order_status = ?, order_created_at = ?, order_created_on = ?, "
+            "order_version_at = ?, order_ingested_at = ? WHERE order_id = ?"
         )
         # The order columns' write time, a plain bigint: null unless an order version is stored
         # (reading the timestamp itself would build a datetime per payment only to test it).
@@ -105,8 +99,9 @@ class CassandraOrders:
             order.quantity,
             decimal_to_blob(order.price),
             order.shipping_address,
-            order.order_status.value,
-            order.creation_date,
+            order.order_status,
+            order.created_at,
+            order.created_on,
             version_at,
             now,
             order.order_id,
@@ -218,9 +213,9 @@ def _payment_fields(payment: Payment) -> list[Any]:
     """payment_id, payment_method, card_last_four, payment_status, paid_at: in this order."""
     return [
         payment.payment_id,
-        payment.payment_method.value,
+        payment.payment_method,
         payment.card_last_four,
-        payment.payment_status.value,
+        payment.payment_status,
         payment.payment_datetime,
     ]
 
@@ -234,9 +229,9 @@ def _parked(row: Any) -> ParkedPayment:
     payment = Payment.model_construct(
         payment_id=row.column_value("payment_id"),
         order_id=row.column_value("order_id"),
-        payment_method=PaymentMethod(row.column_value("payment_method")),
+        payment_method=row.column_value("payment_method"),
         card_last_four=row.column_value("card_last_four"),
-        payment_status=PaymentStatus(row.column_value("payment_status")),
+        payment_status=row.column_value("payment_status"),
         payment_datetime=_utc(row.column_value("paid_at")) or _EPOCH,
     )
     return ParkedPayment(

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from ecom_order_consumer.handler import OrderHandler
 from ecom_shared.consumer_main import consumer_main
+from ecom_shared.events import EventType
 from ecom_shared.service import load_settings
 from ecom_shared.settings import ConsumerServiceSettings
+from ecom_shared.unknown_fields import UnknownFields
 
 
 class OrderConsumerSettings(ConsumerServiceSettings):
@@ -18,7 +20,10 @@ def main() -> int:
         settings=load_settings(OrderConsumerSettings),
         subscription_of=lambda pubsub: pubsub.orders_subscription,
         build_handler=lambda resources, crash: OrderHandler(
-            resources.orders, resources.dlq, crash=crash
+            resources.orders,
+            resources.dlq,
+            unknown_fields=UnknownFields(resources.telemetry.registry, EventType.ORDER),
+            crash=crash,
         ),
     )
 

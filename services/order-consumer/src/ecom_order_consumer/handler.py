@@ -9,6 +9,7 @@ from ecom_shared.events import Order, order_version_micros, parse_event
 from ecom_shared.faults import NO_CRASH, CrashHook
 from ecom_shared.pubsub import ReceivedMessage
 from ecom_shared.store import DlqTable, OrdersTable, ParkedPayment
+from ecom_shared.unknown_fields import UnknownFields
 
 
 class OrderHandler:
@@ -31,9 +32,11 @@ class OrderHandler:
         dlq: DlqTable,
         clock: Clock = utc_now,
         *,
+        unknown_fields: UnknownFields | None = None,
         crash: CrashHook = NO_CRASH,
     ) -> None:
         self._orders = orders
+        self._unknown_fields = unknown_fields
         self._dlq = dlq
         self._clock = clock
         self._crash = crash  # the fault-injection tests' hook (ecom_shared.faults)
@@ -43,6 +46,8 @@ class OrderHandler:
 
     async def __call__(self, message: ReceivedMessage) -> None:
         order = parse_event(Order, message.data, message.attributes)
+        if self._unknown_fields is not None:
+            self._unknown_fields.record(order)
         version = order_version_micros(order, message.publish_time)
         now = self._clock()
         await self._orders.upsert_order(order, version, now)

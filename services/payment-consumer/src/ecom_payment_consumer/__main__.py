@@ -5,9 +5,11 @@ from __future__ import annotations
 from ecom_payment_consumer.handler import PaymentHandler
 from ecom_shared.batching import BatchingPublisher
 from ecom_shared.consumer_main import consumer_main
+from ecom_shared.events import EventType
 from ecom_shared.metrics import PaymentMetrics
 from ecom_shared.service import load_settings
 from ecom_shared.settings import ConsumerServiceSettings
+from ecom_shared.unknown_fields import UnknownFields
 
 
 class PaymentConsumerSettings(ConsumerServiceSettings):
@@ -27,6 +29,7 @@ def main() -> int:
             BatchingPublisher(resources.publisher),
             settings.pubsub.dlq_payments_topic,
             on_parked=PaymentMetrics(resources.telemetry.registry).parked.inc,
+            unknown_fields=UnknownFields(resources.telemetry.registry, EventType.PAYMENT),
             crash=crash,
         ),
     )

@@ -6,10 +6,11 @@ from collections.abc import Callable
 from datetime import datetime
 
 from ecom_shared.clock import Clock, utc_now
-from ecom_shared.events import EventType, Payment, event_attributes, parse_event
+from ecom_shared.events import EVENT_TYPE_ATTRIBUTE, EventType, Payment, parse_event
 from ecom_shared.faults import NO_CRASH, CrashHook, CrashPoint
 from ecom_shared.pubsub import OutgoingMessage, Publisher, ReceivedMessage
 from ecom_shared.store import DlqTable, OrdersTable
+from ecom_shared.unknown_fields import UnknownFields
 
 
 class PaymentHandler:
@@ -33,8 +34,10 @@ class PaymentHandler:
         clock: Clock = utc_now,
         *,
         on_parked: Callable[[], None] | None = None,
+        unknown_fields: UnknownFields | None = None,
         crash: CrashHook = NO_CRASH,
     ) -> None:
+        self._unknown_fields = unknown_fields
         self._orders = orders
         self._dlq = dlq
         self._publisher = publisher
@@ -45,6 +48,8 @@ class PaymentHandler:
 
     async def __call__(self, message: ReceivedMessage) -> None:
         payment = parse_event(Payment, message.data, message.attributes)
+        if self._unknown_fields is not None:
+            self._unknown_fields.record(payment)
         now = self._clock()
         if await self._orders.order_exists(payment.order_id):
             await self._orders.set_payment(payment, "stream", now)
@@ -57,18 +62,17 @@ class PaymentHandler:
             await self._orders.set_payment(payment, "stream", now)
             await self._dlq.remove(payment.order_id, payment.payment_id)
             return
-        await self._publisher.publish(self._dlq_topic, [_announcement(payment, message, now)])
+        await self._publisher.publish(self._dlq_topic, [_announcement(message, now)])
         if self._on_parked is not None:
             self._on_parked()
 
 
-def _announcement(
-    payment: Payment, message: ReceivedMessage, parked_at: datetime
-) -> OutgoingMessage:
+def _announcement(message: ReceivedMessage, parked_at: datetime) -> OutgoingMessage:
+    """The payment's body as the app sent it, with why and when it was parked."""
     attributes = {
-        **event_attributes(EventType.PAYMENT),
+        EVENT_TYPE_ATTRIBUTE: EventType.PAYMENT.value,
         "parked_reason": "order_not_found",
         "parked_at": parked_at.isoformat(),
         "source_message_id": message.message_id,
     }
-    return OutgoingMessage(data=payment.model_dump_json().encode(), attributes=attributes)
+    return OutgoingMessage(data=message.data or b"", attributes=attributes)
