@@ -15,6 +15,7 @@ import asyncio
 import dataclasses
 import datetime
 import json
+import os
 import shlex
 import sys
 from collections.abc import Sequence
@@ -34,12 +35,14 @@ EXIT_NOT_RUNNING = 3
 
 
 def env_for(cql_port: int, pubsub_host_port: str) -> dict[str, str]:
-    """Return the environment variables an application needs to use the local servers."""
+    """Return the environment variables an application needs to use the local servers. A
+    project id already set (say, from examples/original-names.env) is kept: the emulator takes
+    any."""
     return {
         "PUBSUB_EMULATOR_HOST": pubsub_host_port,
         "ECOM_CASSANDRA__CONTACT_POINTS": '["127.0.0.1"]',
         "ECOM_CASSANDRA__PORT": str(cql_port),
-        "ECOM_PUBSUB__PROJECT_ID": "local-project",
+        "ECOM_PUBSUB__PROJECT_ID": os.environ.get("ECOM_PUBSUB__PROJECT_ID", "local-project"),
     }
 
 

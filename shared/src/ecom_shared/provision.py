@@ -4,6 +4,10 @@ Every subscription that a consumer reads gets a dead-letter policy as a safety n
 messages that keep failing for reasons the code did not foresee. ``dlq-payments`` and
 ``dead-letter`` get a subscription of their own so that what is published there is kept
 (Pub/Sub drops messages published to a topic with no subscription).
+
+Tables that exist already are checked before anything is written (``ecom_shared.schema``): one
+that cannot hold what the product writes stops set-up with one line naming each differing
+column (``service.refused``), and exit code 1; one that lacks columns of ours gets them added.
 """
 
 from __future__ import annotations
@@ -94,12 +98,14 @@ async def _tolerate_exists(call: Any, kind: str, name: str) -> None:
 
 
 async def provision(settings: ServiceSettings, *, pubsub: bool = True, schema: bool = True) -> None:
-    if pubsub:
-        async with http_session() as session:
-            await ensure_pubsub(session, settings.pubsub)
+    """Set up what is asked for; the schema first, so that a table the product cannot use
+    stops set-up before it creates anything, topics included."""
     if schema:
         async with cassandra_session(settings.cassandra) as cql:
             await apply_schema(cql, settings.cassandra)
+    if pubsub:
+        async with http_session() as session:
+            await ensure_pubsub(session, settings.pubsub)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,6 +14,7 @@ from ecom_shared.deadletter import DeadLetters
 from ecom_shared.health import Telemetry, serve_http
 from ecom_shared.metrics import StoreMetrics
 from ecom_shared.pubsub import PubSubPublisher, PubSubSubscription, http_session
+from ecom_shared.schema import check_schema
 from ecom_shared.settings import ServiceSettings
 from ecom_shared.store import CassandraDlq, CassandraOrders, DlqTable, OrdersTable, ReplicaProbe
 from ecom_shared.timed_store import TimedDlq, TimedOrders
@@ -56,6 +57,7 @@ async def open_resources(
             await stack.enter_async_context(serve_http(settings.http, telemetry))
         http = await stack.enter_async_context(http_session())
         cql = await stack.enter_async_context(cassandra_session(settings.cassandra))
+        await check_schema(cql, settings.cassandra)  # tables usable, before any write
         publisher = PubSubPublisher(
             http, settings.pubsub.project_id, timeout=settings.pubsub.request_timeout_seconds
         )

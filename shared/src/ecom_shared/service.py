@@ -18,6 +18,7 @@ import uvloop
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 
+from ecom_shared.errors import PipelineError
 from ecom_shared.logs import get_logger
 
 log = get_logger(__name__)
@@ -52,6 +53,12 @@ async def _supervise(main: ServiceMain) -> int:
         loop.add_signal_handler(sig, _on_signal, stop, sig)
     try:
         return await main(stop)
+    except PipelineError as exc:
+        if exc.retriable:
+            log.critical("service.crashed", exc_info=exc)
+        else:  # a setting or a table is wrong: the message says which, a traceback adds nothing
+            log.critical("service.refused", error=str(exc), error_type=type(exc).__name__)
+        return 1
     except Exception as exc:
         log.critical("service.crashed", exc_info=exc)
         return 1
