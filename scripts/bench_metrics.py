@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 import uvloop
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
-from ecom_devtools.bench.micro import per_call_us
+from ecom_devtools.bench.micro import APPS_ORDER, per_call_us
 from ecom_shared.events import Order, Payment, parse_event
 from ecom_shared.metrics import ConsumerMetrics, StoreMetrics, new_registry
 from ecom_shared.store import PaymentSource
@@ -26,10 +26,6 @@ from ecom_shared.timed_store import TimedOrders
 ROUNDS = 200_000
 BATCH = 1000
 BUDGET_US = 1e6 / 9000
-ORDER = (
-    b'{"order_id": 1, "customer_id": 2, "item": "Mug", "quantity": 1, "price": "1.00", '
-    b'"shipping_address": "x", "order_status": "pending", "creation_date": "2026-01-01T00:00:00Z"}'
-)
 
 
 async def per_await_us(work: Callable[[], Awaitable[object]], rounds: int = ROUNDS) -> float:
@@ -66,7 +62,7 @@ async def main() -> None:
         consumer.acked.inc(BATCH)
         consumer.in_flight.dec(BATCH)
 
-    order = parse_event(Order, ORDER, None)
+    order = parse_event(Order, APPS_ORDER, None)  # the apps' example order
     now = datetime.now(UTC)
     raw, timed = NoopOrders(), TimedOrders(NoopOrders(), store)
     results = {

@@ -1,16 +1,19 @@
-"""Publishing: request limits, the producer's pacing and retries, dead-letter attributes."""
+"""Publishing: request limits, the producer's pacing, phases and retries, dead-letter
+attributes."""
 
 from __future__ import annotations
 
 import base64
 import io
 import json
+import time
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ecom_producer.planned import Planned
-from ecom_producer.publish import PhasePublisher, RateLimiter, Tally
+from ecom_producer.planned import Label, Planned
+from ecom_producer.publish import PHASE_GAP_SECONDS, PhasePublisher, RateLimiter, Tally
 from ecom_shared.deadletter import DeadLetters
 from ecom_shared.errors import PublishFailed
 from ecom_shared.events import EventType
@@ -51,7 +54,8 @@ class FlakyPublisher(FakePublisher):
 
 
 def planned(kind: EventType, n: int) -> Planned:
-    return Planned(kind, f"{n}".encode(), {}, json.dumps({"kind": kind.value, "n": n}))
+    label: Label = "orders" if kind is EventType.ORDER else "payments"
+    return Planned(kind, f"{n}".encode(), json.dumps({"kind": kind.value, "n": n}), label)
 
 
 async def test_phase_is_retried_and_recorded_once_after_it_was_accepted() -> None:
@@ -69,7 +73,32 @@ async def test_phase_is_retried_and_recorded_once_after_it_was_accepted() -> Non
     await phases.publish(phase)
     assert [m.data for m in publisher.on("orders")] == [b"1"]
     assert [m.data for m in publisher.on("payments")] == [b"2"]
+    assert all(m.attributes == {} for m in publisher.on("orders") + publisher.on("payments"))
     assert manifest.getvalue().count("\n") == 2
+
+
+class TimedPublisher(FakePublisher):
+    """Notes, per request, when it arrived and when its reply left (monotonic seconds)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.requests: list[tuple[float, float, str]] = []
+
+    async def publish(self, topic: str, messages: Sequence[OutgoingMessage]) -> list[str]:
+        arrived = time.monotonic()
+        ids = await super().publish(topic, messages)
+        self.requests.append((arrived, time.monotonic(), topic))
+        return ids
+
+
+async def test_a_phase_starts_two_publish_milliseconds_after_the_last_was_accepted() -> None:
+    publisher = TimedPublisher()
+    phases = PhasePublisher(publisher, {EventType.ORDER: "orders"}, io.StringIO(), Tally())
+    await phases.publish([planned(EventType.ORDER, 1)])
+    await phases.publish([])  # an empty phase publishes nothing and waits for nothing
+    await phases.publish([planned(EventType.ORDER, 1)])  # the same order id, a later version
+    first, second = publisher.requests
+    assert second[0] - first[1] >= PHASE_GAP_SECONDS
 
 
 async def test_a_phase_that_never_goes_through_is_not_recorded() -> None:

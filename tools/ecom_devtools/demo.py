@@ -284,6 +284,7 @@ async def summarise(
         ("payments joined in all", joined(seen), len(expected.payments)),
         ("payments still waiting (order never came)", seen["still_parked"], len(expected.parked)),
         ("messages dead-lettered", len(dead), sum(expected.malformed.values())),
+        ("stored values not as last sent", differing(report), 0),
     ]
     say(f"      {'':44} {'pipeline':>9} {'manifest':>9}")
     for label, got, want in rows:
@@ -315,6 +316,12 @@ async def summarise(
     }
 
 
+def differing(report: Report) -> int:
+    """Rows and parked payments whose values are not those of the version sent last (text
+    byte for byte, prices digit for digit, dates and instants exactly)."""
+    return sum(report.counts[k] for k in ("orders_wrong", "payments_wrong", "parked_wrong"))
+
+
 def _payment_id(message: Pulled) -> int | None:
     try:
         value = json.loads(message.data).get("payment_id")
@@ -344,12 +351,13 @@ def explain_keep(config: InfraConfig) -> None:
     say("\nCassandra and the emulator are still running, with the data. To use them:")
     for key, value in env_for(config.cql_port, f"127.0.0.1:{config.pubsub_port}").items():
         say(f"  export {key}='{value}'")
+    c = ServiceSettings().cassandra
     say(
         f"  ecom-infra cql --dir {directory} "
-        '"SELECT order_id, order_status, payment_id, payment_source '
-        'FROM ecom_store.order_payments LIMIT 10"'
+        '"SELECT order_id, item, price, order_status, order_created_on, payment_id, '
+        f'payment_method, payment_source FROM {c.keyspace}.{c.orders_table} LIMIT 10"'
     )
-    say(f'  ecom-infra cql --dir {directory} "SELECT * FROM ecom_store.payments_dlq LIMIT 10"')
+    say(f'  ecom-infra cql --dir {directory} "SELECT * FROM {c.keyspace}.{c.dlq_table} LIMIT 10"')
     say(f"To stop them: ecom-infra down --dir {directory}")
 
 

@@ -1,9 +1,35 @@
 """The producer's ground truth: one JSON line per published message, and what it implies.
 
-Records (``kind``): ``order`` and ``payment`` (the event as published, ``orphan`` set on a
-payment whose order is never published), ``malformed`` (the reason the pipeline should give).
-A duplicate publish is recorded again with ``duplicate: true``. :func:`expected_state` folds
-the lines into what the tables must hold once the pipeline is quiet.
+Records, by ``kind``:
+
+- ``{"kind": "order", "duplicate": false, "event": BODY}`` and
+  ``{"kind": "payment", "orphan": false, "duplicate": false, "event": BODY}``: BODY is the
+  message body exactly as published, its JSON text embedded as is (the writers concatenate
+  strings, they never encode the event again), so it is the record's last field. ``orphan``
+  marks a payment whose order is never published; ``duplicate`` a message published again.
+- ``{"kind": "malformed", "topic": "orders", "reason": "invalid_json"}``: a bad message and
+  the reason the pipeline must give.
+
+Lines are read with every JSON number that has a fraction or an exponent as a ``Decimal`` from
+its own digits (a price of ``929.6972748780319`` stays exactly that), and they are in
+publishing order: the producer writes a phase's lines once Pub/Sub accepted the phase.
+
+The rules that fold the lines into what the tables must hold are written here, from the
+manifest alone, apart from the services' code (:mod:`ecom_shared.events`), so that a mistake
+there is not repeated in the check:
+
+- an order's row holds the version published last, the later line (when two lines both
+  carry ``updated_at``, as hand-made ones may, the later ``updated_at`` decides instead;
+  the apps send none);
+- the order columns hold text as sent, the price's exact decimal, ``order_created_at`` the
+  creation instant in milliseconds (a date-only ``creation_date`` is that day's midnight UTC)
+  and ``order_created_on`` the date (a time's own date, in its own offset);
+- an order's payment is the one with the latest ``payment_datetime`` (to the millisecond),
+  ties broken by the payment id's last three digits, then by the larger id;
+- a payment whose order was never published stays parked.
+
+:func:`expected_state` folds a small manifest into Python objects (the tests and the demo);
+:mod:`ecom_shared.manifest_index` folds any size into an on-disk index with the same rules.
 """
 
 from __future__ import annotations
@@ -11,100 +37,179 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Final, TextIO
 
-from ecom_shared.events import Order, Payment, payment_version_micros, to_micros
-
-
-def order_record(order: Order, *, duplicate: bool = False) -> str:
-    return json.dumps(
-        {"kind": "order", "duplicate": duplicate, "event": order.model_dump(mode="json")},
-        ensure_ascii=False,
-    )
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_EVENT_KEY: Final = '"event": '
 
 
-def payment_record(payment: Payment, *, orphan: bool, duplicate: bool = False) -> str:
-    return json.dumps(
-        {
-            "kind": "payment",
-            "orphan": orphan,
-            "duplicate": duplicate,
-            "event": payment.model_dump(mode="json"),
-        },
-        ensure_ascii=False,
-    )
+def _flag(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def order_record(body: str, *, duplicate: bool = False) -> str:
+    """The line of an order published with this body (its JSON text, as sent)."""
+    return f'{{"kind": "order", "duplicate": {_flag(duplicate)}, {_EVENT_KEY}{body}}}'
+
+
+def payment_record(body: str, *, orphan: bool, duplicate: bool = False) -> str:
+    """The line of a payment published with this body (its JSON text, as sent)."""
+    flags = f'"orphan": {_flag(orphan)}, "duplicate": {_flag(duplicate)}'
+    return f'{{"kind": "payment", {flags}, {_EVENT_KEY}{body}}}'
 
 
 def malformed_record(topic: str, reason: str) -> str:
     return json.dumps({"kind": "malformed", "topic": topic, "reason": reason})
 
 
-@dataclass(slots=True)
-class ExpectedState:
-    """What the tables must hold once every message has been handled and the DLQ worker ran."""
-
-    orders: dict[int, Order] = field(default_factory=dict)  # newest version per order id
-    payments: dict[int, Payment] = field(default_factory=dict)  # winning payment per order id
-    parked: dict[tuple[int, int], Payment] = field(default_factory=dict)  # orphans
-    malformed: dict[str, int] = field(default_factory=dict)  # reason -> count
-    payment_ids: set[int] = field(default_factory=set)  # every payment published
-    superseded: list[Payment] = field(default_factory=list)  # lost to a newer one, same order
-    published: int = 0
-    duplicates: int = 0
-
-
 def read_records(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
+    """Each record of the manifest, numbers with a fraction as exact decimals."""
+    for _, record in _numbered(lines):
+        yield record
+
+
+def _numbered(lines: Iterable[str]) -> Iterator[tuple[str, dict[str, Any]]]:
     for number, line in enumerate(lines, start=1):
         text = line.strip()
         if not text:
             continue
         try:
-            record = json.loads(text)
+            record = json.loads(text, parse_float=Decimal)
         except json.JSONDecodeError as exc:
             raise ValueError(f"manifest line {number} is not JSON: {exc.msg}") from None
         if not isinstance(record, dict) or "kind" not in record:
             raise ValueError(f"manifest line {number} has no 'kind'")
-        yield record
+        yield text, record
+
+
+def _body(text: str, record: dict[str, Any]) -> bytes:
+    """The body of an order or payment record line exactly as it was published."""
+    start = text.find(_EVENT_KEY)
+    body = text[start + len(_EVENT_KEY) : -1] if start >= 0 and text.endswith("}") else ""
+    try:
+        same = json.loads(body, parse_float=Decimal) == record.get("event")
+    except json.JSONDecodeError:
+        same = False
+    if not same:
+        raise ValueError(f"'event' is not the last field of {text[:80]!r}")
+    return body.encode()
+
+
+# The rules, as values in the form the tables hold them.
+
+
+def exact_decimal(value: object) -> Decimal:
+    """A JSON number as the decimal of its digits (an integer is a decimal too)."""
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return Decimal(value)
+    raise TypeError(f"expected a JSON number, got {type(value).__name__}")
+
+
+def millis(moment: datetime) -> int:
+    """Milliseconds since the epoch, as Cassandra keeps a timestamp (naive means UTC)."""
+    delta = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)) - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
+
+
+def micros(text: str) -> int:
+    """Microseconds since the epoch of an ISO 8601 time (naive means UTC)."""
+    moment = datetime.fromisoformat(text)
+    delta = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)) - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def creation(text: str) -> tuple[int, date]:
+    """``order_created_at`` (ms) and ``order_created_on`` of a ``creation_date`` as sent."""
+    moment = datetime.fromisoformat(text)  # a date only reads as its midnight, naive: UTC
+    return millis(moment), moment.date()
+
+
+def payment_version(event: dict[str, Any]) -> tuple[int, int]:
+    """What decides between two payments of an order: the later wins."""
+    paid_ms = micros(event["payment_datetime"]) // 1000
+    return paid_ms * 1000 + event["payment_id"] % 1000, event["payment_id"]
+
+
+def replaces(new: dict[str, Any], current: dict[str, Any]) -> bool:
+    """Whether order version ``new``, on a later line, is what the row ends up holding."""
+    new_at, current_at = new.get("updated_at"), current.get("updated_at")
+    if new_at is None or current_at is None:
+        return True  # published later
+    return micros(new_at) >= micros(current_at)
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """One event as published: its body's values (exact decimals) and the body itself."""
+
+    event: dict[str, Any]
+    body: bytes
+
+    @property
+    def order_id(self) -> int:
+        return int(self.event["order_id"])
+
+    @property
+    def payment_id(self) -> int:
+        return int(self.event["payment_id"])
+
+
+@dataclass(slots=True)
+class ExpectedState:
+    """What the tables must hold once every message has been handled and the DLQ worker ran."""
+
+    orders: dict[int, Sent] = field(default_factory=dict)  # version published last, by id
+    payments: dict[int, Sent] = field(default_factory=dict)  # winning payment per order id
+    parked: dict[tuple[int, int], Sent] = field(default_factory=dict)  # orphans
+    malformed: dict[str, int] = field(default_factory=dict)  # reason -> count
+    payment_ids: set[int] = field(default_factory=set)  # every payment published
+    superseded: list[Sent] = field(default_factory=list)  # lost to a later one, same order
+    published: int = 0
+    duplicates: int = 0
 
 
 def expected_state(lines: Iterable[str]) -> ExpectedState:
     state = ExpectedState()
-    all_payments: list[Payment] = []
-    for record in read_records(lines):
+    payments: dict[tuple[int, int], Sent] = {}
+    for text, record in _numbered(lines):
         state.published += 1
         state.duplicates += bool(record.get("duplicate"))
         kind = record["kind"]
         if kind == "order":
-            _fold_order(state, Order.model_validate(record["event"], strict=False))
+            sent = Sent(record["event"], _body(text, record))
+            current = state.orders.get(sent.order_id)
+            if current is None or replaces(sent.event, current.event):
+                state.orders[sent.order_id] = sent
         elif kind == "payment":
-            all_payments.append(Payment.model_validate(record["event"], strict=False))
+            sent = Sent(record["event"], _body(text, record))
+            key = (sent.order_id, sent.payment_id)
+            known = payments.get(key)
+            if known is None or payment_version(sent.event) >= payment_version(known.event):
+                payments[key] = sent
         elif kind == "malformed":
             state.malformed[record["reason"]] = state.malformed.get(record["reason"], 0) + 1
-    for payment in all_payments:
-        state.payment_ids.add(payment.payment_id)
-        if payment.order_id not in state.orders:
-            state.parked[(payment.order_id, payment.payment_id)] = payment
-            continue
-        current = state.payments.get(payment.order_id)
-        if current is None or payment_version_micros(payment) > payment_version_micros(current):
-            state.payments[payment.order_id] = payment
-            if current is not None:
-                state.superseded.append(current)
-        elif payment.payment_id != current.payment_id:
-            state.superseded.append(payment)
+    for (order_id, payment_id), sent in payments.items():
+        state.payment_ids.add(payment_id)
+        if order_id not in state.orders:
+            state.parked[(order_id, payment_id)] = sent
+        else:
+            _fold_payment(state, sent)
     return state
 
 
-def _fold_order(state: ExpectedState, order: Order) -> None:
-    current = state.orders.get(order.order_id)
-    if current is None or _version(order) > _version(current):
-        state.orders[order.order_id] = order
-
-
-def _version(order: Order) -> int:
-    # The producer always sets updated_at; creation_date is the fallback for hand-made lines.
-    return to_micros(order.updated_at or order.creation_date)
+def _fold_payment(state: ExpectedState, payment: Sent) -> None:
+    current = state.payments.get(payment.order_id)
+    if current is None or payment_version(payment.event) > payment_version(current.event):
+        state.payments[payment.order_id] = payment
+        if current is not None:
+            state.superseded.append(current)
+    else:
+        state.superseded.append(payment)
 
 
 def load_expected(path: Path) -> ExpectedState:

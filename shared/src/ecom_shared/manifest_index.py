@@ -1,17 +1,18 @@
 """The manifest's expected state as an on-disk SQLite index, so checking a table of any size
 costs the verifier a bounded amount of memory.
 
-One pass over the manifest folds every record into the index: the newest version of each
-order (``updated_at``, else ``creation_date``, decides, as in :func:`expected_state`), every
-payment published (duplicates collapse on their key), and counts of what was published. Then
-each order gets its winning payment (the newest, :func:`payment_version_micros`'s order), and
-a payment whose order never came is expected to stay parked. Lookups are by primary key, so
-checking one stored row is one B-tree probe; SQLite's page cache is capped
-(:data:`CACHE_KIB`), so memory does not grow with the manifest, only the file does (about
-200 bytes a record).
+One pass over the manifest folds every record into the index with :mod:`ecom_shared.manifest`'s
+rules: per order the version published last (the later line; ``updated_at`` decides when two
+lines both carry one), every payment published (duplicates collapse on their key), and counts of
+what was published. Then each order gets its winning payment (the latest ``payment_datetime``,
+ties broken by the payment id), and a payment whose order never came is expected to stay
+parked. Lookups are by primary key, so checking one stored row is one B-tree probe; SQLite's
+page cache is capped (:data:`CACHE_KIB`), so memory does not grow with the manifest, only the
+file does (about 120 bytes a manifest line).
 
-Values are kept in the form they take in Cassandra: times as milliseconds since the epoch,
-money as the decimal text the producer wrote, enums as their values.
+Values are kept in the form they take in Cassandra: text as sent, the price as the exact
+decimal's text (its digits and exponent: ``929.50`` is not ``929.5``), times as milliseconds
+since the epoch, the creation day as an ISO date.
 """
 
 from __future__ import annotations
@@ -20,31 +21,39 @@ import contextlib
 import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from decimal import Decimal
+from datetime import date
 from pathlib import Path
 from typing import Any, Final
 
-from ecom_shared.manifest import ExpectedState, read_records
+from ecom_shared.manifest import (
+    ExpectedState,
+    creation,
+    exact_decimal,
+    micros,
+    payment_version,
+    read_records,
+)
 
 CACHE_KIB: Final = 32 * 1024  # SQLite's page cache: the index's whole memory
 _BATCH: Final = 10_000
 
-OrderFields = tuple[int, str, int, Decimal, str, str, int]
-"""customer_id, item, quantity, price, shipping_address, order_status, created (ms)."""
+OrderFields = tuple[int, str, int, str, str, str, int, date]
+"""customer_id, item, quantity, price (exact decimal text), shipping_address, order_status,
+order_created_at (ms), order_created_on."""
 PaymentFields = tuple[int, str, str | None, str, int]
-"""payment_id, payment_method, card_last_four, payment_status, paid (ms)."""
+"""payment_id, payment_method, card_last_four, payment_status, paid_at (ms)."""
 ORDER_FIELD_NAMES: Final = (
-    "customer_id", "item", "quantity", "price", "shipping_address", "order_status", "created_at",
+    "customer_id", "item", "quantity", "price", "shipping_address", "order_status",
+    "order_created_at", "order_created_on",
 )  # fmt: skip
 PAYMENT_FIELD_NAMES: Final = (
     "payment_id", "payment_method", "card_last_four", "payment_status", "paid_at",
 )  # fmt: skip
 
 _SCHEMA = (
-    "CREATE TABLE orders (order_id INTEGER PRIMARY KEY, version INTEGER NOT NULL,"
+    "CREATE TABLE orders (order_id INTEGER PRIMARY KEY, updated_us INTEGER,"
     " customer_id INTEGER, item TEXT, quantity INTEGER, price TEXT, address TEXT, status TEXT,"
-    " created_ms INTEGER, payment_id INTEGER)",
+    " created_ms INTEGER, created_on TEXT, payment_id INTEGER)",
     "CREATE TABLE payments (order_id INTEGER, payment_id INTEGER, version INTEGER NOT NULL,"
     " method TEXT, last4 TEXT, status TEXT, paid_ms INTEGER,"
     " PRIMARY KEY (order_id, payment_id)) WITHOUT ROWID",
@@ -52,14 +61,22 @@ _SCHEMA = (
     "CREATE TABLE seen_parked (order_id INTEGER, payment_id INTEGER,"
     " PRIMARY KEY (order_id, payment_id)) WITHOUT ROWID",
 )
+# Rows are written in manifest order, so a later line replaces an earlier one (the version
+# published last), unless both carry updated_at and the earlier one's is later.
 _UPSERT_ORDER = (
-    "INSERT INTO orders VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL) ON CONFLICT (order_id) DO UPDATE"
-    " SET version = excluded.version, customer_id = excluded.customer_id, item = excluded.item,"
-    " quantity = excluded.quantity, price = excluded.price, address = excluded.address,"
-    " status = excluded.status, created_ms = excluded.created_ms"
-    " WHERE excluded.version > orders.version"
+    "INSERT INTO orders VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL) ON CONFLICT (order_id)"
+    " DO UPDATE SET updated_us = excluded.updated_us, customer_id = excluded.customer_id,"
+    " item = excluded.item, quantity = excluded.quantity, price = excluded.price,"
+    " address = excluded.address, status = excluded.status, created_ms = excluded.created_ms,"
+    " created_on = excluded.created_on WHERE excluded.updated_us IS NULL"
+    " OR orders.updated_us IS NULL OR excluded.updated_us >= orders.updated_us"
 )
-_INSERT_PAYMENT = "INSERT OR IGNORE INTO payments VALUES (?, ?, ?, ?, ?, ?, ?)"
+_UPSERT_PAYMENT = (
+    "INSERT INTO payments VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (order_id, payment_id)"
+    " DO UPDATE SET version = excluded.version, method = excluded.method,"
+    " last4 = excluded.last4, status = excluded.status, paid_ms = excluded.paid_ms"
+    " WHERE excluded.version >= payments.version"
+)
 _FINISH = (
     "UPDATE orders SET payment_id = (SELECT p.payment_id FROM payments p"
     " WHERE p.order_id = orders.order_id ORDER BY p.version DESC, p.payment_id DESC LIMIT 1)",
@@ -68,32 +85,21 @@ _FINISH = (
 _PARKED = "FROM payments p WHERE NOT EXISTS (SELECT 1 FROM orders o WHERE o.order_id = p.order_id)"
 
 
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _micros(text: str) -> int:
-    """:func:`~ecom_shared.events.to_micros` of an ISO 8601 time (naive means UTC)."""
-    moment = datetime.fromisoformat(text)
-    delta = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)) - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
 def _order_row(event: dict[str, Any]) -> tuple[Any, ...]:
-    created = _micros(event["creation_date"])
+    created_ms, created_on = creation(event["creation_date"])
     updated = event.get("updated_at")
-    version = _micros(updated) if updated else created  # as expected_state's _version
     return (
-        event["order_id"], version, event["customer_id"], event["item"], event["quantity"],
-        str(event["price"]), event["shipping_address"], event["order_status"], created // 1000,
+        event["order_id"], None if updated is None else micros(updated), event["customer_id"],
+        event["item"], event["quantity"], str(exact_decimal(event["price"])),
+        event["shipping_address"], event["order_status"], created_ms, created_on.isoformat(),
     )  # fmt: skip
 
 
 def _payment_row(event: dict[str, Any]) -> tuple[Any, ...]:
-    paid = _micros(event["payment_datetime"]) // 1000
-    version = paid * 1000 + event["payment_id"] % 1000  # payment_version_micros
+    version, _ = payment_version(event)
     return (
         event["order_id"], event["payment_id"], version, event["payment_method"],
-        event.get("card_last_four"), event["payment_status"], paid,
+        event.get("card_last_four"), event["payment_status"], version // 1000,
     )  # fmt: skip
 
 
@@ -149,11 +155,10 @@ class ManifestIndex:
     def from_state(cls, state: ExpectedState) -> ManifestIndex:
         """An in-memory index of an already folded state (small manifests)."""
         index = cls(_connect(None))
-        dump = [o.model_dump(mode="json") for o in state.orders.values()]
         paid = [*state.payments.values(), *state.parked.values(), *state.superseded]
         index._write(
-            [_order_row(e) for e in dump],
-            [_payment_row(p.model_dump(mode="json")) for p in paid],
+            [_order_row(o.event) for o in state.orders.values()],
+            [_payment_row(p.event) for p in paid],
         )
         index.totals = Totals(state.published, state.duplicates, sum(state.malformed.values()))
         index._finish()
@@ -170,7 +175,7 @@ class ManifestIndex:
     def _write(self, orders: list[tuple[Any, ...]], payments: list[tuple[Any, ...]]) -> None:
         with self._db:
             self._db.executemany(_UPSERT_ORDER, orders)
-            self._db.executemany(_INSERT_PAYMENT, payments)
+            self._db.executemany(_UPSERT_PAYMENT, payments)
         orders.clear()
         payments.clear()
 
@@ -198,15 +203,15 @@ class ManifestIndex:
     def expected(self, order_id: int) -> Expected | None:
         row = self._db.execute(
             "SELECT o.customer_id, o.item, o.quantity, o.price, o.address, o.status,"
-            " o.created_ms, p.payment_id, p.method, p.last4, p.status, p.paid_ms FROM orders o"
-            " LEFT JOIN payments p ON p.order_id = o.order_id AND p.payment_id = o.payment_id"
-            " WHERE o.order_id = ?",
+            " o.created_ms, o.created_on, p.payment_id, p.method, p.last4, p.status, p.paid_ms"
+            " FROM orders o LEFT JOIN payments p"
+            " ON p.order_id = o.order_id AND p.payment_id = o.payment_id WHERE o.order_id = ?",
             (order_id,),
         ).fetchone()
         if row is None:
             return None
-        order = (row[0], row[1], row[2], Decimal(row[3]), row[4], row[5], row[6])
-        payment = None if row[7] is None else (row[7], row[8], row[9], row[10], row[11])
+        order = (*row[:7], date.fromisoformat(row[7]))
+        payment = None if row[8] is None else tuple(row[8:])
         return Expected(order, payment)
 
     def payment_orders(self, payment_id: int) -> list[int]:
@@ -217,12 +222,17 @@ class ManifestIndex:
     def has_order(self, order_id: int) -> bool:
         return self._one("SELECT count(*) FROM orders WHERE order_id = ?", order_id) > 0
 
-    def is_parked(self, order_id: int, payment_id: int) -> bool:
-        """True for a payment the manifest expects parked: published, its order never was."""
+    def parked_payment(self, order_id: int, payment_id: int) -> PaymentFields | None:
+        """The fields of a payment the manifest expects parked (published, its order never
+        was); None when it expects no such parked payment."""
         if self.has_order(order_id):
-            return False
-        sql = "SELECT count(*) FROM payments WHERE order_id = ? AND payment_id = ?"
-        return self._one(sql, order_id, payment_id) > 0
+            return None
+        row = self._db.execute(
+            "SELECT payment_id, method, last4, status, paid_ms FROM payments"
+            " WHERE order_id = ? AND payment_id = ?",
+            (order_id, payment_id),
+        ).fetchone()
+        return None if row is None else tuple(row)
 
     def start_pass(self) -> None:
         """Forget what an earlier check saw."""

@@ -4,8 +4,11 @@ Run as ``python -m ecom_devtools.bench.ceilings orders|payments ...``, one proce
 product's consumers. Each of ``--pullers`` loops pulls up to 1,000 messages with gcloud-aio's
 ``SubscriberClient.pull``, writes them all concurrently with prepared acsylla statements
 (orders: one insert each; payments: a prepared read of the order, then an update), and acks
-the batch in one request. No validation beyond ``json.loads``, no logging, no leases, no
-error policy: what the same libraries can do on this machine, the yardstick for the product.
+the batch in one request. No validation beyond ``json.loads`` (prices read as exact decimals,
+as the product must), no logging, no leases, no error policy: what the same libraries can do on
+this machine, the yardstick for the product. Bodies are the apps' (a date-only
+``creation_date``, no ``updated_at``): an order version is written with its publish time, as
+the product writes it.
 It runs until SIGTERM (the benchmark stops it once every row is there), so that its CPU
 time can be read from /proc up to the last row, like a product consumer's.
 """
@@ -18,7 +21,8 @@ import json
 import signal
 import time
 from dataclasses import dataclass, field, fields
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 
 import acsylla
@@ -29,12 +33,13 @@ from gcloud.aio.pubsub import SubscriberClient
 _MAX_MESSAGES = 1000
 
 
-def _decimal_blob(text: str) -> bytes:
-    """CQL ``decimal`` wire form of a plain decimal string (acsylla cannot bind decimals)."""
-    whole, _, fraction = text.partition(".")
-    unscaled = int(whole + fraction)
+def _decimal_blob(value: Decimal | int) -> bytes:
+    """CQL ``decimal`` wire form of a JSON number (acsylla cannot bind decimals)."""
+    sign, digits, exponent = Decimal(value).as_tuple()
+    assert isinstance(exponent, int)  # a JSON number is finite
+    unscaled = int("".join(map(str, digits))) * (-1 if sign else 1)
     size = (unscaled.bit_length() + 8) // 8
-    return len(fraction).to_bytes(4, "big") + unscaled.to_bytes(size, "big", signed=True)
+    return (-exponent).to_bytes(4, "big", signed=True) + unscaled.to_bytes(size, "big", signed=True)
 
 
 class OrderWriter:
@@ -46,18 +51,19 @@ class OrderWriter:
     async def prepare(cls, session: Any, table: str) -> OrderWriter:
         insert = await session.create_prepared(
             f"INSERT INTO {table} (order_id, customer_id, item, quantity, price, "
-            "shipping_address, order_status, order_created_at, order_version_at, "
-            "order_ingested_at) VALUES (?, ?, ?, ?, blobAsDecimal(?), ?, ?, ?, ?, ?)"
+            "shipping_address, order_status, order_created_at, order_created_on, "
+            "order_version_at, order_ingested_at) "
+            "VALUES (?, ?, ?, ?, blobAsDecimal(?), ?, ?, ?, ?, ?, ?)"
         )
         return cls(session, insert)
 
-    async def write(self, data: bytes) -> None:
-        o = json.loads(data)
-        created = datetime.fromisoformat(o["creation_date"])
-        version = datetime.fromisoformat(o["updated_at"]) if o.get("updated_at") else created
+    async def write(self, data: bytes, published: datetime) -> None:
+        o = json.loads(data, parse_float=Decimal)
+        day = date.fromisoformat(o["creation_date"])
+        created = datetime(day.year, day.month, day.day, tzinfo=UTC)
         values = [
             o["order_id"], o["customer_id"], o["item"], o["quantity"], _decimal_blob(o["price"]),
-            o["shipping_address"], o["order_status"], created, version, datetime.now(UTC),
+            o["shipping_address"], o["order_status"], created, day, published, datetime.now(UTC),
         ]  # fmt: skip
         await self._session.execute(self._insert.bind(values))
 
@@ -80,7 +86,7 @@ class PaymentWriter:
         )
         return cls(session, read, update)
 
-    async def write(self, data: bytes) -> None:
+    async def write(self, data: bytes, published: datetime) -> None:  # noqa: ARG002 - as orders
         p = json.loads(data)
         found = (await self._session.execute(self._read.bind([p["order_id"]]))).first()
         if found is None:
@@ -117,7 +123,9 @@ async def _pull_loop(
         batch = await client.pull(path, _MAX_MESSAGES, timeout=120)
         wrote = clock()
         outcomes = await asyncio.gather(
-            *(writer.write(m.data or b"") for m in batch), return_exceptions=True
+            # gcloud-aio parses publishTime as a naive datetime; it is UTC.
+            *(writer.write(m.data or b"", m.publish_time.replace(tzinfo=UTC)) for m in batch),
+            return_exceptions=True,
         )
         acking = clock()
         done = [m.ack_id for m, o in zip(batch, outcomes, strict=True) if o is None]

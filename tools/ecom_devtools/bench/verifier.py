@@ -1,7 +1,8 @@
 """``ecom-verify`` at scale: N orders with their payments (some re-emitted, some parked) written
 straight into a fresh pair of tables, the matching manifest written the producer's way, then
 the verifier run as a process twice: on the intact tables (it must pass) and after a few
-deliberate breakages (it must fail with exactly the counts they imply). Time, rows/s and peak
+deliberate breakages (it must fail with exactly the counts they imply; three of them change
+one value by a single character, which only an exact comparison sees). Time, rows/s and peak
 memory of each run are the figures.
 """
 
@@ -11,6 +12,7 @@ import asyncio
 import json
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -26,14 +28,16 @@ from ecom_devtools.bench.verifier_rows import (
     make_order,
     make_payment,
     orders_insert_cql,
+    paid_at,
     row_values,
 )
+from ecom_shared.cqltypes import decimal_to_blob
 from ecom_shared.procstat import peak_rss_bytes
 
 EXPECTED_COUNTS = {
     "orders_missing": 3,  # three rows deleted (all paid orders) ...
     "payments_missing": 3,  # ... so their payments are missing too
-    "orders_wrong": 3,  # three statuses changed
+    "orders_wrong": 3,  # a status's case, a price's last digit, one byte of an address
     "payments_wrong_order": 2,  # two rows given another order's payment
     "parked_missing": 1,  # one parked orphan removed
     "parked_but_order_exists": 1,  # one paid order's payment parked as well
@@ -50,28 +54,54 @@ def _victims(shape: Shape) -> list[int]:
     return found[:11]
 
 
+def other_last_digit(value: Decimal) -> Decimal:
+    """The same number of digits, the last one changed."""
+    sign, digits, exponent = value.as_tuple()
+    assert isinstance(exponent, int)  # a finite number
+    return Decimal((sign, (*digits[:-1], (digits[-1] + 1) % 10), exponent))
+
+
+def other_last_byte(text: str) -> str:
+    return text[:-1] + chr(ord(text[-1]) ^ 1)
+
+
+async def _tamper(bench: Bench, stage: Stage, shape: Shape, victims: list[int]) -> None:
+    """One value changed in each of three rows, each a difference only an exact check sees."""
+    table, cql = stage.orders_table, bench.cql
+    sent = [make_order(i, shape.order_id(i), newer=False).values for i in victims]
+    changes = [
+        ("order_status = ?", sent[0]["order_status"].lower()),
+        ("price = blobAsDecimal(?)", decimal_to_blob(other_last_digit(sent[1]["price"]))),
+        ("shipping_address = ?", other_last_byte(sent[2]["shipping_address"])),
+    ]
+    for (assignment, value), order in zip(changes, sent, strict=True):
+        update = f"UPDATE {table} SET {assignment} WHERE order_id = ?"
+        await execute_all(cql, update, [[value, order["order_id"]]])
+
+
 async def breakage(bench: Bench, stage: Stage, shape: Shape) -> None:
     """Make exactly the defects :data:`EXPECTED_COUNTS` lists."""
-    v = [shape.order_id(i) for i in _victims(shape)]
+    victims = _victims(shape)
+    v = [shape.order_id(i) for i in victims]
     orders, dlq, cql = stage.orders_table, stage.dlq_table, bench.cql
     await execute_all(cql, f"DELETE FROM {orders} WHERE order_id = ?", [[x] for x in v[0:3]])
-    status = f"UPDATE {orders} SET order_status = 'cancelled' WHERE order_id = ?"
-    await execute_all(cql, status, [[x] for x in v[3:6]])
+    await _tamper(bench, stage, shape, victims[3:6])
     moved = (
         f"UPDATE {orders} SET payment_id = ?, payment_method = ?, card_last_four = ?,"
         " payment_status = ?, paid_at = ? WHERE order_id = ?"
     )
-    pays = [make_payment(i, shape.order_id(i)) for i in _victims(shape)[8:10]]
+    pays = [make_payment(i, shape.order_id(i)) for i in victims[8:10]]
     await execute_all(cql, moved, [
-        [p.payment_id, p.payment_method.value, p.card_last_four, p.payment_status.value,
-         p.payment_datetime, target] for p, target in zip(pays, v[6:8], strict=True)
+        [*(p.values[k] for k in ("payment_id", "payment_method", "card_last_four",
+                                 "payment_status")), paid_at(p), target]
+        for p, target in zip(pays, v[6:8], strict=True)
     ])  # fmt: skip
-    orphan = make_payment(1, ORPHAN_BASE + 1)
+    orphan = make_payment(1, ORPHAN_BASE + 1).values
     gone = f"DELETE FROM {dlq} WHERE order_id = ? AND payment_id = ?"
-    await execute_all(cql, gone, [[orphan.order_id, orphan.payment_id]])
-    extra = make_payment(_victims(shape)[10], v[10])
+    await execute_all(cql, gone, [[orphan["order_id"], orphan["payment_id"]]])
+    extra = make_payment(victims[10], v[10]).values
     park = f"INSERT INTO {dlq} (order_id, payment_id, payment_status) VALUES (?, ?, ?)"
-    await execute_all(cql, park, [[extra.order_id, extra.payment_id, "completed"]])
+    await execute_all(cql, park, [[extra["order_id"], extra["payment_id"], "Completed"]])
     stray = row_values(make_order(0, shape.hole, newer=False), None)
     await execute_all(cql, orders_insert_cql(stage), [stray])
 

@@ -1,13 +1,18 @@
 """The verifier benchmark's data: N orders with their payments (a tenth re-emitted, 95 % paid,
 1 % orphan payments parked), inserted straight into Cassandra with concurrent prepared
-statements while the matching manifest is written with the producer's own record writer.
+statements while the matching manifest is written with the producer's own record writers.
+
+Bodies are in the apps' format (a capitalised status, a price with up to 17 significant
+digits, a date-only creation date, no ``updated_at``), and each row holds the values of the
+version written last to the manifest, as the consumers would leave them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
@@ -17,10 +22,9 @@ import acsylla
 from ecom_devtools.bench.context import Bench
 from ecom_devtools.bench.stack import Stage
 from ecom_devtools.bench.workload import ID_BASE
-from ecom_producer.stream import ORPHAN_ID_OFFSET
+from ecom_producer.stream import ORDER_STATUSES, ORPHAN_ID_OFFSET, PAYMENT_METHODS
 from ecom_shared.cassandra import Session, bind
 from ecom_shared.cqltypes import decimal_to_blob
-from ecom_shared.events import Order, OrderStatus, Payment, PaymentMethod, PaymentStatus
 from ecom_shared.manifest import malformed_record, open_manifest, order_record, payment_record
 
 _CHUNK = 20_000  # orders generated, written to the manifest and inserted at a time
@@ -58,46 +62,67 @@ class Shape:
         return max(3, self.orders // 100)
 
 
-def make_order(i: int, order_id: int, *, newer: bool) -> Order:
-    created = _T0 + timedelta(seconds=i)
-    return Order.model_construct(
-        order_id=order_id, customer_id=1 + i % 50_000, item=f"Bench item {i % 97} ☕",
-        quantity=1 + i % 5, price=Decimal(199 + i % 90_000) / 100,
-        shipping_address=f"{i % 999} Main St, Springfield",
-        order_status=OrderStatus.SHIPPED if newer else OrderStatus.PENDING,
-        creation_date=created, updated_at=created + timedelta(hours=1 if newer else 0),
-    )  # fmt: skip
+@dataclass(frozen=True)
+class Event:
+    """One event's body as published, and its values (the price as an exact decimal)."""
+
+    body: str
+    values: dict[str, Any]
+
+    @classmethod
+    def of(cls, values: dict[str, Any]) -> Event:
+        body = json.dumps(values, ensure_ascii=False)
+        return cls(body, json.loads(body, parse_float=Decimal))
 
 
-def make_payment(i: int, order_id: int) -> Payment:
-    return Payment.model_construct(
-        payment_id=order_id * 10, order_id=order_id,
-        payment_method=list(PaymentMethod)[i % len(PaymentMethod)],
-        card_last_four=f"{i % 10_000:04d}", payment_status=PaymentStatus.COMPLETED,
-        payment_datetime=_T0 + timedelta(seconds=i, minutes=5),
-    )  # fmt: skip
+def make_order(i: int, order_id: int, *, newer: bool) -> Event:
+    # Prices of the form json.dumps writes floats, 17 significant digits for many of them.
+    price = 100 + (i % 1400) + (i % 997) / 997 + (0.5 if newer else 0.0)
+    return Event.of({
+        "order_id": order_id, "customer_id": 1 + i % 50_000,
+        "item": f"Bench item {i % 97} ☕", "quantity": 1 + i % 5, "price": price,
+        "shipping_address": f"{i % 999} Main St, City A, Country",
+        "order_status": ORDER_STATUSES[0] if newer else ORDER_STATUSES[1],
+        "creation_date": (_T0 + timedelta(seconds=i)).date().isoformat(),
+    })  # fmt: skip
+
+
+def make_payment(i: int, order_id: int) -> Event:
+    return Event.of({
+        "payment_id": order_id * 10, "order_id": order_id,
+        "payment_method": PAYMENT_METHODS[i % len(PAYMENT_METHODS)],
+        "card_last_four": f"{i % 10_000:04d}", "payment_status": "Completed",
+        "payment_datetime": (_T0 + timedelta(seconds=i, minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    })  # fmt: skip
+
+
+def paid_at(payment: Event) -> datetime:
+    return datetime.fromisoformat(payment.values["payment_datetime"])
 
 
 def orders_insert_cql(stage: Stage) -> str:
     return (
         f"INSERT INTO {stage.orders_table} (order_id, customer_id, item, quantity, price,"
-        " shipping_address, order_status, order_created_at, payment_id, payment_method,"
-        " card_last_four, payment_status, paid_at, payment_source) VALUES (?, ?, ?, ?,"
-        " blobAsDecimal(?), ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " shipping_address, order_status, order_created_at, order_created_on, payment_id,"
+        " payment_method, card_last_four, payment_status, paid_at, payment_source) VALUES"
+        " (?, ?, ?, ?, blobAsDecimal(?), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     )
 
 
-def row_values(order: Order, payment: Payment | None) -> list[Any]:
+def row_values(order: Event, payment: Event | None) -> list[Any]:
+    o = order.values
+    day = date.fromisoformat(o["creation_date"])
     values: list[Any] = [
-        order.order_id, order.customer_id, order.item, order.quantity,
-        decimal_to_blob(order.price), order.shipping_address, order.order_status.value,
-        order.creation_date,
+        o["order_id"], o["customer_id"], o["item"], o["quantity"], decimal_to_blob(o["price"]),
+        o["shipping_address"], o["order_status"], datetime.combine(day, datetime.min.time(), UTC),
+        day,
     ]  # fmt: skip
     if payment is None:
         return [*values, None, None, None, None, None, None]
+    p = payment.values
     return [
-        *values, payment.payment_id, payment.payment_method.value, payment.card_last_four,
-        payment.payment_status.value, payment.payment_datetime, "stream",
+        *values, p["payment_id"], p["payment_method"], p["card_last_four"], p["payment_status"],
+        paid_at(payment), "stream",
     ]  # fmt: skip
 
 
@@ -107,15 +132,15 @@ def _chunk(shape: Shape, start: int, stop: int, lines: list[str]) -> list[list[A
     for i in range(start, stop):
         order_id = shape.order_id(i)
         order = make_order(i, order_id, newer=False)
-        lines.append(order_record(order, duplicate=False))
+        lines.append(order_record(order.body, duplicate=False))
         if shape.reemitted(i):
             order = make_order(i, order_id, newer=True)
-            lines.append(order_record(order))
+            lines.append(order_record(order.body))
         payment = make_payment(i, order_id) if shape.paid(i) else None
         if payment is not None:
-            lines.append(payment_record(payment, orphan=False))
+            lines.append(payment_record(payment.body, orphan=False))
             if (i + 39) % _DUPLICATE_EVERY == 0:
-                lines.append(payment_record(payment, orphan=False, duplicate=True))
+                lines.append(payment_record(payment.body, orphan=False, duplicate=True))
         rows.append(row_values(order, payment))
     return rows
 
@@ -163,17 +188,22 @@ async def fill(bench: Bench, stage: Stage, shape: Shape, manifest: Path) -> int:
         if inserting is not None:
             await inserting
         orphans = [make_payment(k, ORPHAN_BASE + k) for k in range(1, shape.orphans + 1)]
-        out.write("".join(payment_record(p, orphan=True) + "\n" for p in orphans))
+        out.write("".join(payment_record(p.body, orphan=True) + "\n" for p in orphans))
         out.write(malformed_record("orders", "invalid_json") + "\n")
         written += len(orphans) + 1
     await execute_all(
         bench.cql,
         f"INSERT INTO {stage.dlq_table} (order_id, payment_id, payment_method, card_last_four,"
         " payment_status, paid_at, parked_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [
-            [p.order_id, p.payment_id, p.payment_method.value, p.card_last_four,
-             p.payment_status.value, p.payment_datetime, datetime.now(UTC)]
-            for p in orphans
-        ],
-    )  # fmt: skip
+        [parked_values(p) for p in orphans],
+    )
     return written
+
+
+def parked_values(payment: Event) -> list[Any]:
+    """A DLQ row's values as the payment consumer parks this payment."""
+    p = payment.values
+    return [
+        p["order_id"], p["payment_id"], p["payment_method"], p["card_last_four"],
+        p["payment_status"], paid_at(payment), datetime.now(UTC),
+    ]  # fmt: skip

@@ -1,7 +1,9 @@
 """The work a scenario starts from: messages published ahead of time, rows seeded directly.
 
-Message bodies come from the producer's own planner (realistic text, Unicode, money), with
-every share of irregular traffic set to zero: one order and one payment per order id.
+Message bodies come from the producer's own planner (the apps' format: realistic text,
+Unicode, prices with up to 17 significant digits, no attributes), with every share of
+irregular traffic set to zero: one order and one payment per order id. Seeded rows hold the
+apps' spellings too.
 """
 
 from __future__ import annotations
@@ -56,8 +58,8 @@ def plan(count: int) -> Planned:
         )
     )
     chunk = planner.chunk(count)
-    orders = [OutgoingMessage(p.data, p.attributes) for p in chunk.main]
-    payments = [OutgoingMessage(p.data, p.attributes) for p in chunk.early + chunk.late]
+    orders = [OutgoingMessage(p.data) for p in chunk.main]
+    payments = [OutgoingMessage(p.data) for p in chunk.early + chunk.late]
     return Planned(orders, payments)
 
 
@@ -105,13 +107,15 @@ async def seed_orders(session: Session, stage: Stage, order_ids: Sequence[int]) 
     now = datetime.now(UTC)
     cql = (
         f"INSERT INTO {stage.orders_table} (order_id, customer_id, item, quantity, "
-        "shipping_address, order_status, order_created_at, order_version_at, order_ingested_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        "shipping_address, order_status, order_created_at, order_created_on, order_version_at, "
+        "order_ingested_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     )
+    day = _moment(0)
     rows = [
-        [oid, 1 + i % 5000, "Seeded item", 1, "1 Main St", "pending", _moment(i), _moment(i), now]
+        [oid, 1 + i % 5000, "Seeded item", 1, "1 Main St, City A, Country", "Pending", day,
+         day.date(), _moment(i), now]
         for i, oid in enumerate(order_ids)
-    ]
+    ]  # fmt: skip
     await execute_all(session, cql, rows)
 
 
@@ -123,7 +127,7 @@ async def seed_parked(session: Session, stage: Stage, order_ids: Sequence[int]) 
         "payment_status, paid_at, parked_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
     )
     rows = [
-        [oid, oid * 10, "credit_card", "4242", "completed", _moment(i), now]
+        [oid, oid * 10, "Credit Card", "0042", "Completed", _moment(i), now]
         for i, oid in enumerate(order_ids)
     ]
     await execute_all(session, cql, rows)

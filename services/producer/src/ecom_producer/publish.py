@@ -1,4 +1,12 @@
-"""Publishing planned chunks at a steady rate, recording each accepted message in the manifest."""
+"""Publishing planned chunks at a steady rate, recording each accepted message in the manifest.
+
+A phase is published only after the one before it was accepted, and a little later: Pub/Sub
+sets a message's ``publishTime`` when its server receives the message, to the millisecond, and
+the order consumer writes an order version with that time (the apps send no ``updated_at``). A
+phase that starts at least :data:`PHASE_GAP_SECONDS` after the previous one was accepted gets
+later publish times than every message of it, so the version published in the later phase
+is the one the table keeps, as the manifest's line order says.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +15,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import Final, TextIO
 
 from ecom_producer.planned import Planned
 from ecom_shared.backoff import Backoff
@@ -19,6 +27,8 @@ from ecom_shared.metrics import ProducerMetrics
 from ecom_shared.pubsub import OutgoingMessage, Publisher
 
 log = get_logger(__name__)
+
+PHASE_GAP_SECONDS: Final = 0.002  # two publishTime milliseconds between phases
 
 
 class RateLimiter:
@@ -78,6 +88,7 @@ class PhasePublisher:
         attempts: int = 8,
         metrics: ProducerMetrics | None = None,
         health: HealthState | None = None,
+        gap: float = PHASE_GAP_SECONDS,
     ) -> None:
         self._publisher = publisher
         self._topics = topics
@@ -86,18 +97,31 @@ class PhasePublisher:
         self._attempts = attempts
         self._metrics = metrics
         self._health = health
+        self._gap = gap
+        self._accepted_at: float | None = None  # when the last phase was accepted (monotonic)
         if health is not None:
             health.track(PUBSUB)
 
     async def publish(self, phase: list[Planned]) -> None:
+        """Publish one phase (no two messages of one order id in it) once the gap since the
+        previous phase has passed; record it in the manifest once it was accepted."""
+        if not phase:
+            return
+        # publishTime is set by the server when a request arrives, to the millisecond: a phase
+        # sent 2 ms after the last one's reply has later times than all of the last one's.
+        if self._accepted_at is not None:
+            wait = self._accepted_at + self._gap - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
         by_topic = {kind: [p for p in phase if p.topic_kind is kind] for kind in self._topics}
         async with asyncio.TaskGroup() as group:
             for kind, planned in by_topic.items():
                 if planned:
                     group.create_task(self._publish_topic(self._topics[kind], planned))
+        self._accepted_at = time.monotonic()
         if self._manifest is not None:
             self._manifest.write("".join(p.record + "\n" for p in phase))
-        kinds = Counter(_label(message) for message in phase)
+        kinds = Counter(message.label for message in phase)
         self._tally.counts.update(kinds)
         if self._metrics is not None:
             for label, count in kinds.items():
@@ -122,11 +146,3 @@ class PhasePublisher:
                 if self._health is not None:
                     self._health.up(PUBSUB)
                 return
-
-
-def _label(planned: Planned) -> str:
-    if '"kind": "malformed"' in planned.record:
-        return "malformed"
-    if '"duplicate": true' in planned.record:
-        return "duplicates"
-    return "orders" if planned.topic_kind is EventType.ORDER else "payments"

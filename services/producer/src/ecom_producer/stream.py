@@ -1,62 +1,71 @@
-"""A realistic, reproducible stream of orders and payments, planned one chunk at a time.
+"""A realistic, reproducible stream of orders and payments in the apps' format, planned one
+chunk at a time.
 
-Each chunk is published in three phases, so a chosen share of payments (and of newer order
-versions) really does reach Pub/Sub before what it refers to:
+Bodies are what the apps publish: JSON objects and no attributes. An order has a price as
+Python's ``json.dumps`` writes a float from ``random.uniform(100, 1500)`` (up to 17
+significant digits), a capitalised status (``Shipped``) and a date-only ``creation_date``; a
+payment a method such as ``Credit Card``, four card digits as text and a time to the second
+in UTC (``2026-01-01T17:01:30Z``). Half the bodies escape non-ASCII text as ``json.dumps``
+does by default (as the apps' producers do), half carry it as UTF-8; now and then an address
+is thousands of characters long.
 
-1. ``early``: payments published before their order, and re-emitted versions published
-   before the version they supersede;
+Each chunk is published in four phases, each only once Pub/Sub accepted the one before:
+
+1. ``early``: payments published before their order;
 2. ``main``: the orders;
-3. ``late``: the other payments and re-emitted versions, orphan payments (their order is
-   never published), duplicates and malformed messages.
+3. ``late``: the other payments, re-emitted orders (the same order id with fresh fields,
+   published later, so the version its row must end with), orphan payments (their order is
+   never published) and malformed messages;
+4. ``again``: duplicates, messages of the phases above published a second time. A duplicate
+   is a later publish of its version: a duplicate of an order's first version, published
+   after the re-emit, is the version that wins.
+
+No phase holds two messages of one order id on the orders topic, and the publisher leaves
+time between phases (:mod:`ecom_producer.publish`), so publishing order is version order.
 """
 
 from __future__ import annotations
 
+import json
 import random
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
-from typing import Final
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Final
 
 from ecom_producer.malformed import malformed_message
 from ecom_producer.planned import Chunk, Planned
-from ecom_shared.events import (
-    EventType,
-    Order,
-    OrderStatus,
-    Payment,
-    PaymentMethod,
-    PaymentStatus,
-    event_attributes,
-)
+from ecom_shared.events import EventType
 from ecom_shared.manifest import order_record, payment_record
 
 ORPHAN_ID_OFFSET: Final = 4_000_000_000  # orphan payments point at order ids no run publishes
-_NEWER_FIRST: Final = 0.5  # share of re-emitted versions published before the older one
-_PENDING_SHARE: Final = 0.7  # new orders that start pending (else confirmed)
-_COMPLETED_SHARE: Final = 0.9  # payments that complete (else pending)
+ORDER_STATUSES: Final = ("Shipped", "Pending", "Delivered", "Cancelled")
+PAYMENT_METHODS: Final = ("Credit Card", "Debit Card", "PayPal", "Google Pay", "Apple Pay")
+COMPLETED: Final = "Completed"
+_FAILED_FIRST: Final = ("Failed", "Pending")  # a first payment that a second one replaces
+_ASCII_SHARE: Final = 0.5  # bodies with non-ASCII text escaped, as json.dumps does by default
+_LONG_ADDRESS_SHARE: Final = 0.01  # addresses of thousands of characters
+_PAYMENT_TIME: Final = "%Y-%m-%dT%H:%M:%SZ"
 
 _ITEMS = [
+    "Laptop",
+    "Phone",
     "Wireless earbuds",
     "Running shoes",
     "Espresso machine",
-    "Yoga mat",
-    "Desk lamp",
     "Mechanical keyboard",
     "Cast-iron skillet",
-    "Rain jacket",
-    "Board game",
-    "Phone case",
     "Café au lait bowl",
     "Crème brûlée torch",
     "手帳 (planner)",
     "Smörgåsbord tray",
     "Ζεστό τσάι set",
     "Robe d'été 🌞",
+    'Vinyl 12" LP \\ "Blue" edition',
+    "Tea towel\tlinen",
     "O'Reilly book '; DROP TABLE orders; --",
 ]
 _STREETS = ["Main St", "Rue de Rivoli", "Königsallee", "Calle Mayor", "Baker Street", "銀座通り"]
-_CITIES = ["Springfield", "Paris", "Düsseldorf", "Madrid", "London", "東京"]
+_CITIES = ["City A", "Paris", "Düsseldorf", "Madrid", "London", "東京"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,88 +105,94 @@ class StreamPlanner:
 
     def _plan_order(self, chunk: Chunk, index: int) -> None:
         rng, opt = self._rng, self._opt
-        created = opt.start + timedelta(seconds=index * 0.5 + rng.random())
-        order = self._order(opt.id_base + index, created)
-        chunk.main.append(_order_message(order))
+        order_id = opt.id_base + index
+        placed = opt.start + timedelta(seconds=index // 2)  # two orders a second
+        customer_id = rng.randint(1, 500_000)
+        chunk.main.append(self._order(order_id, customer_id, placed.date()))
         if rng.random() < opt.reemits:
-            newer = order.model_copy(
-                update={
-                    "order_status": rng.choice(
-                        [OrderStatus.SHIPPED, OrderStatus.DELIVERED, OrderStatus.CANCELLED]
-                    ),
-                    "shipping_address": self._address(),
-                    "updated_at": created + timedelta(minutes=rng.randint(1, 600)),
-                }
-            )
-            # Half the newer versions go out before the version they supersede.
-            (chunk.early if rng.random() < _NEWER_FIRST else chunk.late).append(
-                _order_message(newer)
-            )
+            chunk.late.append(self._order(order_id, customer_id, placed.date()))
         if rng.random() < opt.no_payment:
             return
-        payments = [self._payment(order.order_id, order.order_id * 10, created)]
+        paid = placed + timedelta(seconds=rng.randint(1, 3600))
+        payment_id = order_id * 10
         if rng.random() < opt.second_payments:
-            first = payments[0].model_copy(update={"payment_status": PaymentStatus.FAILED})
-            retry = self._payment(
-                order.order_id, order.order_id * 10 + 1, created + timedelta(minutes=5)
-            )
-            payments = [first, retry]
+            payments = [
+                self._payment(order_id, payment_id, paid, rng.choice(_FAILED_FIRST)),
+                self._payment(order_id, payment_id + 1, paid + timedelta(minutes=5), COMPLETED),
+            ]
+        else:
+            payments = [self._payment(order_id, payment_id, paid, COMPLETED)]
         target = chunk.early if rng.random() < opt.payments_first else chunk.late
-        target.extend(_payment_message(p, orphan=False) for p in payments)
+        target.extend(payments)
 
     def _add_orphans(self, chunk: Chunk, orders: int) -> None:
         for _ in range(_count(self._rng, orders, self._opt.orphan_payments)):
             self._orphans += 1
             order_id = self._opt.id_base + ORPHAN_ID_OFFSET + self._orphans
-            payment = self._payment(order_id, order_id * 10, self._opt.start)
-            chunk.late.append(_payment_message(payment, orphan=True))
+            paid = self._opt.start + timedelta(seconds=self._rng.randint(1, 3600))
+            chunk.late.append(self._payment(order_id, order_id * 10, paid, COMPLETED, orphan=True))
 
     def _add_duplicates(self, chunk: Chunk) -> None:
-        originals = chunk.main + chunk.early + chunk.late
-        for planned in originals:
-            if self._rng.random() < self._opt.duplicates:
-                chunk.late.append(_as_duplicate(planned))
+        """Publish some messages again, at most one of each order id (one per phase)."""
+        again: set[int] = set()
+        for planned in chunk.messages():
+            if self._rng.random() >= self._opt.duplicates:
+                continue
+            if planned.topic_kind is EventType.ORDER:
+                order_id = json.loads(planned.data)["order_id"]
+                if order_id in again:
+                    continue
+                again.add(order_id)
+            chunk.again.append(_as_duplicate(planned))
 
     def _add_malformed(self, chunk: Chunk) -> None:
         for _ in range(_count(self._rng, len(chunk), self._opt.malformed)):
             kind = self._rng.choice([EventType.ORDER, EventType.PAYMENT])
             chunk.late.append(malformed_message(self._rng, kind))
 
-    def _order(self, order_id: int, created: datetime) -> Order:
+    def _order(self, order_id: int, customer_id: int, created_on: date) -> Planned:
         rng = self._rng
-        cents = rng.randint(199, 250_000)
-        return Order(
-            order_id=order_id,
-            customer_id=rng.randint(1, 500_000),
-            item=rng.choice(_ITEMS),
-            quantity=rng.choice([1, 1, 1, 2, 2, 3, 5, 10]),
-            price=Decimal(cents) / 100,
-            shipping_address=self._address(),
-            order_status=OrderStatus.PENDING
-            if rng.random() < _PENDING_SHARE
-            else OrderStatus.CONFIRMED,
-            creation_date=created,
-            updated_at=created,
+        body = self._dumps(
+            {
+                "order_id": order_id,
+                "customer_id": customer_id,
+                "item": rng.choice(_ITEMS),
+                "quantity": rng.randint(1, 10),
+                "price": rng.uniform(100, 1500),
+                "shipping_address": self._address(),
+                "order_status": rng.choice(ORDER_STATUSES),
+                "creation_date": created_on.isoformat(),
+            }
         )
+        return Planned(EventType.ORDER, body.encode(), order_record(body), "orders")
 
     def _address(self) -> str:
         rng = self._rng
-        return f"{rng.randint(1, 999)} {rng.choice(_STREETS)}, {rng.choice(_CITIES)}"
+        street = f"{rng.randint(1, 999)} {rng.choice(_STREETS)}"
+        if rng.random() < _LONG_ADDRESS_SHARE:
+            street += ", " + ", ".join(f"Building {n}, Floor {n % 40}" for n in range(150))
+        return f"{street}, {rng.choice(_CITIES)}, Country"
 
-    def _payment(self, order_id: int, payment_id: int, after: datetime) -> Payment:
+    def _payment(
+        self, order_id: int, payment_id: int, paid: datetime, status: str, *, orphan: bool = False
+    ) -> Planned:
         rng = self._rng
-        method = rng.choice(list(PaymentMethod))
-        card = method in (PaymentMethod.CREDIT_CARD, PaymentMethod.DEBIT_CARD)
-        return Payment(
-            payment_id=payment_id,
-            order_id=order_id,
-            payment_method=method,
-            card_last_four=f"{rng.randint(0, 9999):04d}" if card else None,
-            payment_status=PaymentStatus.COMPLETED
-            if rng.random() < _COMPLETED_SHARE
-            else PaymentStatus.PENDING,
-            payment_datetime=after + timedelta(seconds=rng.randint(1, 3600)),
+        body = self._dumps(
+            {
+                "payment_id": payment_id,
+                "order_id": order_id,
+                "payment_method": rng.choice(PAYMENT_METHODS),
+                "card_last_four": f"{rng.randint(0, 9999):04d}",
+                "payment_status": status,
+                "payment_datetime": paid.astimezone(UTC).strftime(_PAYMENT_TIME),
+            }
         )
+        record = payment_record(body, orphan=orphan)
+        return Planned(EventType.PAYMENT, body.encode(), record, "payments")
+
+    def _dumps(self, fields: dict[str, Any]) -> str:
+        """A body as ``json.dumps`` writes it: floats as their shortest repr."""
+        return json.dumps(fields, ensure_ascii=self._rng.random() < _ASCII_SHARE)
 
 
 def _count(rng: random.Random, base: int, share: float) -> int:
@@ -187,24 +202,7 @@ def _count(rng: random.Random, base: int, share: float) -> int:
     return whole + (1 if rng.random() < exact - whole else 0)
 
 
-def _order_message(order: Order) -> Planned:
-    return Planned(
-        EventType.ORDER,
-        order.model_dump_json().encode(),
-        event_attributes(EventType.ORDER),
-        order_record(order),
-    )
-
-
-def _payment_message(payment: Payment, *, orphan: bool) -> Planned:
-    return Planned(
-        EventType.PAYMENT,
-        payment.model_dump_json().encode(),
-        event_attributes(EventType.PAYMENT),
-        payment_record(payment, orphan=orphan),
-    )
-
-
 def _as_duplicate(planned: Planned) -> Planned:
+    # The flag sits in the record's fixed prefix, before the body: the first match is it.
     record = planned.record.replace('"duplicate": false', '"duplicate": true', 1)
-    return Planned(planned.topic_kind, planned.data, planned.attributes, record)
+    return Planned(planned.topic_kind, planned.data, record, "duplicates")

@@ -17,16 +17,15 @@ import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final
 
-from ecom_producer.verify_checks import CATEGORIES, Report, StoredRow, check
+from ecom_producer.verify_checks import CATEGORIES, ParkedRow, Report, StoredRow, check
 from ecom_shared.cassandra import Session, cassandra_session, scan_by_token
-from ecom_shared.cqltypes import blob_to_decimal
-from ecom_shared.events import to_micros
 from ecom_shared.logs import configure_logging, get_logger
-from ecom_shared.manifest import ExpectedState
+from ecom_shared.manifest import ExpectedState, millis
 from ecom_shared.manifest_index import ManifestIndex
 from ecom_shared.procstat import peak_rss_bytes
 from ecom_shared.service import load_settings, run_async
@@ -42,14 +41,39 @@ SEGMENTS: Final = 64
 PAGE_ATTEMPTS: Final = 6  # a page that times out is asked for again (reads are idempotent)
 _ORDER_COLUMNS: Final = (
     "order_id, customer_id, item, quantity, decimalAsBlob(price) AS price_blob, shipping_address,"
-    " order_status, order_created_at, payment_id, payment_method, card_last_four,"
-    " payment_status, paid_at, payment_source"
-)  # price through a blob: see ecom_shared.cqltypes
+    " order_status, order_created_at, order_created_on, payment_id, payment_method,"
+    " card_last_four, payment_status, paid_at, payment_source"
+)  # price through a blob: acsylla reads decimals wrongly (see ecom_shared.cqltypes)
+_PARKED_COLUMNS: Final = (
+    "order_id, payment_id, payment_method, card_last_four, payment_status, paid_at"
+)
 
 
-def _ms(moment: datetime) -> int:
+def _ms(moment: datetime | None) -> int | None:
     """Cassandra keeps milliseconds; acsylla gives naive UTC datetimes."""
-    return to_micros(moment if moment.tzinfo else moment.replace(tzinfo=UTC)) // 1000
+    return None if moment is None else millis(moment)
+
+
+def price_text(blob: bytes | None) -> str | None:
+    """The exact decimal of a CQL ``decimal`` read as a blob, as text (digits and exponent).
+
+    Decoded here rather than with the services' own decoder, so that a mistake there is not
+    repeated in the check: a 4-byte big-endian scale, then the unscaled value as a big-endian
+    two's-complement varint; built from text, so no context precision rounds it.
+    """
+    if blob is None:
+        return None
+    scale = int.from_bytes(blob[:4], "big", signed=True)
+    unscaled = int.from_bytes(blob[4:], "big", signed=True)
+    return str(Decimal(f"{unscaled}E{-scale}"))
+
+
+def _payment(row: Any, payment_id: int) -> tuple[Any, ...]:
+    value = row.column_value
+    return (
+        payment_id, value("payment_method"), value("card_last_four"), value("payment_status"),
+        _ms(value("paid_at")),
+    )  # fmt: skip
 
 
 def stored_row(row: Any) -> StoredRow:
@@ -58,20 +82,20 @@ def stored_row(row: Any) -> StoredRow:
     created = value("order_created_at")
     order = None
     if created is not None:
-        price = value("price_blob")
         order = (
             value("customer_id"), value("item"), value("quantity"),
-            None if price is None else blob_to_decimal(price),
-            value("shipping_address"), value("order_status"), _ms(created),
+            price_text(value("price_blob")), value("shipping_address"), value("order_status"),
+            _ms(created), value("order_created_on"),
         )  # fmt: skip
-    payment = None
-    if (payment_id := value("payment_id")) is not None:
-        paid = value("paid_at")
-        payment = (
-            payment_id, value("payment_method"), value("card_last_four"),
-            value("payment_status"), None if paid is None else _ms(paid),
-        )  # fmt: skip
+    payment_id = value("payment_id")
+    payment = None if payment_id is None else _payment(row, payment_id)
     return StoredRow(value("order_id"), order, payment, value("payment_source"))  # type: ignore[arg-type]
+
+
+def parked_row(row: Any) -> ParkedRow:
+    """An acsylla row of the DLQ table in the index's form."""
+    payment = _payment(row, row.column_value("payment_id"))
+    return ParkedRow(row.column_value("order_id"), payment)
 
 
 class CassandraTables:
@@ -101,9 +125,9 @@ class CassandraTables:
         async for row in self._scan(_ORDER_COLUMNS, self._settings.orders_table):
             yield stored_row(row)
 
-    async def parked_rows(self) -> AsyncIterator[tuple[int, int]]:
-        async for row in self._scan("order_id, payment_id", self._settings.dlq_table):
-            yield row.column_value("order_id"), row.column_value("payment_id")
+    async def parked_rows(self) -> AsyncIterator[ParkedRow]:
+        async for row in self._scan(_PARKED_COLUMNS, self._settings.dlq_table):
+            yield parked_row(row)
 
 
 async def verify(
@@ -160,7 +184,7 @@ def _parser() -> argparse.ArgumentParser:
         "--index-dir",
         type=Path,
         help="where the manifest's scratch index goes (default: the system's temporary "
-        "directory; about 200 bytes a manifest line)",
+        "directory; about 120 bytes a manifest line)",
     )
     return parser
 

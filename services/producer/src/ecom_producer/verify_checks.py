@@ -7,7 +7,8 @@ payment was expected, in ``payments_missing`` too):
 
 - ``orders_missing``: an order the manifest published has no row (or a row with only
   payment columns);
-- ``orders_wrong``: a stored order differs from the newest version the manifest holds;
+- ``orders_wrong``: a stored order differs from the version published last (values compared
+  exactly: text byte for byte, the price digit for digit, the creation instant and date);
 - ``payments_missing``: the order's winning payment is not joined to it;
 - ``payments_wrong``: the right payment id with other fields, or an older (superseded)
   payment of the same order;
@@ -17,6 +18,7 @@ payment was expected, in ``payments_missing`` too):
 - ``parked_but_order_exists``: a DLQ row whose order the manifest published (the DLQ
   worker's pass should have joined and removed it; a payment joined and still parked, a
   duplicate, lands here);
+- ``parked_wrong``: a payment expected parked whose DLQ row holds other fields;
 - ``parked_missing``: a payment whose order was never published, not in the DLQ table;
 - ``parked_unexplained``: a DLQ row the manifest does not explain (unknown payment, or a
   payment parked under an order id it was not published for);
@@ -48,6 +50,7 @@ CATEGORIES: Final = (
     "payments_wrong_order",
     "payments_unexplained",
     "parked_but_order_exists",
+    "parked_wrong",
     "parked_missing",
     "parked_unexplained",
     "rows_unexplained",
@@ -71,10 +74,22 @@ class StoredRow:
     source: str | None = None  # payment_source
 
 
+@dataclass(frozen=True, slots=True)
+class ParkedRow:
+    """One row of the DLQ table, its payment fields in the index's form."""
+
+    order_id: int
+    payment: PaymentFields  # payment_id first; the other fields None in a stub row
+
+    @property
+    def payment_id(self) -> int:
+        return self.payment[0]
+
+
 class Tables(Protocol):
     def order_rows(self) -> AsyncIterator[StoredRow]: ...
 
-    def parked_rows(self) -> AsyncIterator[tuple[int, int]]: ...
+    def parked_rows(self) -> AsyncIterator[ParkedRow]: ...
 
 
 def _observed() -> dict[str, int]:
@@ -154,13 +169,17 @@ def _judge_payment(
         report.add("payments_wrong", f"{row.order_id}: payment {got[0]} superseded by {newer}")
 
 
-def judge_parked(order_id: int, payment_id: int, index: ManifestIndex, report: Report) -> bool:
+def judge_parked(row: ParkedRow, index: ManifestIndex, report: Report) -> bool:
     """Count what is wrong with one in-scope DLQ row; True when it is expected there."""
+    order_id, payment_id = row.order_id, row.payment_id
     key = f"{order_id}/{payment_id}"
     if index.has_order(order_id):
         report.add("parked_but_order_exists", key)
         return False
-    if index.is_parked(order_id, payment_id):
+    want = index.parked_payment(order_id, payment_id)
+    if want is not None:
+        if row.payment != want:
+            report.add("parked_wrong", f"{key}: {_diff(PAYMENT_FIELD_NAMES, row.payment, want)}")
         return True
     owners = index.payment_orders(payment_id)
     why = f" (published for order {owners[0]})" if owners else " (never published)"
@@ -209,13 +228,13 @@ async def _check_rows(tables: Tables, index: ManifestIndex, report: Report) -> N
 async def _check_parked(tables: Tables, index: ManifestIndex, report: Report) -> None:
     seen: list[tuple[int, int]] = []
     observed = report.observed
-    async for order_id, payment_id in tables.parked_rows():
+    async for row in tables.parked_rows():
         observed["parked_rows_read"] += 1
-        if not index.in_scope(order_id):
+        if not index.in_scope(row.order_id):
             observed["rows_out_of_scope"] += 1
             continue
-        if judge_parked(order_id, payment_id, index, report):
-            seen.append((order_id, payment_id))
+        if judge_parked(row, index, report):
+            seen.append((row.order_id, row.payment_id))
             observed["still_parked"] += 1
         if len(seen) >= _FLUSH:
             index.saw_parked(seen)
