@@ -1,10 +1,11 @@
 """After an emulator restart: publish again what the manifest says the tables still lack.
 
 The emulator keeps messages in memory only, so a restart loses every message it held. What
-the manifest promises and the tables do not show yet is published again: the newest version
-of each order whose row lacks it, each winning payment neither joined nor parked, each orphan
-payment not parked, and, per topic and reason, as many malformed messages as the manifest
-lists beyond those already seen on the dead-letter subscription. Writes are idempotent, so a
+the manifest promises and the tables do not show yet is published again: the version published
+last of each order whose row does not hold its values (published again, it is the newest),
+each winning payment neither joined nor parked, each orphan payment not parked, and, per topic
+and reason, as many malformed messages as the manifest lists beyond those already seen on the
+dead-letter subscription. Writes are idempotent, so a
 message published again that was not lost after all changes nothing.
 
 Call it only when no consumer holds a message pulled before the restart (their in-flight
@@ -18,22 +19,22 @@ import json
 import random
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from ecom_producer.malformed import malformed_kinds, malformed_message
 from ecom_shared.cassandra import Session, cassandra_session, scan_by_token
-from ecom_shared.events import EventType, Order, Payment, event_attributes
-from ecom_shared.manifest import ExpectedState
+from ecom_shared.events import EventType
+from ecom_shared.manifest import ExpectedState, Sent
 from ecom_shared.pubsub import OutgoingMessage, PubSubPublisher, http_session
 from ecom_shared.settings import CassandraSettings, ServiceSettings
 
 
 @dataclass(frozen=True, slots=True)
 class Stored:
-    """What the tables hold of a run: order versions, joined payment ids, parked keys."""
+    """What the tables hold of a run: order values, joined payment ids, parked keys."""
 
-    versions: dict[int, datetime]
+    orders: dict[int, tuple[Any, ...]]
     joined: dict[int, int]
     parked: set[tuple[int, int]]
 
@@ -53,15 +54,17 @@ class Republished:
 async def read_stored(session: Session, settings: CassandraSettings) -> Stored:
     table = f"{settings.keyspace}.{settings.orders_table}"
     rows = await session.create_prepared(
-        f"SELECT order_id, order_version_at, payment_id FROM {table} "
-        "WHERE token(order_id) >= ? AND token(order_id) <= ?"
+        f"SELECT order_id, {', '.join(_ORDER_COLUMNS)}, CAST(price AS text) AS price, "
+        f"payment_id FROM {table} WHERE token(order_id) >= ? AND token(order_id) <= ?"
     )
-    versions: dict[int, datetime] = {}
+    orders: dict[int, tuple[Any, ...]] = {}
     joined: dict[int, int] = {}
     async for row in scan_by_token(session, rows, page_size=1000, segments=16):
         order_id = row.column_value("order_id")
-        if (version := row.column_value("order_version_at")) is not None:
-            versions[order_id] = version.replace(tzinfo=UTC)
+        if row.column_value("order_status") is not None:
+            price = row.column_value("price")
+            values = [row.column_value(name) for name in _ORDER_COLUMNS]
+            orders[order_id] = (*values, Decimal(price).as_tuple())
         if (payment_id := row.column_value("payment_id")) is not None:
             joined[order_id] = payment_id
     dlq = await session.create_prepared(
@@ -72,19 +75,24 @@ async def read_stored(session: Session, settings: CassandraSettings) -> Stored:
         (row.column_value("order_id"), row.column_value("payment_id"))
         async for row in scan_by_token(session, dlq, page_size=1000, segments=16)
     }
-    return Stored(versions, joined, parked)
+    return Stored(orders, joined, parked)
 
 
-def _ms(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(microsecond=moment.microsecond // 1000 * 1000)
+_ORDER_COLUMNS = ("customer_id", "item", "quantity", "shipping_address", "order_status")
 
 
-def lost_events(expected: ExpectedState, stored: Stored) -> tuple[list[Order], list[Payment]]:
+def _order_values(sent: Sent) -> tuple[Any, ...]:
+    """What a row holds of this order version, in :func:`read_stored`'s form."""
+    values = [sent.event[name] for name in _ORDER_COLUMNS]
+    return (*values, Decimal(str(sent.event["price"])).as_tuple())
+
+
+def lost_events(expected: ExpectedState, stored: Stored) -> tuple[list[Sent], list[Sent]]:
     """Orders and payments (winning and orphan) whose effect the tables do not show."""
     orders = [
-        order
-        for order_id, order in expected.orders.items()
-        if stored.versions.get(order_id) != _ms(order.updated_at or order.creation_date)
+        sent
+        for order_id, sent in expected.orders.items()
+        if stored.orders.get(order_id) != _order_values(sent)
     ]
     payments = [
         payment
@@ -102,7 +110,7 @@ def malformed_like(topic: str, reason: str) -> OutgoingMessage:
     for name in malformed_kinds():
         planned = malformed_message(random.Random(0), kind, name)
         if json.loads(planned.record)["reason"] == reason:
-            return OutgoingMessage(planned.data, planned.attributes)
+            return OutgoingMessage(planned.data)
     raise ValueError(f"the producer makes no malformed message with reason {reason!r}")
 
 
@@ -122,8 +130,8 @@ async def republish_lost(
         name = p.orders_topic if topic == "orders" else p.payments_topic
         bad[name] += [malformed_like(topic, reason)] * count
     outgoing = {
-        p.orders_topic: [_event(o, EventType.ORDER) for o in orders] + bad[p.orders_topic],
-        p.payments_topic: [_event(x, EventType.PAYMENT) for x in payments] + bad[p.payments_topic],
+        p.orders_topic: [OutgoingMessage(o.body) for o in orders] + bad[p.orders_topic],
+        p.payments_topic: [OutgoingMessage(x.body) for x in payments] + bad[p.payments_topic],
     }
     async with http_session() as http:
         publisher = PubSubPublisher(http, p.project_id)
@@ -136,7 +144,3 @@ async def republish_lost(
         orphans=orphans,
         malformed=sum(missing_dead_letters.values()),
     )
-
-
-def _event(event: Any, kind: EventType) -> OutgoingMessage:
-    return OutgoingMessage(event.model_dump_json().encode(), event_attributes(kind))

@@ -22,22 +22,30 @@ pytestmark = pytest.mark.timeout(600)
 
 def stream_faults(manifest: Path) -> dict[str, int]:
     """What the published stream itself did to the pipeline, counted from the manifest (which
-    is in publish order): duplicates, payments before their order, newer order versions
-    before the version they supersede."""
-    orders_seen: dict[int, str] = {}  # order id -> newest updated_at published so far
-    faults = {"duplicate": 0, "payment before its order": 0, "newer version first": 0}
+    is in publish order): duplicates, payments before their order, orders re-emitted with new
+    fields, and older versions published again after a newer one (by the apps' rule, the
+    version published last wins, so those must win)."""
+    latest: dict[int, object] = {}  # order id -> the body published last
+    faults = {
+        "duplicate": 0,
+        "payment before its order": 0,
+        "order re-emitted": 0,
+        "older version again": 0,
+    }
     for record in read_records(manifest.read_text(encoding="utf-8").splitlines()):
-        if record.get("duplicate"):
-            faults["duplicate"] += 1
-            continue
         event = record.get("event", {})
-        if record["kind"] == "payment" and not record.get("orphan"):
-            faults["payment before its order"] += event["order_id"] not in orders_seen
+        if record["kind"] == "payment" and not record.get("duplicate"):
+            faults["payment before its order"] += (
+                not record.get("orphan") and event["order_id"] not in latest
+            )
         elif record["kind"] == "order":
-            previous = orders_seen.get(event["order_id"])
-            if previous is not None and previous > event["updated_at"]:
-                faults["newer version first"] += 1
-            orders_seen[event["order_id"]] = max(previous or "", event["updated_at"])
+            previous = latest.get(event["order_id"])
+            if record.get("duplicate"):
+                faults["older version again"] += previous is not None and previous != event
+            elif previous is not None:
+                faults["order re-emitted"] += 1
+            latest[event["order_id"]] = event
+        faults["duplicate"] += bool(record.get("duplicate"))
     return faults
 
 
@@ -71,7 +79,7 @@ async def test_duplicates_payments_first_and_reordered_versions(
         report = await s.finish()
     assert_clean(report)
     # Each kind of disorder really happened, in numbers.
-    assert min(injected.values()) >= 100, injected
+    assert min(injected.values()) >= 50, injected
 
 
 async def test_three_order_and_payment_consumers_and_two_dlq_workers(

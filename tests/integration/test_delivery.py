@@ -7,7 +7,6 @@ import asyncio
 from gcloud.aio.pubsub import SubscriberClient
 
 from ecom_order_consumer.handler import OrderHandler
-from ecom_shared.events import EventType, event_attributes
 from ecom_shared.provision import provision
 from ecom_shared.pubsub import OutgoingMessage, ReceivedMessage
 from ecom_shared.resources import Resources
@@ -42,9 +41,7 @@ async def test_a_message_that_always_fails_leaves_the_stream_through_the_policy(
         attempts.append(message.delivery_attempt)
         raise RuntimeError("a bug that this message triggers every time")
 
-    await resources.publisher.publish(
-        p.orders_topic, [OutgoingMessage(body(ORDER), event_attributes(EventType.ORDER))]
-    )
+    await resources.publisher.publish(p.orders_topic, [OutgoingMessage(body(ORDER), {})])
     async with run_consumer(p.orders_subscription, always_broken):
         await eventually(lambda: _at_least(attempts, p.max_delivery_attempts), timeout=120)
         [forwarded] = await drain(resources, p.dead_letter_subscription, 1)
@@ -64,10 +61,7 @@ async def test_thousands_of_messages_are_acked_once_without_redelivery(
 ) -> None:
     p = resources.settings.pubsub
     total = 5000
-    messages = [
-        OutgoingMessage(body(ORDER, order_id=i), event_attributes(EventType.ORDER))
-        for i in range(1, total + 1)
-    ]
+    messages = [OutgoingMessage(body(ORDER, order_id=i), {}) for i in range(1, total + 1)]
     await resources.publisher.publish(p.orders_topic, messages)
     async with run_consumer(
         p.orders_subscription, OrderHandler(resources.orders, resources.dlq)

@@ -18,27 +18,38 @@ from ecom_order_consumer.handler import OrderHandler
 from ecom_payment_consumer.handler import PaymentHandler
 from ecom_producer.malformed import _KINDS, malformed_kinds, malformed_message
 from ecom_shared.clock import utc_now
-from ecom_shared.events import (
-    EventType,
-    Order,
-    Payment,
-    event_attributes,
-    order_version_micros,
-    parse_event,
-)
+from ecom_shared.events import EventType, Order, Payment, order_version_micros, parse_event
 from ecom_shared.pubsub import OutgoingMessage, ReceivedMessage
 from ecom_shared.resources import Resources
 from ecom_shared.settings import ServiceSettings
 from tests.integration.conftest import RunConsumer, acked, eventually, publish, send_and_wait
-from tests.unit.test_events import ORDER, PAYMENT, body
+from tests.unit.test_events import body
 
 ROW_COLUMNS = (
     "order_id, customer_id, item, quantity, shipping_address, order_status, order_created_at, "
     "order_version_at, order_ingested_at, payment_id, payment_method, card_last_four, "
     "payment_status, paid_at, payment_ingested_at, payment_source"
 )
-ORDER_ATTRS = event_attributes(EventType.ORDER)
-PAYMENT_ATTRS = event_attributes(EventType.PAYMENT)
+ORDER: dict[str, object] = {
+    "order_id": 1,
+    "customer_id": 2,
+    "item": "Mug",
+    "quantity": 3,
+    "price": 19.99,
+    "shipping_address": "1 Main St",
+    "order_status": "Pending",
+    "creation_date": "2026-01-01",
+}
+PAYMENT: dict[str, object] = {
+    "payment_id": 10,
+    "order_id": 1,
+    "payment_method": "Credit Card",
+    "card_last_four": "4242",
+    "payment_status": "Completed",
+    "payment_datetime": "2026-01-01T10:05:00+02:00",
+}
+ORDER_ATTRS: dict[str, str] = {}  # the apps publish no attributes
+PAYMENT_ATTRS: dict[str, str] = {}
 
 
 async def row(res: Resources, order_id: int) -> dict[str, Any] | None:
@@ -115,10 +126,10 @@ async def test_older_order_version_delivered_after_a_newer_one_does_not_win(
 ) -> None:
     p = settings.pubsub
     newer = body(
-        ORDER, order_status="shipped", shipping_address="New", updated_at="2026-01-02T00:00:00Z"
+        ORDER, order_status="Shipped", shipping_address="New", updated_at="2026-01-02T00:00:00Z"
     )
     older = body(
-        ORDER, order_status="pending", shipping_address="Old", updated_at="2026-01-01T00:00:00Z"
+        ORDER, order_status="Pending", shipping_address="Old", updated_at="2026-01-01T00:00:00Z"
     )
     async with run_consumer(
         p.orders_subscription, OrderHandler(resources.orders, resources.dlq)
@@ -127,7 +138,7 @@ async def test_older_order_version_delivered_after_a_newer_one_does_not_win(
         await send_and_wait(resources, consumer, p.orders_topic, [older], ORDER_ATTRS)
     stored = await row(resources, 1)
     assert stored is not None
-    assert (stored["order_status"], stored["shipping_address"]) == ("shipped", "New")
+    assert (stored["order_status"], stored["shipping_address"]) == ("Shipped", "New")
 
 
 async def test_order_redelivered_after_its_payment_keeps_the_payment(
@@ -148,7 +159,7 @@ async def test_order_redelivered_after_its_payment_keeps_the_payment(
     stored = await row(resources, 1)
     assert stored is not None
     assert (stored["payment_id"], stored["payment_source"]) == (10, "stream")
-    assert stored["order_status"] == "pending"
+    assert stored["order_status"] == "Pending"
 
 
 async def test_payment_before_order_parks_and_its_order_completes_it_at_once(
@@ -331,7 +342,7 @@ async def test_a_later_payment_replaces_an_earlier_one_whatever_the_delivery_ord
     resources: Resources, settings: ServiceSettings, run_consumer: RunConsumer
 ) -> None:
     p = settings.pubsub
-    earlier = body(PAYMENT, payment_id=10, payment_status="failed")
+    earlier = body(PAYMENT, payment_id=10, payment_status="Failed")
     later = body(PAYMENT, payment_id=11, payment_datetime="2026-01-01T10:06:00+02:00")
     async with run_consumer(
         p.orders_subscription, OrderHandler(resources.orders, resources.dlq)
@@ -342,7 +353,7 @@ async def test_a_later_payment_replaces_an_earlier_one_whatever_the_delivery_ord
         await send_and_wait(resources, pc, p.payments_topic, [earlier], PAYMENT_ATTRS)
     stored = await row(resources, 1)
     assert stored is not None
-    assert (stored["payment_id"], stored["payment_status"]) == (11, "completed")
+    assert (stored["payment_id"], stored["payment_status"]) == (11, "Completed")
 
 
 async def test_several_dlq_workers_at_once_reconcile_everything_once(

@@ -15,17 +15,18 @@ import pytest
 from acsylla import errors as cass_errors
 
 from ecom_shared.cassandra import ping
-from ecom_shared.events import Order
+from ecom_shared.events import Order, parse_event
 from ecom_shared.policy import decide
 from ecom_shared.provision import provision
 from ecom_shared.resources import open_resources
 from ecom_shared.settings import ServiceSettings
 from tests.infra import InfraUnderTest
 
-ORDER = Order.model_validate_json(
-    '{"order_id": 7, "customer_id": 1, "item": "lamp", "quantity": 1, "price": "9.90", '
-    '"shipping_address": "1 Main St", "order_status": "pending", '
-    '"creation_date": "2026-01-01T00:00:00Z"}'
+ORDER = parse_event(
+    Order,
+    b'{"order_id": 7, "customer_id": 1, "item": "lamp", "quantity": 1, "price": 9.90, '
+    b'"shipping_address": "1 Main St", "order_status": "Pending", "creation_date": "2026-01-01"}',
+    None,
 )
 
 
