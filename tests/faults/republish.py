@@ -110,7 +110,7 @@ def malformed_like(topic: str, reason: str) -> OutgoingMessage:
     for name in malformed_kinds():
         planned = malformed_message(random.Random(0), kind, name)
         if json.loads(planned.record)["reason"] == reason:
-            return OutgoingMessage(planned.data)
+            return OutgoingMessage(planned.data, planned.attributes)
     raise ValueError(f"the producer makes no malformed message with reason {reason!r}")
 
 
