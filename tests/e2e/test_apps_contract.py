@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-import aiohttp
 import pytest
 
 from ecom_devtools.drain import Pulled, drain_now
@@ -41,6 +40,7 @@ from tests.apps_tables import (
     payment_rank,
     read_tables,
 )
+from tests.faults.pubsub import waiting
 from tests.faults.services import CONSUMERS, Service
 from tests.infra import InfraUnderTest
 
@@ -260,24 +260,9 @@ async def _idle(services: list[Service], infra: InfraUnderTest, settings: Servic
             return False
     p = settings.pubsub
     for subscription in (p.orders_subscription, p.payments_subscription):
-        if await _waiting(infra.pubsub_host_port, p.project_id, subscription):
+        if await waiting(infra.pubsub_host_port, p.project_id, subscription):
             return False
     return True
-
-
-async def _waiting(host_port: str, project: str, subscription: str) -> int:
-    """How many messages an immediate pull finds; handed straight back (deadline 0)."""
-    base = f"http://{host_port}/v1/projects/{project}/subscriptions/{subscription}"
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
-        pull = {"maxMessages": 100, "returnImmediately": True}
-        async with session.post(f"{base}:pull", json=pull) as reply:
-            reply.raise_for_status()
-            received = (await reply.json()).get("receivedMessages", [])
-        if received:
-            back = {"ackIds": [r["ackId"] for r in received], "ackDeadlineSeconds": 0}
-            async with session.post(f"{base}:modifyAckDeadline", json=back) as reply:
-                reply.raise_for_status()
-    return len(received)
 
 
 async def _two_passes(worker: Service, services: list[Service], deadline: float) -> None:
