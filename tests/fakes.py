@@ -30,7 +30,8 @@ def received(
 
 
 class FakeSubscription:
-    """Serves queued messages, records acks and deadline changes; ``fail_pulls`` pulls raise."""
+    """Serves queued messages, records acks and deadline changes; the next ``fail_pulls``
+    pulls and ``fail_acks`` acks raise ``error``."""
 
     name = "fake-sub"
 
@@ -39,6 +40,8 @@ class FakeSubscription:
         self.acked: list[str] = []
         self.extended: list[tuple[str, int]] = []
         self.fail_pulls = 0
+        self.fail_acks = 0
+        self.error: Exception = ConnectionError("emulator went away")
         self.pulls = 0
         self.drained = asyncio.Event()
 
@@ -46,7 +49,7 @@ class FakeSubscription:
         self.pulls += 1
         if self.fail_pulls:
             self.fail_pulls -= 1
-            raise ConnectionError("emulator went away")
+            raise self.error
         if not self.queue:
             self.drained.set()
             await asyncio.sleep(0.01)  # a long poll that found nothing, shortened
@@ -55,6 +58,9 @@ class FakeSubscription:
         return batch
 
     async def ack(self, ack_ids: Sequence[str]) -> None:
+        if self.fail_acks:
+            self.fail_acks -= 1
+            raise self.error
         self.acked.extend(ack_ids)
 
     async def extend(self, ack_ids: Sequence[str], seconds: int) -> None:
@@ -62,14 +68,17 @@ class FakeSubscription:
 
 
 class FakePublisher:
+    """Records what it accepts; the next ``failures`` publishes raise ``error``."""
+
     def __init__(self, *, failures: int = 0) -> None:
         self.sent: list[tuple[str, OutgoingMessage]] = []
         self.failures = failures
+        self.error: Exception = ConnectionError("publish failed")
 
     async def publish(self, topic: str, messages: Sequence[OutgoingMessage]) -> list[str]:
         if self.failures:
             self.failures -= 1
-            raise ConnectionError("publish failed")
+            raise self.error
         self.sent.extend((topic, m) for m in messages)
         return [str(next(_ids)) for _ in messages]
 

@@ -32,6 +32,7 @@ from pydantic import (
     ValidationError,
 )
 
+from ecom_shared.error_text import clip
 from ecom_shared.errors import InvalidMessage
 
 EVENT_TYPE_ATTRIBUTE: Final = "event_type"
@@ -180,7 +181,7 @@ def parse_body(data: bytes | None) -> dict[str, object]:
     try:
         body = jiter.from_json(data, allow_inf_nan=False, float_mode="decimal")
     except ValueError as exc:  # bad UTF-8 or JSON, a lone surrogate, nesting past 200 levels
-        raise InvalidMessage("invalid_json", str(exc)[:200]) from None
+        raise InvalidMessage("invalid_json", clip(str(exc), 200)) from None
     if not isinstance(body, dict):
         raise InvalidMessage("invalid_json", f"body is a JSON {type(body).__name__}, not an object")
     return body

@@ -15,6 +15,7 @@ from datetime import timedelta
 from ecom_dlq_worker.settings import WorkerSettings
 from ecom_shared.clock import Clock, utc_now
 from ecom_shared.completion import complete_parked
+from ecom_shared.error_text import describe_error
 from ecom_shared.faults import NO_CRASH, CrashHook
 from ecom_shared.logs import get_logger
 from ecom_shared.policy import is_transient
@@ -81,7 +82,7 @@ class Reconciler:
                 order_id=parked.order_id,
                 payment_id=parked.payment_id,
                 outcome="retry_next_pass",
-                error=repr(exc)[:300],
+                error=describe_error(exc),
             )
         finally:
             slots.release()
