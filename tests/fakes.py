@@ -68,7 +68,8 @@ class FakeSubscription:
 
 
 class FakePublisher:
-    """Records what it accepts; the next ``failures`` publishes raise ``error``."""
+    """Records what it accepts; refuses, as Pub/Sub does, attributes that are not UTF-8 text
+    or exceed its limits. The next ``failures`` publishes raise ``error``."""
 
     def __init__(self, *, failures: int = 0) -> None:
         self.sent: list[tuple[str, OutgoingMessage]] = []
@@ -79,11 +80,23 @@ class FakePublisher:
         if self.failures:
             self.failures -= 1
             raise self.error
+        for message in messages:
+            _check_attributes(message.attributes)
         self.sent.extend((topic, m) for m in messages)
         return [str(next(_ids)) for _ in messages]
 
     def on(self, topic: str) -> list[OutgoingMessage]:
         return [m for t, m in self.sent if t == topic]
+
+
+def _check_attributes(attributes: dict[str, str]) -> None:
+    """Pub/Sub's limits: at most 100 attributes, keys up to 256 bytes, values up to 1,024,
+    all valid UTF-8 (``encode`` raises on a lone surrogate)."""
+    if len(attributes) > 100:
+        raise ValueError(f"{len(attributes)} attributes > 100")
+    for key, value in attributes.items():
+        if len(key.encode()) > 256 or len(value.encode()) > 1024:
+            raise ValueError(f"attribute {key[:20]!r} is too long")
 
 
 class FakeOrders:

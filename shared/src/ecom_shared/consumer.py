@@ -225,12 +225,27 @@ class Consumer:
             async with self._slots:
                 await self._handler(message)
         except Exception as exc:  # noqa: BLE001 - the error policy judges every failure
-            return await self._apply_policy(message, exc)
+            return await self._judge(message, exc)
         else:
             self._slots.succeeded()
             return True
         finally:
             pending.discard(message.ack_id)
+
+    async def _judge(self, message: ReceivedMessage, exc: Exception) -> bool:
+        """The policy's verdict; should judging itself fail (a bug: every step of it is made
+        not to raise), the message is redelivered later and the loop goes on."""
+        try:
+            return await self._apply_policy(message, exc)
+        except Exception as bug:  # the failure path must never end the loop
+            log.exception(
+                "message.policy_failed",
+                outcome="retry_later",
+                message_id=message.message_id,
+                error=describe_error(bug),
+            )
+            self._retried("policy_failed")
+            return False
 
     async def _apply_policy(self, message: ReceivedMessage, exc: Exception) -> bool:
         """Judge one failure; True means ack it. Each failure is one log line naming the
