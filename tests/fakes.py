@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from ecom_shared.events import Order, Payment, payment_version_micros
 from ecom_shared.pubsub import OutgoingMessage, ReceivedMessage
-from ecom_shared.store import ParkedPayment, PaymentSource
+from ecom_shared.store import ParkedPayment, PaymentSource, UnreadableRow
 
 _ids = itertools.count(1)
 
@@ -130,17 +130,24 @@ class FakeOrders:
 
 
 class FakeDlq:
+    """Parked payments by key; ``unreadable`` rows come first in a scan, as a low token's."""
+
     def __init__(self) -> None:
         self.rows: dict[tuple[int, int], ParkedPayment] = {}
+        self.unreadable: list[UnreadableRow] = []
         self.fail_scan: Exception | None = None
 
     async def park(self, payment: Payment, now: datetime) -> None:
         key = (payment.order_id, payment.payment_id)
         self.rows[key] = ParkedPayment(payment.order_id, payment.payment_id, payment, now, 0)
 
-    async def scan(self, page_size: int, segments: int) -> AsyncIterator[ParkedPayment]:
+    async def scan(
+        self, page_size: int, segments: int
+    ) -> AsyncIterator[ParkedPayment | UnreadableRow]:
         if self.fail_scan is not None:
             raise self.fail_scan
+        for unreadable in self.unreadable:
+            yield unreadable
         for row in list(self.rows.values()):
             yield row
 

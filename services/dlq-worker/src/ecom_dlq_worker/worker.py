@@ -64,6 +64,7 @@ class DlqWorker:
         self._metrics.passes.labels("ok").inc()
         self._metrics.pass_seconds.observe(report.seconds)
         self._metrics.reconciled.inc(report.reconciled)
+        self._metrics.unreadable.inc(report.unreadable)
         if stop is None or not stop.is_set():  # an interrupted pass saw only part of the table
             self._metrics.parked.set(report.scanned - report.reconciled - report.stubs_removed)
             self._metrics.stale.set(report.stale)
