@@ -29,3 +29,22 @@ def body_of(event: Order | Payment) -> bytes:
         del fields["updated_at"]
     pairs = (f"{json.dumps(name)}: {_value(value)}" for name, value in fields.items())
     return ("{" + ", ".join(pairs) + "}").encode()
+
+
+_APPS_ORDER = (
+    b'{"order_id": 17, "customer_id": 343, "item": "Laptop", "quantity": 3, '
+    b'"price": 929.6972748780319, "shipping_address": "123 Main St, City A, Country", '
+    b'"order_status": "Shipped", "creation_date": "2023-09-01"}'
+)
+
+POISON: dict[str, tuple[bytes, str]] = {
+    "deep_arrays": (b"[" * 3000, "invalid_json"),
+    "brackets_60kb": (b"[" * 60_000, "invalid_json"),
+    "deep_objects": (b'{"order_id": 17, "a": ' * 2000, "invalid_json"),
+    "number_of_5000_digits": (b'{"order_id": ' + b"9" * 5000 + b"}", "invalid_json"),
+    "id_of_4000_digits": (_APPS_ORDER.replace(b"17", b"9" * 4000, 1), "invalid_value"),
+    "body_1e999999": (b"1e999999", "invalid_json"),
+    "price_1e999999": (_APPS_ORDER.replace(b"929.6972748780319", b"1e999999"), "invalid_value"),
+}
+"""Bodies that once crashed consumers or could: each with the reason it is refused for (as an
+order). All are under the 64 KiB body limit, so each reaches the JSON parser."""

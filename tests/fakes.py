@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from ecom_shared.events import Order, Payment, payment_version_micros
 from ecom_shared.pubsub import OutgoingMessage, ReceivedMessage
-from ecom_shared.store import ParkedPayment, PaymentSource
+from ecom_shared.store import ParkedPayment, PaymentSource, UnreadableRow
 
 _ids = itertools.count(1)
 
@@ -30,7 +30,8 @@ def received(
 
 
 class FakeSubscription:
-    """Serves queued messages, records acks and deadline changes; ``fail_pulls`` pulls raise."""
+    """Serves queued messages, records acks and deadline changes; the next ``fail_pulls``
+    pulls and ``fail_acks`` acks raise ``error``."""
 
     name = "fake-sub"
 
@@ -39,6 +40,8 @@ class FakeSubscription:
         self.acked: list[str] = []
         self.extended: list[tuple[str, int]] = []
         self.fail_pulls = 0
+        self.fail_acks = 0
+        self.error: Exception = ConnectionError("emulator went away")
         self.pulls = 0
         self.drained = asyncio.Event()
 
@@ -46,7 +49,7 @@ class FakeSubscription:
         self.pulls += 1
         if self.fail_pulls:
             self.fail_pulls -= 1
-            raise ConnectionError("emulator went away")
+            raise self.error
         if not self.queue:
             self.drained.set()
             await asyncio.sleep(0.01)  # a long poll that found nothing, shortened
@@ -55,6 +58,9 @@ class FakeSubscription:
         return batch
 
     async def ack(self, ack_ids: Sequence[str]) -> None:
+        if self.fail_acks:
+            self.fail_acks -= 1
+            raise self.error
         self.acked.extend(ack_ids)
 
     async def extend(self, ack_ids: Sequence[str], seconds: int) -> None:
@@ -62,19 +68,35 @@ class FakeSubscription:
 
 
 class FakePublisher:
+    """Records what it accepts; refuses, as Pub/Sub does, attributes that are not UTF-8 text
+    or exceed its limits. The next ``failures`` publishes raise ``error``."""
+
     def __init__(self, *, failures: int = 0) -> None:
         self.sent: list[tuple[str, OutgoingMessage]] = []
         self.failures = failures
+        self.error: Exception = ConnectionError("publish failed")
 
     async def publish(self, topic: str, messages: Sequence[OutgoingMessage]) -> list[str]:
         if self.failures:
             self.failures -= 1
-            raise ConnectionError("publish failed")
+            raise self.error
+        for message in messages:
+            _check_attributes(message.attributes)
         self.sent.extend((topic, m) for m in messages)
         return [str(next(_ids)) for _ in messages]
 
     def on(self, topic: str) -> list[OutgoingMessage]:
         return [m for t, m in self.sent if t == topic]
+
+
+def _check_attributes(attributes: dict[str, str]) -> None:
+    """Pub/Sub's limits: at most 100 attributes, keys up to 256 bytes, values up to 1,024,
+    all valid UTF-8 (``encode`` raises on a lone surrogate)."""
+    if len(attributes) > 100:
+        raise ValueError(f"{len(attributes)} attributes > 100")
+    for key, value in attributes.items():
+        if len(key.encode()) > 256 or len(value.encode()) > 1024:
+            raise ValueError(f"attribute {key[:20]!r} is too long")
 
 
 class FakeOrders:
@@ -108,17 +130,24 @@ class FakeOrders:
 
 
 class FakeDlq:
+    """Parked payments by key; ``unreadable`` rows come first in a scan, as a low token's."""
+
     def __init__(self) -> None:
         self.rows: dict[tuple[int, int], ParkedPayment] = {}
+        self.unreadable: list[UnreadableRow] = []
         self.fail_scan: Exception | None = None
 
     async def park(self, payment: Payment, now: datetime) -> None:
         key = (payment.order_id, payment.payment_id)
         self.rows[key] = ParkedPayment(payment.order_id, payment.payment_id, payment, now, 0)
 
-    async def scan(self, page_size: int, segments: int) -> AsyncIterator[ParkedPayment]:
+    async def scan(
+        self, page_size: int, segments: int
+    ) -> AsyncIterator[ParkedPayment | UnreadableRow]:
         if self.fail_scan is not None:
             raise self.fail_scan
+        for unreadable in self.unreadable:
+            yield unreadable
         for row in list(self.rows.values()):
             yield row
 

@@ -22,6 +22,7 @@ from ecom_shared.events import (
     payment_version_micros,
     to_micros,
 )
+from tests.bodies import POISON
 
 # The two example bodies of the apps' contract (issue 13), byte for byte as they publish them.
 APPS_ORDER = (
@@ -294,10 +295,27 @@ def test_an_event_type_attribute_must_match_the_topic() -> None:
         (b'{"order_id": 1e999999}', None),
         (b'{"order_id": "17"}', None),
         (b"\xff", None),
+        (b'{"order_id": 17, "a": ' * 2000, None),
+        (b'{"order_id": "\\ud800"}', None),
+        (b'{"order_id": true}', None),
+        (b'{"order_id": 0}', None),
+        (b'{"order_id": -5}', None),
+        (b'{"order_id": 9223372036854775808}', None),  # past a bigint
+        (b'{"order_id": ' + b"9" * 4000 + b"}", None),
+        (b"1e999999", None),
+        (b"\x00", None),
     ],
 )
 def test_the_order_id_hint_never_raises(data: bytes, hint: int | None) -> None:
     assert order_id_hint(data) == hint
+
+
+@pytest.mark.parametrize("name", POISON)
+def test_poison_bodies_are_refused_with_a_reason_never_raised(name: str) -> None:
+    data, reason = POISON[name]
+    assert reason_of(Order, data) == reason
+    reason_of(Payment, data)  # refused as a payment too (for whichever reason comes first)
+    assert order_id_hint(data) in (None, 17)
 
 
 @pytest.mark.parametrize("name", malformed_kinds())

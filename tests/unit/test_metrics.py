@@ -214,7 +214,7 @@ async def test_a_failed_dlq_pass_marks_cassandra_down_and_a_probe_brings_it_back
         await worker.run_pass()
     assert value(telemetry.registry, "ecom_dlq_passes_total", {"outcome": "failed"}) == 1
     reason = telemetry.health.readiness()[1]["reason"]
-    assert reason == "unreachable: cassandra: pass failed: StoreUnavailable('scan timed out')"
+    assert reason == "unreachable: cassandra: pass failed: StoreUnavailable: scan timed out"
     stop = asyncio.Event()
     answers.set()
     assert await worker._between_passes(stop) is False

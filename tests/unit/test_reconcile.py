@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import structlog
+
 from ecom_dlq_worker.reconcile import Reconciler
 from ecom_dlq_worker.settings import WorkerSettings
+from ecom_dlq_worker.worker import DlqWorker
 from ecom_shared.events import Order, Payment, parse_event
-from ecom_shared.store import ParkedPayment
+from ecom_shared.health import Telemetry
+from ecom_shared.store import ParkedPayment, UnreadableRow
 from tests.fakes import FakeDlq, FakeOrders
 from tests.unit.test_events import ORDER, PAYMENT, body
 
@@ -44,6 +48,29 @@ async def test_stub_rows_left_by_a_race_are_removed() -> None:
     report = await Reconciler(orders, dlq, WorkerSettings()).run_pass()
     assert report.stubs_removed == 1
     assert dlq.rows == {}
+
+
+async def test_an_unreadable_row_is_reported_skipped_and_counted() -> None:
+    orders, dlq = FakeOrders(), FakeDlq()
+    await orders.upsert_order(parse_event(Order, body(ORDER, order_id=1), None), 1, NOW)
+    await dlq.park(payment(1, 10), NOW)
+    dlq.unreadable.append(UnreadableRow(2, 20, "ValueError: year 10000 is out of range"))
+    settings = WorkerSettings()
+    telemetry = Telemetry.create()
+    worker = DlqWorker(Reconciler(orders, dlq, settings), settings, telemetry, answers)
+    with structlog.testing.capture_logs() as logs:
+        report = await worker.run_pass()
+    assert (report.scanned, report.unreadable, report.reconciled, report.failed) == (2, 1, 1, 0)
+    [line] = [entry for entry in logs if entry["event"] == "dlq.row_unreadable"]
+    assert (line["order_id"], line["payment_id"], line["outcome"]) == (2, 20, "skipped")
+    assert line["problem"] == "ValueError: year 10000 is out of range"
+    registry = telemetry.registry
+    assert registry.get_sample_value("ecom_dlq_rows_unreadable_total") == 1
+    assert registry.get_sample_value("ecom_dlq_parked_payments") == 1  # still in the table
+
+
+async def answers() -> None:
+    return None
 
 
 async def test_a_failing_row_does_not_end_the_pass() -> None:

@@ -18,6 +18,7 @@ import acsylla
 
 from ecom_shared.backoff import Backoff
 from ecom_shared.driver_options import cluster_options
+from ecom_shared.error_text import describe_error
 from ecom_shared.errors import CassandraConfigError
 from ecom_shared.logs import get_logger
 from ecom_shared.settings import CassandraSettings
@@ -86,7 +87,7 @@ async def _connect(settings: CassandraSettings, keyspace: str | None) -> tuple[A
             cluster.destroy()
             if loop.time() >= deadline:
                 raise
-            log.warning("cassandra.connect_failed", error=str(exc)[:300], retry=True)
+            log.warning("cassandra.connect_failed", error=describe_error(exc), retry=True)
             await asyncio.sleep(backoff.next_delay())
 
 
@@ -98,7 +99,7 @@ def _refusal(settings: CassandraSettings, exc: Exception) -> CassandraConfigErro
             f"Cassandra refused the login ({who}): check cassandra username and password"
         )
     return CassandraConfigError(
-        f"TLS with Cassandra failed ({type(exc).__name__}: {str(exc)[:200]}): check "
+        f"TLS with Cassandra failed ({describe_error(exc, limit=200)}): check "
         f"ssl_trusted_cert, ssl_verify ({settings.ssl_verify}), ssl_cert and ssl_private_key"
     )
 
@@ -261,7 +262,7 @@ def _split_dense(dense: _DenseRange) -> list[tuple[int, int]]:
         high=dense.bounds[1],
         parts=len(parts),
         rows_again=dense.resumed,
-        error=str(dense.cause)[:300],
+        error=describe_error(dense.cause),
     )
     return parts
 

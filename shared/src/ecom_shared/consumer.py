@@ -27,7 +27,8 @@ import aiohttp
 
 from ecom_shared.backoff import Backoff, wait_or_stop
 from ecom_shared.deadletter import DeadLetters
-from ecom_shared.errors import CASSANDRA, PUBSUB
+from ecom_shared.error_text import clip, describe_error
+from ecom_shared.errors import CASSANDRA, PUBSUB, InvalidMessage
 from ecom_shared.events import order_id_hint
 from ecom_shared.faults import NO_CRASH, CrashHook, CrashPoint
 from ecom_shared.gate import DependencyGate, Probe
@@ -186,9 +187,10 @@ class Consumer:
     def _pull_failed(self, exc: Exception, consecutive: int) -> None:
         self.stats.pull_errors += 1
         self._metrics.pull_errors.inc()
-        log.warning("pull.failed", error=repr(exc)[:300], consecutive=consecutive)
+        error = describe_error(exc)
+        log.warning("pull.failed", error=error, consecutive=consecutive)
         if consecutive >= self._settings.unready_after_pull_failures:
-            self._health.down(PUBSUB, f"{consecutive} pulls failed in a row, last: {exc!r}")
+            self._health.down(PUBSUB, f"{consecutive} pulls failed in a row, last: {error}")
 
     async def _process(self, batch: list[ReceivedMessage]) -> tuple[list[str], list[str]]:
         """Handle a batch; the ack ids to ack and those to redeliver later."""
@@ -223,12 +225,27 @@ class Consumer:
             async with self._slots:
                 await self._handler(message)
         except Exception as exc:  # noqa: BLE001 - the error policy judges every failure
-            return await self._apply_policy(message, exc)
+            return await self._judge(message, exc)
         else:
             self._slots.succeeded()
             return True
         finally:
             pending.discard(message.ack_id)
+
+    async def _judge(self, message: ReceivedMessage, exc: Exception) -> bool:
+        """The policy's verdict; should judging itself fail (a bug: every step of it is made
+        not to raise), the message is redelivered later and the loop goes on."""
+        try:
+            return await self._apply_policy(message, exc)
+        except Exception as bug:  # the failure path must never end the loop
+            log.exception(
+                "message.policy_failed",
+                outcome="retry_later",
+                message_id=message.message_id,
+                error=describe_error(bug),
+            )
+            self._retried("policy_failed")
+            return False
 
     async def _apply_policy(self, message: ReceivedMessage, exc: Exception) -> bool:
         """Judge one failure; True means ack it. Each failure is one log line naming the
@@ -245,7 +262,7 @@ class Consumer:
                 self._metrics.in_flight_limit.set(self._slots.limit)
                 log.warning("consumer.backed_off", in_flight_limit=self._slots.limit, **about)
             self._gate.close(decision.dependency, decision.reason)
-            log.info("message.retry", outcome="retry_later", error=repr(exc)[:300], **about)
+            log.info("message.retry", outcome="retry_later", error=describe_error(exc), **about)
         else:
             log.error(
                 "message.failed",
@@ -260,25 +277,21 @@ class Consumer:
     async def _dead_letter(
         self, message: ReceivedMessage, exc: Exception, about: dict[str, Any]
     ) -> bool:
-        detail = getattr(exc, "detail", str(exc))
+        detail = exc.detail if isinstance(exc, InvalidMessage) else describe_error(exc)
         try:
             await self._dead_letters.send(
                 message, subscription=self._subscription.name, reason=about["reason"], detail=detail
             )
         except Exception as publish_exc:  # noqa: BLE001 - any failure here means retry later
-            log.warning(
-                "message.dead_letter_failed",
-                outcome="retry_later",
-                error=repr(publish_exc)[:300],
-                **about,
-            )
-            self._gate.close(PUBSUB, f"dead-letter publish failed: {publish_exc!r}")
+            error = describe_error(publish_exc)
+            log.warning("message.dead_letter_failed", outcome="retry_later", error=error, **about)
+            self._gate.close(PUBSUB, f"dead-letter publish failed: {error}")
             self._retried(about["reason"])
             return False
         log.warning(
             "message.dead_lettered",
             outcome="dead_lettered",
-            detail=detail[:500],
+            detail=clip(detail, 500),
             delivery_attempt=message.delivery_attempt,
             **about,
         )
@@ -299,7 +312,7 @@ class Consumer:
                 try:
                     await self._subscription.extend(list(pending), self._ack_deadline)
                 except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-                    log.warning("lease.extend_failed", error=repr(exc)[:300])
+                    log.warning("lease.extend_failed", error=describe_error(exc))
 
     async def _settle(self, acks: list[str], retries: list[str]) -> None:
         """Ack what succeeded; ask Pub/Sub to redeliver the rest after the retry delay.
@@ -321,7 +334,7 @@ class Consumer:
                 log.warning(
                     "ack.failed",
                     attempt=attempt,
-                    error=repr(exc)[:300],
+                    error=describe_error(exc),
                     acks=len(acks),
                     retries=len(retries),
                 )

@@ -32,6 +32,7 @@ from pydantic import (
     ValidationError,
 )
 
+from ecom_shared.error_text import clip
 from ecom_shared.errors import InvalidMessage
 
 EVENT_TYPE_ATTRIBUTE: Final = "event_type"
@@ -180,7 +181,7 @@ def parse_body(data: bytes | None) -> dict[str, object]:
     try:
         body = jiter.from_json(data, allow_inf_nan=False, float_mode="decimal")
     except ValueError as exc:  # bad UTF-8 or JSON, a lone surrogate, nesting past 200 levels
-        raise InvalidMessage("invalid_json", str(exc)[:200]) from None
+        raise InvalidMessage("invalid_json", clip(str(exc), 200)) from None
     if not isinstance(body, dict):
         raise InvalidMessage("invalid_json", f"body is a JSON {type(body).__name__}, not an object")
     return body
@@ -203,16 +204,16 @@ def _detail(exc: ValidationError) -> str:
 
 
 def order_id_hint(data: bytes | None) -> int | None:
-    """The ``order_id`` a message body names, if it names one: for failure logs only, never
-    trusted for processing. Costs a JSON parse, so it is called on failures only; it never
-    raises, whatever the bytes."""
+    """The ``order_id`` a message body names, if it names a valid one: for failure logs only,
+    never trusted for processing. Costs a JSON parse, so it is called on failures only; it
+    never raises, whatever the bytes (an id of 4,000 digits is no hint either)."""
     if not data or len(data) > MAX_BODY_BYTES:
         return None
     try:
         value = jiter.from_json(data, allow_inf_nan=False).get("order_id")
     except Exception:  # noqa: BLE001 - a failure path must not raise: no hint is the answer
         return None
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    return value if type(value) is int and 0 < value <= _MAX_ID else None
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

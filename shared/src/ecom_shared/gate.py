@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 from ecom_shared.backoff import Backoff, wait_or_stop
+from ecom_shared.error_text import describe_error
 from ecom_shared.errors import CASSANDRA
 from ecom_shared.health import HealthState
 from ecom_shared.logs import get_logger
@@ -68,16 +69,17 @@ class DependencyGate:
             try:
                 await self._probe()
             except Exception as exc:  # noqa: BLE001 - any probe failure means "down"
-                self.close(CASSANDRA, f"probe failed: {exc!r}")
+                self.close(CASSANDRA, f"probe failed: {describe_error(exc)}")
 
     async def _probe_to_reopen(self) -> None:
         """Probe once (the caller holds the lock); reopen if Cassandra answers."""
         try:
             await self._probe()
         except Exception as exc:  # noqa: BLE001 - any probe failure means "still down"
-            log.info("dependency.probe_failed", error=repr(exc)[:200])
+            error = describe_error(exc)
+            log.info("dependency.probe_failed", error=error)
             self._marked.add(CASSANDRA)
-            self._health.down(CASSANDRA, f"probe failed: {exc!r}")
+            self._health.down(CASSANDRA, f"probe failed: {error}")
         else:
             self._reopen()
 

@@ -23,6 +23,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
+from ecom_shared.error_text import clip, redact
 from ecom_shared.logs import get_logger
 from ecom_shared.metrics import HealthMetrics, new_registry
 from ecom_shared.settings import HttpSettings
@@ -70,13 +71,13 @@ class HealthState:
 
     def down(self, dependency: str, reason: str) -> None:
         """Mark ``dependency`` unreachable; a repeated call keeps the time it went down."""
-        failure = self._checks.get(dependency)
+        reason, failure = clip(redact(reason)), self._checks.get(dependency)
         if failure is None:
-            log.warning("health.dependency_down", dependency=dependency, reason=reason[:300])
-            failure = _Failure(reason[:300], datetime.now(UTC), self._clock())
+            log.warning("health.dependency_down", dependency=dependency, reason=reason)
+            failure = _Failure(reason, datetime.now(UTC), self._clock())
             self._gauge(dependency, up=False)
         else:
-            failure = _Failure(reason[:300], failure.since, failure.since_monotonic)
+            failure = _Failure(reason, failure.since, failure.since_monotonic)
         self._checks[dependency] = failure
 
     def up(self, dependency: str) -> None:

@@ -216,6 +216,11 @@ class DlqMetrics:
             ["outcome"],
             registry=registry,
         )
+        self.unreadable = Counter(
+            "ecom_dlq_rows_unreadable",
+            "DLQ rows a pass could not use and skipped (each pass counts them again)",
+            registry=registry,
+        )
 
 
 class ProducerMetrics:

@@ -18,6 +18,7 @@ import aiohttp
 from gcloud.aio.pubsub import PublisherClient, PubsubMessage, SubscriberClient
 from gcloud.aio.pubsub.subscriber_client import init_api_root
 
+from ecom_shared.error_text import describe_error
 from ecom_shared.errors import PublishFailed
 
 MAX_MESSAGES_PER_PUBLISH: Final = 1000  # the most one publish request may carry
@@ -93,7 +94,8 @@ class PubSubPublisher:
                     self.topic_path(topic), wire, timeout=int(self._timeout)
                 )
             except (aiohttp.ClientError, TimeoutError) as exc:
-                raise PublishFailed(f"publish to {topic} failed: {exc!r}") from exc
+                # Told by describe_error only: a chained cause would print its URL's query.
+                raise PublishFailed(f"publish to {topic} failed: {describe_error(exc)}") from None
             got = reply.get("messageIds", [])
             if len(got) != len(chunk):
                 raise PublishFailed(f"publish to {topic}: {len(got)} ids for {len(chunk)} messages")

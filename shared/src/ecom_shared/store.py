@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 from ecom_shared.cassandra import Prepared, Session, bind, scan_by_token
 from ecom_shared.cqltypes import decimal_to_blob
+from ecom_shared.error_text import describe_error
 from ecom_shared.events import Order, Payment, payment_version_micros
 from ecom_shared.settings import CassandraSettings
 
@@ -22,7 +23,6 @@ PaymentSource = Literal["stream", "order", "dlq"]
 """How a payment reached its row: joined by the payment consumer (``stream``), taken from the
 DLQ table by the order consumer when its order arrived (``order``), or by the DLQ worker's
 pass (``dlq``)."""
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +32,16 @@ class ParkedPayment:
     payment: Payment | None  # None for a stub left by a race between two workers
     parked_at: datetime | None
     attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class UnreadableRow:
+    """A DLQ row that cannot be used: a payment field missing, or a value the driver cannot
+    decode (a time outside years 1 to 9999). Reported and left in place, never joined."""
+
+    order_id: int
+    payment_id: int
+    problem: str
 
 
 class OrdersTable(Protocol):
@@ -45,7 +55,9 @@ class OrdersTable(Protocol):
 class DlqTable(Protocol):
     async def park(self, payment: Payment, now: datetime) -> None: ...
 
-    def scan(self, page_size: int, segments: int) -> AsyncIterator[ParkedPayment]: ...
+    def scan(
+        self, page_size: int, segments: int
+    ) -> AsyncIterator[ParkedPayment | UnreadableRow]: ...
 
     async def parked_for_many(self, order_ids: list[int]) -> dict[int, list[ParkedPayment]]: ...
 
@@ -54,7 +66,10 @@ class DlqTable(Protocol):
     async def remove(self, order_id: int, payment_id: int) -> None: ...
 
 
-def _utc(value: datetime | None) -> datetime | None:
+_Time = TypeVar("_Time", datetime, None)
+
+
+def _utc(value: _Time) -> _Time:
     """acsylla returns naive UTC datetimes; make them aware."""
     if value is None or value.tzinfo is not None:
         return value
@@ -145,16 +160,21 @@ class CassandraDlq:
         values = [payment.order_id, *_payment_fields(payment), now]
         await self._session.execute(bind(self._st["park"], values))
 
-    async def scan(self, page_size: int, segments: int) -> AsyncIterator[ParkedPayment]:
-        """Every parked payment, read by token range, one page at a time."""
+    async def scan(
+        self, page_size: int, segments: int
+    ) -> AsyncIterator[ParkedPayment | UnreadableRow]:
+        """Every parked payment, read by token range, one page at a time. A row that cannot
+        be used comes as an :class:`UnreadableRow`, so the scan goes on past it."""
         rows = scan_by_token(
             self._session, self._st["scan"], page_size=page_size, segments=segments
         )
         async for row in rows:
-            yield _parked(row)
+            yield _read_parked(row)
 
     async def parked_for_many(self, order_ids: list[int]) -> dict[int, list[ParkedPayment]]:
-        """The payments parked for these orders, by order id, in one ``IN`` read."""
+        """The payments parked for these orders, by order id, in one ``IN`` read. A row that
+        cannot be used is left out (the worker's pass reports it), so it never fails the
+        order it belongs to."""
         found: dict[int, list[ParkedPayment]] = {}
         page_state: bytes | None = None
         while True:
@@ -164,8 +184,9 @@ class CassandraDlq:
                 statement.set_page_state(page_state)
             result = await self._session.execute(statement)
             for row in result:
-                parked = _parked(row)
-                found.setdefault(parked.order_id, []).append(parked)
+                parked = _read_parked(row)
+                if isinstance(parked, ParkedPayment):
+                    found.setdefault(parked.order_id, []).append(parked)
             if not result.has_more_pages():
                 return found
             page_state = result.page_state()
@@ -220,19 +241,35 @@ def _payment_fields(payment: Payment) -> list[Any]:
     ]
 
 
+_REQUIRED: tuple[str, ...] = ("payment_method", "payment_status", "paid_at")
+"""The payment fields a parked payment cannot do without (``card_last_four`` is optional)."""
+
+
+def _read_parked(row: Any) -> ParkedPayment | UnreadableRow:
+    """The row as a parked payment, or as unreadable: decoding one row never fails a read."""
+    try:
+        return _parked(row)
+    except Exception as exc:  # noqa: BLE001 - whatever one row holds, the read goes on
+        order_id, payment_id = row.column_value("order_id"), row.column_value("payment_id")
+        return UnreadableRow(order_id, payment_id, describe_error(exc))
+
+
 def _parked(row: Any) -> ParkedPayment:
     order_id, payment_id = row.column_value("order_id"), row.column_value("payment_id")
     attempts = row.column_value("attempts") or 0
-    if row.column_value("payment_method") is None:
+    required = {name: row.column_value(name) for name in _REQUIRED}
+    if all(value is None for value in required.values()):
         return ParkedPayment(order_id, payment_id, None, None, attempts)
+    if missing := [name for name, value in required.items() if value is None]:
+        raise ValueError(f"payment fields missing: {', '.join(missing)}")
     # Validated when it was parked; rebuilt without validating again.
     payment = Payment.model_construct(
-        payment_id=row.column_value("payment_id"),
-        order_id=row.column_value("order_id"),
-        payment_method=row.column_value("payment_method"),
+        payment_id=payment_id,
+        order_id=order_id,
+        payment_method=required["payment_method"],
         card_last_four=row.column_value("card_last_four"),
-        payment_status=row.column_value("payment_status"),
-        payment_datetime=_utc(row.column_value("paid_at")) or _EPOCH,
+        payment_status=required["payment_status"],
+        payment_datetime=_utc(required["paid_at"]),
     )
     return ParkedPayment(
         order_id, payment_id, payment, _utc(row.column_value("parked_at")), attempts

@@ -13,7 +13,7 @@ from time import perf_counter
 
 from ecom_shared.events import Order, Payment
 from ecom_shared.metrics import StoreMetrics
-from ecom_shared.store import DlqTable, OrdersTable, ParkedPayment, PaymentSource
+from ecom_shared.store import DlqTable, OrdersTable, ParkedPayment, PaymentSource, UnreadableRow
 
 
 class TimedOrders:
@@ -62,7 +62,7 @@ class TimedDlq:
         finally:
             self._park.observe(perf_counter() - started)
 
-    def scan(self, page_size: int, segments: int) -> AsyncIterator[ParkedPayment]:
+    def scan(self, page_size: int, segments: int) -> AsyncIterator[ParkedPayment | UnreadableRow]:
         return self._inner.scan(page_size, segments)
 
     async def parked_for_many(self, order_ids: list[int]) -> dict[int, list[ParkedPayment]]:

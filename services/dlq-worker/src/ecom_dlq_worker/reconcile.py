@@ -15,10 +15,11 @@ from datetime import timedelta
 from ecom_dlq_worker.settings import WorkerSettings
 from ecom_shared.clock import Clock, utc_now
 from ecom_shared.completion import complete_parked
+from ecom_shared.error_text import describe_error
 from ecom_shared.faults import NO_CRASH, CrashHook
 from ecom_shared.logs import get_logger
 from ecom_shared.policy import is_transient
-from ecom_shared.store import DlqTable, OrdersTable, ParkedPayment
+from ecom_shared.store import DlqTable, OrdersTable, ParkedPayment, UnreadableRow
 
 log = get_logger(__name__)
 
@@ -30,6 +31,7 @@ class PassReport:
     waiting: int = 0
     stale: int = 0
     stubs_removed: int = 0
+    unreadable: int = 0  # rows that cannot be used: reported, skipped, left in place
     failed: int = 0
     seconds: float = 0.0
     oldest_age_seconds: float = 0.0  # of the payments still waiting; 0 when none waits
@@ -63,6 +65,9 @@ class Reconciler:
                 if stop is not None and stop.is_set():
                     break
                 report.scanned += 1
+                if isinstance(parked, UnreadableRow):
+                    _report_unreadable(parked, report)
+                    continue
                 await slots.acquire()
                 group.create_task(self._guarded(parked, report, slots))
         report.seconds = round(time.monotonic() - started, 3)
@@ -81,7 +86,7 @@ class Reconciler:
                 order_id=parked.order_id,
                 payment_id=parked.payment_id,
                 outcome="retry_next_pass",
-                error=repr(exc)[:300],
+                error=describe_error(exc),
             )
         finally:
             slots.release()
@@ -106,3 +111,15 @@ class Reconciler:
             report.stale += 1
             if len(report.stale_ids) < self._settings.report_limit:
                 report.stale_ids.append(f"{parked.order_id}/{parked.payment_id}")
+
+
+def _report_unreadable(row: UnreadableRow, report: PassReport) -> None:
+    """One line per unreadable row and pass: it waits for someone to repair or delete it."""
+    report.unreadable += 1
+    log.error(
+        "dlq.row_unreadable",
+        order_id=row.order_id,
+        payment_id=row.payment_id,
+        problem=row.problem,
+        outcome="skipped",
+    )

@@ -13,6 +13,7 @@ from dataclasses import asdict
 from ecom_dlq_worker.reconcile import PassReport, Reconciler
 from ecom_dlq_worker.settings import WorkerSettings
 from ecom_shared.backoff import wait_or_stop
+from ecom_shared.error_text import describe_error
 from ecom_shared.errors import CASSANDRA
 from ecom_shared.gate import Probe
 from ecom_shared.health import Telemetry
@@ -44,7 +45,7 @@ class DlqWorker:
             try:
                 await self.run_pass(stop)
             except Exception as exc:  # a failed pass must not end the worker: log, try again
-                log.exception("dlq.pass_failed", error=repr(_first_cause(exc))[:300])
+                log.exception("dlq.pass_failed", error=describe_error(_first_cause(exc)))
             if await self._between_passes(stop):
                 break
         return 0
@@ -57,12 +58,13 @@ class DlqWorker:
         except Exception as exc:
             self._metrics.passes.labels("failed").inc()
             self._metrics.pass_seconds.observe(time.perf_counter() - started)
-            self._health.down(CASSANDRA, f"pass failed: {_first_cause(exc)!r}")
+            self._health.down(CASSANDRA, f"pass failed: {describe_error(_first_cause(exc))}")
             raise
         self._health.up(CASSANDRA)
         self._metrics.passes.labels("ok").inc()
         self._metrics.pass_seconds.observe(report.seconds)
         self._metrics.reconciled.inc(report.reconciled)
+        self._metrics.unreadable.inc(report.unreadable)
         if stop is None or not stop.is_set():  # an interrupted pass saw only part of the table
             self._metrics.parked.set(report.scanned - report.reconciled - report.stubs_removed)
             self._metrics.stale.set(report.stale)
@@ -85,7 +87,7 @@ class DlqWorker:
         try:
             await self._probe()
         except Exception as exc:  # noqa: BLE001 - any probe failure means "down"
-            self._health.down(CASSANDRA, f"probe failed: {exc!r}")
+            self._health.down(CASSANDRA, f"probe failed: {describe_error(exc)}")
         else:
             self._health.up(CASSANDRA)
 

@@ -19,6 +19,7 @@ from typing import Final, TextIO
 
 from ecom_producer.planned import Planned
 from ecom_shared.backoff import Backoff
+from ecom_shared.error_text import describe_error
 from ecom_shared.errors import PUBSUB, PublishFailed
 from ecom_shared.events import EventType
 from ecom_shared.health import HealthState
@@ -134,13 +135,12 @@ class PhasePublisher:
             try:
                 await self._publisher.publish(topic, messages)
             except PublishFailed as exc:
+                error = describe_error(exc)
                 if self._health is not None:
-                    self._health.down(PUBSUB, str(exc))
+                    self._health.down(PUBSUB, error)
                 if attempt == self._attempts:
                     raise
-                log.warning(
-                    "producer.publish_retry", topic=topic, attempt=attempt, error=str(exc)[:300]
-                )
+                log.warning("producer.publish_retry", topic=topic, attempt=attempt, error=error)
                 await asyncio.sleep(backoff.next_delay())
             else:
                 if self._health is not None:
