@@ -1,9 +1,8 @@
 """The security settings on a real Cassandra 5.0: password authentication and mutual TLS.
 
-The module starts its own node beside the suite's usual one (ports 29142/27100/27299, 512 MB
-heap) with PasswordAuthenticator, CassandraAuthorizer and client TLS that requires a client
-certificate; the certificates are made at run time. Every connection goes through the
-project's own code (settings, ``cassandra_session``, ``apply_schema``, ``CassandraOrders``).
+The module starts its own node beside the suite's usual one (:mod:`tests.secure_node`). Every
+connection goes through the project's own code (settings, ``cassandra_session``,
+``apply_schema``, ``CassandraOrders``).
 """
 
 from __future__ import annotations
@@ -15,92 +14,30 @@ import socket
 import time
 import traceback
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import acsylla
 import pytest
 import structlog
 
-from ecom_devtools.cassandra import CassandraConfig, CassandraNode
-from ecom_devtools.cassandra_security import DEFAULT_SUPERUSER, ClientEncryption
 from ecom_shared.cassandra import cassandra_session, ping
 from ecom_shared.errors import CassandraConfigError
 from ecom_shared.events import Order, parse_event
 from ecom_shared.logs import configure_logging, get_logger
 from ecom_shared.schema import apply_schema
-from ecom_shared.settings import CassandraSettings, LogSettings
+from ecom_shared.settings import LogSettings
 from ecom_shared.store import CassandraOrders
-from tests.tls import NODE_HOST_NAME, TlsFiles, make_tls_files
+from tests.secure_node import APP_PASSWORD, APP_USER, KEY_PASSWORD, SecureNode, secure_node
+from tests.tls import NODE_HOST_NAME
 from tests.unit.test_events import ORDER, body
 
 pytestmark = pytest.mark.integration
 
-CQL_PORT, STORAGE_PORT, JMX_PORT = 29142, 27100, 27299
-APP_USER = "pipeline"
-APP_PASSWORD = f"app-pw-{secrets.token_hex(12)}"
-KEY_PASSWORD = f"key-pw-{secrets.token_hex(12)}"
-
-
-@dataclass(frozen=True)
-class SecureNode:
-    tls: TlsFiles
-
-    def settings(self, **changes: Any) -> CassandraSettings:
-        """The application's settings: its own role, TLS with the CA and a client certificate."""
-        values: dict[str, Any] = {
-            "contact_points": ["127.0.0.1"],
-            "port": CQL_PORT,
-            "username": APP_USER,
-            "password": APP_PASSWORD,
-            "ssl_enabled": True,
-            "ssl_trusted_cert": str(self.tls.ca_cert),
-            "ssl_cert": str(self.tls.client_cert),
-            "ssl_private_key": str(self.tls.client_key),
-            "ssl_private_key_password": KEY_PASSWORD,
-            "startup_timeout_seconds": 0,
-            "connect_timeout_seconds": 10,
-            "request_timeout_seconds": 20,
-        }
-        values.update(changes)
-        return CassandraSettings(**{k: v for k, v in values.items() if v is not None})
-
 
 @pytest.fixture(scope="module")
 async def node(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[SecureNode]:
-    base = tmp_path_factory.mktemp("secure-cassandra")
-    tls = make_tls_files(base / "tls", KEY_PASSWORD)
-    encryption = ClientEncryption(tls.node_keystore, tls.ca_cert, require_client_auth=True)
-    config = CassandraConfig(
-        base / "node",
-        cql_port=CQL_PORT,
-        storage_port=STORAGE_PORT,
-        jmx_port=JMX_PORT,
-        heap="512M",
-        password_auth=True,
-        client_encryption=encryption,
-    )
-    cassandra = CassandraNode(config)
-    cassandra.start()
-    try:
-        secure = SecureNode(tls)
-        superuser = secure.settings(username=DEFAULT_SUPERUSER, password=DEFAULT_SUPERUSER)
-        await cassandra.wait_ready(timeout=180, client=superuser)
-        await _create_app_role(superuser)
-        yield secure
-    finally:
-        cassandra.stop()
-
-
-async def _create_app_role(superuser: CassandraSettings) -> None:
-    """A login role for the application, allowed to create and use keyspaces, not a superuser."""
-    async with cassandra_session(superuser) as session:
-        for cql in (
-            f"CREATE ROLE {APP_USER} WITH PASSWORD = '{APP_PASSWORD}' AND LOGIN = true",
-            f"GRANT ALL PERMISSIONS ON ALL KEYSPACES TO {APP_USER}",
-        ):
-            await session.execute(acsylla.create_statement(cql))
+    async with secure_node(tmp_path_factory.mktemp("secure-cassandra")) as started:
+        yield started
 
 
 async def test_password_and_mutual_tls_carry_schema_and_store(node: SecureNode) -> None:
@@ -117,8 +54,7 @@ async def test_password_and_mutual_tls_carry_schema_and_store(node: SecureNode) 
 
 async def _clients(node: SecureNode) -> set[tuple[str, bool]]:
     """(user, TLS or not) of every client connected to the node, as a superuser sees them."""
-    superuser = node.settings(username=DEFAULT_SUPERUSER, password=DEFAULT_SUPERUSER)
-    async with cassandra_session(superuser) as session:
+    async with cassandra_session(node.superuser()) as session:
         rows = await session.execute(
             acsylla.create_statement("SELECT username, ssl_enabled FROM system_views.clients")
         )

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
 
-import acsylla
 import pytest
 
 from ecom_shared.consumer import Consumer, Handler
@@ -299,7 +298,7 @@ async def test_after_cassandra_fails_to_answer_writes_start_over_a_few_at_a_time
             await asyncio.sleep(0.005)
             if int(message.data or b"0") < failing:
                 failed += 1
-                raise acsylla.errors.CassErrorLibRequestTimedOut("Request timed out")
+                raise StoreUnavailable("timed out", driver_error="CassErrorLibRequestTimedOut")
             succeeded += 1
         finally:
             running -= 1

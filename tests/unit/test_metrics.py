@@ -112,7 +112,7 @@ async def test_the_gate_reopens_by_its_own_probe_while_pullers_wait_on_a_long_po
         if not answers.is_set():
             raise StoreUnavailable("ping timed out")
 
-    gate = DependencyGate(probe, Backoff(0.01, 0.02), telemetry.health)
+    gate = DependencyGate({CASSANDRA: probe}, Backoff(0.01, 0.02), telemetry.health)
     gate.close(CASSANDRA, "write timed out")
     stop = asyncio.Event()
     watcher = asyncio.create_task(gate.watch(stop, 0.01))

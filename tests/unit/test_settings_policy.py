@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import aiohttp
 import pytest
-from acsylla import errors as cass_errors
 from pydantic import ValidationError
 
-from ecom_shared.errors import InvalidMessage, PublishFailed, StoreUnavailable
+from ecom_shared.errors import CassandraConfigError, InvalidMessage, PublishFailed, StoreUnavailable
 from ecom_shared.policy import Action, decide
 from ecom_shared.service import load_settings
 from ecom_shared.settings import CassandraSettings, ConsumerServiceSettings, PubSubSettings
@@ -50,24 +48,26 @@ def test_unknown_setting_is_refused() -> None:
 
 
 @pytest.mark.parametrize(
-    ("exc", "action", "down"),
+    ("exc", "action", "dependency", "reason"),
     [
-        (InvalidMessage("invalid_json", "x"), Action.DEAD_LETTER, False),
-        (StoreUnavailable("x"), Action.RETRY, True),
-        (PublishFailed("x"), Action.RETRY, True),
-        (cass_errors.CassErrorServerUnavailable("no replicas"), Action.RETRY, True),
-        (cass_errors.CassErrorLibRequestTimedOut("timeout"), Action.RETRY, True),
-        (cass_errors.CassErrorLibNoHostsAvailable("down"), Action.RETRY, True),
-        (aiohttp.ClientConnectionError("reset"), Action.RETRY, True),
-        (TimeoutError(), Action.RETRY, True),
-        (RuntimeError("bug"), Action.RETRY, False),
-        (cass_errors.CassErrorServerInvalidQuery("bad cql"), Action.RETRY, False),
+        (InvalidMessage("invalid_json", "x"), Action.DEAD_LETTER, None, "invalid_json"),
+        (StoreUnavailable("x"), Action.RETRY, "cassandra", "StoreUnavailable"),
+        (
+            StoreUnavailable("x", driver_error="CassErrorServerWriteFailure"),
+            Action.RETRY,
+            "cassandra",
+            "cassandra:CassErrorServerWriteFailure",
+        ),
+        (PublishFailed("x"), Action.RETRY, "pubsub", "PublishFailed"),
+        (CassandraConfigError("x"), Action.RETRY, None, "CassandraConfigError"),
+        (RuntimeError("bug"), Action.RETRY, None, "unexpected:RuntimeError"),
     ],
 )
-def test_error_policy(exc: Exception, action: Action, down: bool) -> None:
+def test_error_policy(exc: Exception, action: Action, dependency: str | None, reason: str) -> None:
     decision = decide(exc)
     assert decision.action is action
-    assert decision.dependency_down is down
+    assert decision.dependency == dependency
+    assert decision.reason == reason
 
 
 def test_bad_settings_exit_2_naming_the_variable_not_its_value(

@@ -11,6 +11,7 @@ import acsylla
 import pytest
 
 from ecom_shared.cassandra import MAX_TOKEN, MIN_TOKEN, scan_by_token, split_range, token_ranges
+from ecom_shared.errors import StoreUnavailable
 
 
 class Statement:
@@ -91,8 +92,9 @@ async def test_a_transient_error_is_retried_and_a_lasting_one_raised() -> None:
     assert len(await scan(session, attempts=3)) == 12
     assert session.calls[:2] == [(0, None), (0, None)]  # the same page asked for again
     session = Session([acsylla.errors.CassErrorLibRequestTimedOut("timed out")] * 2)
-    with pytest.raises(acsylla.errors.CassErrorLibRequestTimedOut):
+    with pytest.raises(StoreUnavailable) as raised:
         await scan(session, attempts=2)
+    assert raised.value.driver_error == "CassErrorLibRequestTimedOut"
     session = Session([acsylla.errors.CassErrorServerSyntaxError("bad query")])
     with pytest.raises(acsylla.errors.CassErrorServerSyntaxError):
         await scan(session, attempts=5)
@@ -146,7 +148,7 @@ async def test_a_range_with_too_many_tombstones_is_read_in_smaller_parts() -> No
 
 async def test_other_read_failures_and_a_dense_single_token_still_raise() -> None:
     one_token = Sparse([5], tombstones=[5] * 30, threshold=20)
-    with pytest.raises(acsylla.errors.CassErrorServerReadFailure):
+    with pytest.raises(StoreUnavailable, match="CassErrorServerReadFailure"):
         _ = [r async for r in scan_by_token(one_token, Prepared(), page_size=2, segments=1)]
     assert one_token.queries[-1] == (5, 5)  # split down to the single token first
 
@@ -156,6 +158,15 @@ async def test_other_read_failures_and_a_dense_single_token_still_raise() -> Non
             raise acsylla.errors.CassErrorServerReadFailure("Read failure: UNKNOWN")
 
     failing = Failing([], [], 0)
-    with pytest.raises(acsylla.errors.CassErrorServerReadFailure):
+    with pytest.raises(StoreUnavailable, match="CassErrorServerReadFailure"):
         _ = [r async for r in scan_by_token(failing, Prepared(), page_size=2, segments=2)]
     assert len(failing.queries) == 1  # not about tombstones: no split, no retry
+
+
+async def test_a_range_with_too_many_tombstones_is_split_at_once_not_retried() -> None:
+    session = Sparse([3, 500], tombstones=list(range(0, 2000, 10)), threshold=20)
+    rows = [
+        r async for r in scan_by_token(session, Prepared(), page_size=2, segments=1, attempts=5)
+    ]
+    assert rows == [3, 500]
+    assert session.queries[0] != session.queries[1]  # the refused range was split, not asked again

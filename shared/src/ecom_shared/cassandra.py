@@ -3,6 +3,8 @@
 Every statement the pipeline runs is prepared once, bound with values (never CQL text built
 from message content), marked idempotent so the driver may retry it, and run at the
 configured consistency (``LOCAL_QUORUM`` by default; acsylla's own default is ``LOCAL_ONE``).
+The store runs them through :func:`execute`, the one place where the driver's errors that mean
+"Cassandra cannot take this request now" become the pipeline's own ``StoreUnavailable``.
 """
 
 from __future__ import annotations
@@ -12,14 +14,14 @@ import contextlib
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import acsylla
 
 from ecom_shared.backoff import Backoff
 from ecom_shared.driver_options import cluster_options
 from ecom_shared.error_text import describe_error
-from ecom_shared.errors import CassandraConfigError
+from ecom_shared.errors import CassandraConfigError, StoreUnavailable
 from ecom_shared.logs import get_logger
 from ecom_shared.settings import CassandraSettings
 
@@ -104,6 +106,46 @@ def _refusal(settings: CassandraSettings, exc: Exception) -> CassandraConfigErro
     )
 
 
+# The one list of the driver's errors that mean "Cassandra cannot take this request now",
+# whatever the message: no connection or TLS session, a timeout, too few replicas, a node
+# overloaded or starting, a read or write that failed on the replicas, an error inside the
+# server, a refused login or permission. The rest (a statement or value the server or the
+# driver refuses) is a bug or a schema the code does not match, left as the driver raised it.
+UNAVAILABLE: Final = (
+    acsylla.errors.CassExceptionConnectionError,
+    acsylla.errors.CassErrorLibNoHostsAvailable,
+    acsylla.errors.CassErrorLibUnableToConnect,
+    acsylla.errors.CassErrorLibHostResolution,
+    acsylla.errors.CassErrorLibUnableToSetKeyspace,
+    acsylla.errors.CassErrorLibWriteError,
+    acsylla.errors.CassErrorLibNoStreams,
+    acsylla.errors.CassErrorLibRequestQueueFull,
+    acsylla.errors.CassErrorLibRequestTimedOut,
+    acsylla.errors.CassErrorServerUnavailable,
+    acsylla.errors.CassErrorServerOverloaded,
+    acsylla.errors.CassErrorServerIsBootstrapping,
+    acsylla.errors.CassErrorServerWriteTimeout,
+    acsylla.errors.CassErrorServerReadTimeout,
+    acsylla.errors.CassErrorServerWriteFailure,
+    acsylla.errors.CassErrorServerReadFailure,
+    acsylla.errors.CassErrorServerServerError,
+    acsylla.errors.CassErrorServerUnauthorized,
+    acsylla.errors.CassErrorServerBadCredentials,
+    acsylla.errors.CassErrorSourceSsl,  # every TLS error is one of its subclasses
+)
+
+
+async def execute(session: Session, statement: Statement) -> Any:
+    """Run one statement. Every request of the store goes through here, so that the error
+    policy judges the pipeline's own errors: an error of :data:`UNAVAILABLE` comes out as
+    :class:`~ecom_shared.errors.StoreUnavailable` (the driver's error as its cause)."""
+    try:
+        return await session.execute(statement)
+    except UNAVAILABLE as exc:
+        name = type(exc).__name__
+        raise StoreUnavailable(f"{name}: {str(exc)[:300]}", driver_error=name) from exc
+
+
 def bind(prepared: Prepared, values: Sequence[Any], *, timestamp: int | None = None) -> Statement:
     """Bind values to a prepared statement; optionally set its write timestamp (microseconds)."""
     statement = prepared.bind(list(values))
@@ -140,9 +182,11 @@ def token_ranges(segments: int) -> list[tuple[int, int]]:
 
 def too_many_tombstones(exc: BaseException) -> bool:
     """Cassandra aborted a read that scanned more tombstones than ``tombstone_failure_threshold``
-    (100,000 by default); the reason travels in the read failure's message."""
-    return isinstance(exc, acsylla.errors.CassErrorServerReadFailure) and (
-        "TOMBSTONE" in str(exc).upper()
+    (100,000 by default); the reason travels in the read failure's message (``exc`` is the
+    driver's error or the StoreUnavailable that :func:`execute` made of it)."""
+    failure = exc.__cause__ if isinstance(exc, StoreUnavailable) else exc
+    return isinstance(failure, acsylla.errors.CassErrorServerReadFailure) and (
+        "TOMBSTONE" in str(failure).upper()
     )
 
 
@@ -155,13 +199,6 @@ class _DenseRange(Exception):
 
 
 _Page = tuple[tuple[int, int], Any]  # a page's token range, and the page
-_TRANSIENT = (
-    acsylla.errors.CassErrorLibRequestTimedOut,
-    acsylla.errors.CassErrorLibNoHostsAvailable,
-    acsylla.errors.CassErrorServerReadTimeout,
-    acsylla.errors.CassErrorServerUnavailable,
-    acsylla.errors.CassErrorServerOverloaded,
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,7 +214,7 @@ class _Pager:
     async def fetch(self, bounds: tuple[int, int], page_state: bytes | None) -> _Page:
         try:
             return await self._with_retries(bounds, page_state)
-        except acsylla.errors.CassErrorServerReadFailure as exc:
+        except StoreUnavailable as exc:
             if too_many_tombstones(exc) and bounds[0] < bounds[1]:
                 raise _DenseRange(bounds, exc, resumed=page_state is not None) from exc
             raise
@@ -187,8 +224,10 @@ class _Pager:
         for attempt in range(1, self.attempts):
             try:
                 return await self._once(bounds, page_state)
-            except _TRANSIENT as exc:
-                log.warning("cassandra.page_retried", error=type(exc).__name__, attempt=attempt)
+            except StoreUnavailable as exc:
+                if too_many_tombstones(exc):  # as many again next time: the caller splits
+                    raise
+                log.warning("cassandra.page_retried", error=exc.driver_error, attempt=attempt)
                 await asyncio.sleep(backoff.next_delay())
         return await self._once(bounds, page_state)  # the last attempt: errors go up
 
@@ -197,7 +236,7 @@ class _Pager:
         statement.set_page_size(self.page_size)
         if page_state is not None:
             statement.set_page_state(page_state)
-        return bounds, await self.session.execute(statement)
+        return bounds, await execute(self.session, statement)
 
     def start(
         self, bounds: tuple[int, int] | None, page_state: bytes | None
@@ -221,8 +260,9 @@ async def scan_by_token(
     """Rows of a statement ``... WHERE token(pk) >= ? AND token(pk) <= ?``, range by range,
     one page at a time, so a scan of any size holds one page in memory (two with
     ``prefetch``: the next page is then requested before this one's rows are handed out, so
-    Cassandra reads while the caller works). A page that fails with a transient error (a
-    timeout, an unavailable node) is asked for again, up to ``attempts`` times in all.
+    Cassandra reads while the caller works). A page that fails because Cassandra cannot take
+    the request now (:class:`~ecom_shared.errors.StoreUnavailable`: a timeout, an unavailable
+    node...) is asked for again, up to ``attempts`` times in all; then that error is raised.
 
     A range that Cassandra refuses to read for its tombstones (many deletes not yet purged by
     compaction) is read again as :data:`SPLIT_PARTS` smaller ranges, each of which meets only
@@ -269,5 +309,5 @@ def _split_dense(dense: _DenseRange) -> list[tuple[int, int]]:
 
 async def ping(session: Session) -> None:
     """Raise unless a Cassandra node answers a trivial query (any one live node does: see
-    :class:`ecom_shared.store.ReplicaProbe` for what the services check)."""
+    :class:`ecom_shared.store.StoreProbe` for what the services check)."""
     await session.execute(acsylla.create_statement("SELECT release_version FROM system.local"))

@@ -82,7 +82,7 @@ class Consumer:
         self._health.track(PUBSUB)
         self._metrics = ConsumerMetrics(telemetry.registry, subscription.name)
         self._gate = DependencyGate(
-            probe,
+            {CASSANDRA: probe},
             Backoff(settings.backoff_initial_seconds, settings.backoff_max_seconds),
             telemetry.health,
         )

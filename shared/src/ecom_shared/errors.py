@@ -19,6 +19,11 @@ class PipelineError(Exception):
     dependency: ClassVar[str | None] = None
     """For a retriable error: the dependency that did not answer."""
 
+    @property
+    def label(self) -> str:
+        """What the error policy counts it as (the ``reason`` label): the class name."""
+        return type(self).__name__
+
 
 class InvalidMessage(PipelineError):
     """The message can never be processed: bad JSON, schema violation, absurd value."""
@@ -32,10 +37,23 @@ class InvalidMessage(PipelineError):
 
 
 class StoreUnavailable(PipelineError):
-    """Cassandra did not answer in time or refused for lack of replicas: try again later."""
+    """Cassandra cannot take this request now (no connection, a timeout, too few replicas,
+    overloaded, a failed read or write, a refused permission): try again later.
+
+    ``driver_error`` names the driver's exception it stands for (``CassErrorServerUnauthorized``
+    and the like), kept for the logs and the ``reason`` label, ``cassandra:<name>``.
+    """
 
     retriable = True
     dependency = CASSANDRA
+
+    def __init__(self, message: str, *, driver_error: str | None = None) -> None:
+        super().__init__(message)
+        self.driver_error = driver_error
+
+    @property
+    def label(self) -> str:
+        return f"cassandra:{self.driver_error}" if self.driver_error else super().label
 
 
 class PublishFailed(PipelineError):

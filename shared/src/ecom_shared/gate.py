@@ -7,7 +7,7 @@ failure closed it as down in the health state, and up again once it reopens.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 from ecom_shared.backoff import Backoff, wait_or_stop
 from ecom_shared.error_text import describe_error
@@ -16,23 +16,27 @@ from ecom_shared.health import HealthState
 from ecom_shared.logs import get_logger
 
 Probe = Callable[[], Awaitable[None]]
-"""Raises while a dependency the handler needs cannot be reached."""
+"""Raises while a dependency the handler needs cannot take its requests."""
 
 log = get_logger(__name__)
 
 
 class DependencyGate:
-    """Open while dependencies answer. Closed by a failure; reopened by a successful probe."""
+    """Open while dependencies answer. Closed by a failure; reopened once every dependency
+    that failed answers its probe (for Cassandra, :class:`~ecom_shared.store.StoreProbe`:
+    a write and a read). A dependency without a probe (Pub/Sub: its pulls and publishes
+    report for it) is tried again by the next request once the backoff has passed."""
 
-    def __init__(self, probe: Probe, backoff: Backoff, health: HealthState) -> None:
-        self._probe = probe
+    def __init__(self, probes: Mapping[str, Probe], backoff: Backoff, health: HealthState) -> None:
+        self._probes = dict(probes)
         self._backoff = backoff
         self._health = health
         self._open = asyncio.Event()
         self._open.set()
         self._lock = asyncio.Lock()
         self._marked: set[str] = set()
-        health.track(CASSANDRA)
+        for dependency in self._probes:
+            health.track(dependency)
 
     @property
     def is_open(self) -> bool:
@@ -66,27 +70,31 @@ class DependencyGate:
                     if not self._open.is_set():
                         await self._probe_to_reopen()
                 continue
-            try:
-                await self._probe()
-            except Exception as exc:  # noqa: BLE001 - any probe failure means "down"
-                self.close(CASSANDRA, f"probe failed: {describe_error(exc)}")
+            for dependency, probe in self._probes.items():
+                try:
+                    await probe()
+                except Exception as exc:  # noqa: BLE001 - any probe failure means "down"
+                    self.close(dependency, f"probe failed: {describe_error(exc)}")
 
     async def _probe_to_reopen(self) -> None:
-        """Probe once (the caller holds the lock); reopen if Cassandra answers."""
-        try:
-            await self._probe()
-        except Exception as exc:  # noqa: BLE001 - any probe failure means "still down"
-            error = describe_error(exc)
-            log.info("dependency.probe_failed", error=error)
-            self._marked.add(CASSANDRA)
-            self._health.down(CASSANDRA, f"probe failed: {error}")
-        else:
-            self._reopen()
+        """Probe each dependency that failed (the caller holds the lock); reopen if all answer."""
+        for dependency in sorted(self._marked):
+            probe = self._probes.get(dependency)
+            if probe is None:
+                continue
+            try:
+                await probe()
+            except Exception as exc:  # noqa: BLE001 - any probe failure means "still down"
+                error = describe_error(exc)
+                log.info("dependency.probe_failed", dependency=dependency, error=error)
+                self._health.down(dependency, f"probe failed: {error}")
+                return
+        self._reopen()
 
     def _reopen(self) -> None:
         self._backoff.reset()
         self._open.set()
         for dependency in self._marked:
             self._health.up(dependency)
+        log.info("dependency.available", dependencies=sorted(self._marked))
         self._marked.clear()
-        log.info("dependency.available")

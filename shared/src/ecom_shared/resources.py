@@ -16,7 +16,7 @@ from ecom_shared.metrics import StoreMetrics
 from ecom_shared.pubsub import PubSubPublisher, PubSubSubscription, http_session
 from ecom_shared.schema import check_schema
 from ecom_shared.settings import ServiceSettings
-from ecom_shared.store import CassandraDlq, CassandraOrders, DlqTable, OrdersTable, ReplicaProbe
+from ecom_shared.store import CassandraDlq, CassandraOrders, DlqTable, OrdersTable, StoreProbe
 from ecom_shared.timed_store import TimedDlq, TimedOrders
 
 
@@ -30,15 +30,15 @@ class Resources:
     dlq: DlqTable
     dead_letters: DeadLetters
     telemetry: Telemetry
-    replica_probe: ReplicaProbe
+    store_probe: StoreProbe
 
     def subscription(self, name: str) -> PubSubSubscription:
         return PubSubSubscription(self.http, self.settings.pubsub.project_id, name)
 
     async def probe(self) -> None:
-        """Raise unless Cassandra can serve the pipeline's reads and writes at the configured
-        consistency (the consumers' dependency gate and the DLQ worker call this)."""
-        await self.replica_probe()
+        """Raise unless Cassandra can take the pipeline's writes and reads now, at the
+        configured consistency (the consumers' dependency gate and the DLQ worker call this)."""
+        await self.store_probe()
 
 
 @contextlib.asynccontextmanager
@@ -64,7 +64,7 @@ async def open_resources(
         store_metrics = StoreMetrics(telemetry.registry)
         orders = await CassandraOrders.prepare(cql, settings.cassandra)
         dlq = await CassandraDlq.prepare(cql, settings.cassandra)
-        replica_probe = await ReplicaProbe.prepare(cql, settings.cassandra)
+        store_probe = await StoreProbe.prepare(cql, settings.cassandra)
         telemetry.health.started()
         yield Resources(
             settings=settings,
@@ -75,5 +75,5 @@ async def open_resources(
             dlq=TimedDlq(dlq, store_metrics),
             dead_letters=DeadLetters(publisher, settings.pubsub.dead_letter_topic),
             telemetry=telemetry,
-            replica_probe=replica_probe,
+            store_probe=store_probe,
         )

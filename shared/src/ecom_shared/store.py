@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol, TypeVar
 
-from ecom_shared.cassandra import Prepared, Session, bind, scan_by_token
+from ecom_shared.cassandra import Prepared, Session, bind, execute, scan_by_token
 from ecom_shared.cqltypes import decimal_to_blob
 from ecom_shared.error_text import describe_error
 from ecom_shared.events import Order, Payment, payment_version_micros
@@ -121,16 +121,16 @@ class CassandraOrders:
             now,
             order.order_id,
         ]
-        await self._session.execute(bind(self._upsert, values, timestamp=version_micros))
+        await execute(self._session, bind(self._upsert, values, timestamp=version_micros))
 
     async def order_exists(self, order_id: int) -> bool:
-        row = (await self._session.execute(bind(self._exists, [order_id]))).first()
+        row = (await execute(self._session, bind(self._exists, [order_id]))).first()
         return row is not None and row.column_value("order_written") is not None
 
     async def set_payment(self, payment: Payment, source: PaymentSource, now: datetime) -> None:
         values = [*_payment_fields(payment), now, source, payment.order_id]
         statement = bind(self._pay, values, timestamp=payment_version_micros(payment))
-        await self._session.execute(statement)
+        await execute(self._session, statement)
 
 
 class CassandraDlq:
@@ -158,7 +158,7 @@ class CassandraDlq:
 
     async def park(self, payment: Payment, now: datetime) -> None:
         values = [payment.order_id, *_payment_fields(payment), now]
-        await self._session.execute(bind(self._st["park"], values))
+        await execute(self._session, bind(self._st["park"], values))
 
     async def scan(
         self, page_size: int, segments: int
@@ -182,7 +182,7 @@ class CassandraDlq:
             statement.set_page_size(1000)
             if page_state is not None:
                 statement.set_page_state(page_state)
-            result = await self._session.execute(statement)
+            result = await execute(self._session, statement)
             for row in result:
                 parked = _read_parked(row)
                 if isinstance(parked, ParkedPayment):
@@ -196,38 +196,57 @@ class CassandraDlq:
         # another worker removed the row meanwhile this leaves a stub without payment fields,
         # which ``scan`` reports as ``None`` and the worker removes.
         values = [parked.attempts + 1, now, parked.order_id, parked.payment_id]
-        await self._session.execute(bind(self._st["attempt"], values))
+        await execute(self._session, bind(self._st["attempt"], values))
 
     async def remove(self, order_id: int, payment_id: int) -> None:
-        await self._session.execute(bind(self._st["remove"], [order_id, payment_id]))
+        await execute(self._session, bind(self._st["remove"], [order_id, payment_id]))
 
 
-class ReplicaProbe:
-    """Raises unless enough replicas answer for the configured consistency: one partition of
-    the orders table read as the services read it.
+class StoreProbe:
+    """Raises unless Cassandra can take the pipeline's writes and reads now, at the configured
+    consistency: the consumers' dependency gate and the DLQ worker call it.
 
-    :func:`~ecom_shared.cassandra.ping` is not enough for that: with two of three replicas
-    down, any live node still answers ``system.local`` while every ``LOCAL_QUORUM`` write fails
-    (Unavailable). In a cluster larger than the replication factor, this checks the replicas
-    of one partition.
+    A read alone is not enough: a node may answer reads while it refuses every write (the
+    role's MODIFY permission revoked, a disk full, a table dropped), and a gate reopened by a
+    read would pull again and burn delivery attempts until healthy messages reach the
+    dead-letter topic. Nor is :func:`~ecom_shared.cassandra.ping`: with two of three replicas
+    down, any live node still answers ``system.local`` while every ``LOCAL_QUORUM`` write fails.
+
+    So the probe writes to both tables, then reads one partition of the orders table as the
+    services read it. The writes are deletes of a reserved key, ``order_id`` 0, that no order
+    or payment has (ids start at 1), with the fixed write timestamp 1 µs: a delete hides only
+    data written before it, and every write of the pipeline carries its event time, so the
+    probe removes nothing, adds no row that a reader or the DLQ scan could see, and writes the
+    same thing every time (one tombstone per table, kept small by compaction). They need the
+    same MODIFY permission, replicas and disk as the pipeline's own writes.
     """
 
     ORDER_ID = 0  # no order has this id (ids start at 1)
+    PAYMENT_ID = 0  # nor any payment
+    WRITTEN_AT = 1  # µs since the epoch: older than any write of the pipeline
 
-    def __init__(self, session: Session, statement: Prepared) -> None:
+    def __init__(self, session: Session, statements: dict[str, Prepared]) -> None:
         self._session = session
-        self._statement = statement
+        self._st = statements
 
     @classmethod
-    async def prepare(cls, session: Session, settings: CassandraSettings) -> ReplicaProbe:
-        table = f"{settings.keyspace}.{settings.orders_table}"
-        statement = await session.create_prepared(
-            f"SELECT order_id FROM {table} WHERE order_id = ?"
+    async def prepare(cls, session: Session, settings: CassandraSettings) -> StoreProbe:
+        orders = f"{settings.keyspace}.{settings.orders_table}"
+        dlq = f"{settings.keyspace}.{settings.dlq_table}"
+        at = f"USING TIMESTAMP {cls.WRITTEN_AT}"
+        texts = {
+            "orders": f"DELETE FROM {orders} {at} WHERE order_id = ?",
+            "dlq": f"DELETE FROM {dlq} {at} WHERE order_id = ? AND payment_id = ?",
+            "read": f"SELECT order_id FROM {orders} WHERE order_id = ?",
+        }
+        return cls(
+            session, {name: await session.create_prepared(cql) for name, cql in texts.items()}
         )
-        return cls(session, statement)
 
     async def __call__(self) -> None:
-        await self._session.execute(bind(self._statement, [self.ORDER_ID]))
+        await execute(self._session, bind(self._st["orders"], [self.ORDER_ID]))
+        await execute(self._session, bind(self._st["dlq"], [self.ORDER_ID, self.PAYMENT_ID]))
+        await execute(self._session, bind(self._st["read"], [self.ORDER_ID]))
 
 
 def _payment_fields(payment: Payment) -> list[Any]:
