@@ -62,6 +62,10 @@ class Subscription(Protocol):
 
     async def extend(self, ack_ids: Sequence[str], seconds: int) -> None: ...
 
+    async def read_ack_deadline(self) -> int:
+        """The ack deadline the subscription has in Pub/Sub (raises when it cannot be read)."""
+        ...
+
 
 @contextlib.asynccontextmanager
 async def http_session(*, connections: int = 64) -> AsyncIterator[aiohttp.ClientSession]:
@@ -177,3 +181,14 @@ class PubSubSubscription:
         for start in range(0, len(ack_ids), MAX_ACK_IDS_PER_REQUEST):
             chunk = list(ack_ids[start : start + MAX_ACK_IDS_PER_REQUEST])
             await self._client.modify_ack_deadline(self._path, chunk, seconds)
+
+    async def read_ack_deadline(self) -> int:
+        return ack_deadline_of(await self._client.get_subscription(self._path))
+
+
+def ack_deadline_of(config: Mapping[str, Any]) -> int:
+    """``ackDeadlineSeconds`` of a subscription's configuration (a GET's reply)."""
+    value = config.get("ackDeadlineSeconds")
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"the subscription's ackDeadlineSeconds is {value!r}")
+    return value
