@@ -166,6 +166,21 @@ class PubSubSubscription:
         reply = await response.json()
         return [received_message(raw) for raw in reply.get("receivedMessages", ())]
 
+    async def pull_now(self, max_messages: int) -> list[ReceivedMessage]:
+        """What the server hands out at once, without waiting for messages (``returnImmediately``:
+        deprecated by Pub/Sub, and it may answer empty while messages wait, so callers that
+        must see everything pull until several answers in a row were empty). For tools that
+        read what is there now; the consumers long-poll with :meth:`pull`."""
+        body = {"maxMessages": max_messages, "returnImmediately": True}
+        response = await self._client.session.post(
+            self._pull_url,
+            data=json.dumps(body).encode(),
+            headers=await self._headers(),
+            timeout=30,
+        )
+        reply = await response.json()
+        return [received_message(raw) for raw in reply.get("receivedMessages", ())]
+
     async def _headers(self) -> dict[str, str]:
         if self._is_emulator:
             return _JSON
