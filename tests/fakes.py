@@ -31,11 +31,18 @@ def received(
 
 class FakeSubscription:
     """Serves queued messages, records acks and deadline changes; the next ``fail_pulls``
-    pulls and ``fail_acks`` acks raise ``error``."""
+    pulls and ``fail_acks`` acks raise ``error``.
+
+    Leases are kept as Pub/Sub keeps them: a pulled message's lease ends ``ack_deadline_seconds``
+    after the pull, an ``extend`` moves the end to that many seconds from then, and an ack or
+    extend that comes after the end is recorded in ``lapsed`` (Pub/Sub would have delivered the
+    message again by then). ``ack_deadline_seconds`` is also what the subscription's
+    configuration says, unless ``config_error`` makes reading it fail.
+    """
 
     name = "fake-sub"
 
-    def __init__(self, messages: Sequence[ReceivedMessage] = ()) -> None:
+    def __init__(self, messages: Sequence[ReceivedMessage] = (), *, ack_deadline: int = 60) -> None:
         self.queue: list[ReceivedMessage] = list(messages)
         self.acked: list[str] = []
         self.extended: list[tuple[str, int]] = []
@@ -44,6 +51,10 @@ class FakeSubscription:
         self.error: Exception = ConnectionError("emulator went away")
         self.pulls = 0
         self.drained = asyncio.Event()
+        self.ack_deadline_seconds = ack_deadline
+        self.config_error: Exception | None = None
+        self.leases: dict[str, float] = {}  # ack id -> when its lease ends (loop time)
+        self.lapsed: list[str] = []
 
     async def pull(self, max_messages: int, timeout: float) -> list[ReceivedMessage]:
         self.pulls += 1
@@ -55,16 +66,34 @@ class FakeSubscription:
             await asyncio.sleep(0.01)  # a long poll that found nothing, shortened
             return []
         batch, self.queue = self.queue[:max_messages], self.queue[max_messages:]
+        ends = self._now() + self.ack_deadline_seconds
+        self.leases.update((m.ack_id, ends) for m in batch)
         return batch
 
     async def ack(self, ack_ids: Sequence[str]) -> None:
         if self.fail_acks:
             self.fail_acks -= 1
             raise self.error
+        self._check_leases(ack_ids)
         self.acked.extend(ack_ids)
 
     async def extend(self, ack_ids: Sequence[str], seconds: int) -> None:
+        self._check_leases(ack_ids)
         self.extended.extend((ack_id, seconds) for ack_id in ack_ids)
+        self.leases.update((ack_id, self._now() + seconds) for ack_id in ack_ids)
+
+    async def read_ack_deadline(self) -> int:
+        if self.config_error is not None:
+            raise self.config_error
+        return self.ack_deadline_seconds
+
+    def _check_leases(self, ack_ids: Sequence[str]) -> None:
+        now = self._now()
+        self.lapsed.extend(i for i in ack_ids if self.leases.get(i, now) < now)
+
+    @staticmethod
+    def _now() -> float:
+        return asyncio.get_running_loop().time()
 
 
 class FakePublisher:

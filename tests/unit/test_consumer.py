@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator, Sequence
 
 import pytest
+import structlog
 
 from ecom_shared.consumer import Consumer, Handler
 from ecom_shared.deadletter import DeadLetters
@@ -44,8 +45,10 @@ class Harness:
         *,
         settings: ConsumerSettings = FAST,
         probe_failures: int = 0,
+        ack_deadline: int = 60,
+        ack_deadline_setting: int = 60,
     ) -> None:
-        self.sub = FakeSubscription(messages)
+        self.sub = FakeSubscription(messages, ack_deadline=ack_deadline)
         self.publisher = FakePublisher()
         self.probes = 0
         self.probe_failures = probe_failures
@@ -55,7 +58,7 @@ class Harness:
             handler,
             DeadLetters(self.publisher, "dead-letter"),
             settings,
-            ack_deadline_seconds=60,
+            ack_deadline_seconds=ack_deadline_setting,
             probe=self.probe,
             telemetry=self.telemetry,
         )
@@ -217,7 +220,7 @@ async def test_leases_are_extended_while_handlers_run() -> None:
 
     message = received(b"1")
     h = Harness(slow, [message])
-    h.consumer._ack_deadline = 0.02  # type: ignore[assignment]  # extend every 10 ms
+    h.sub.ack_deadline_seconds = 0.02  # type: ignore[assignment]  # extend every 10 ms
     async with h.running():
         await eventually(lambda: len(h.sub.extended) >= 2)
         release.set()
@@ -317,3 +320,75 @@ async def test_after_cassandra_fails_to_answer_writes_start_over_a_few_at_a_time
     # Thirty writes later the limit is back at its maximum.
     labels = {"subscription": "fake-sub"}
     assert h.telemetry.registry.get_sample_value("ecom_in_flight_limit", labels) == 10
+
+
+def one_puller_harness(
+    handler: Handler, messages: list[ReceivedMessage], *, deadline: int, setting: int
+) -> Harness:
+    """One loop whose subscription has ``deadline`` while the setting says ``setting``."""
+    one = FAST.model_copy(update={"pullers": 1})
+    return Harness(
+        handler, messages, settings=one, ack_deadline=deadline, ack_deadline_setting=setting
+    )
+
+
+async def test_a_finished_message_is_settled_before_its_lease_ends_while_its_batch_runs() -> None:
+    """Issue 14, item 8: one message of a batch is done at once, the other takes 1.5 ack
+    deadlines; the first must be acked (or its lease extended) before its deadline passes."""
+    instant, slow = received(b"instant"), received(b"slow")
+
+    async def handler(message: ReceivedMessage) -> None:
+        if message is slow:
+            await asyncio.sleep(1.5)
+
+    h = one_puller_harness(handler, [instant, slow], deadline=1, setting=1)
+    async with h.running():
+        await eventually(lambda: slow.ack_id in h.sub.acked)
+    assert h.sub.lapsed == []
+    assert h.sub.acked[0] == instant.ack_id  # acked while the slow one still ran
+    assert h.consumer.stats.acked == 2
+
+
+async def test_the_lease_follows_the_subscriptions_own_deadline() -> None:
+    """The setting says 60 s, the subscription 1 s: leases are renewed for the real one."""
+    slow = received(b"slow")
+
+    async def handler(message: ReceivedMessage) -> None:
+        await asyncio.sleep(1.5)
+
+    h = one_puller_harness(handler, [slow], deadline=1, setting=60)
+    async with h.running():
+        await eventually(lambda: h.sub.acked == [slow.ack_id])
+    assert h.sub.lapsed == []
+    assert (slow.ack_id, 1) in h.sub.extended
+    assert h.consumer.ack_deadline_seconds == 1
+
+
+async def test_an_unreadable_deadline_falls_back_to_the_setting_with_a_warning() -> None:
+    h = one_puller_harness(ok_handler, [received(b"1")], deadline=1, setting=60)
+    h.sub.config_error = ConnectionError("403 Forbidden")
+    with structlog.testing.capture_logs() as logs:
+        async with h.running():
+            await eventually(lambda: len(h.sub.acked) == 1)
+    assert h.consumer.ack_deadline_seconds == 60
+    [warning] = [line for line in logs if line["event"] == "subscription.deadline_unknown"]
+    assert warning["log_level"] == "warning"
+    assert warning["fallback_seconds"] == 60
+
+
+async def test_a_fast_batch_is_acked_in_one_request() -> None:
+    """Prompt acks must not cost the fast path requests: a batch done within the flush
+    interval still goes out as one ack."""
+    messages = [received(str(i).encode()) for i in range(10)]
+    h = one_puller_harness(ok_handler, messages, deadline=60, setting=60)
+    requests: list[int] = []
+    real_ack = h.sub.ack
+
+    async def counting_ack(ack_ids: Sequence[str]) -> None:
+        requests.append(len(ack_ids))
+        await real_ack(ack_ids)
+
+    h.sub.ack = counting_ack  # type: ignore[method-assign]
+    async with h.running():
+        await eventually(lambda: len(h.sub.acked) == 10)
+    assert requests == [10]

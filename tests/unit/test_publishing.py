@@ -17,6 +17,13 @@ from ecom_producer.publish import PHASE_GAP_SECONDS, PhasePublisher, RateLimiter
 from ecom_shared.deadletter import DeadLetters
 from ecom_shared.errors import PublishFailed
 from ecom_shared.events import EventType
+from ecom_shared.manifest import (
+    expected_state,
+    malformed_record,
+    order_record,
+    payment_record,
+    read_records,
+)
 from ecom_shared.pubsub import OutgoingMessage, ReceivedMessage, _chunks, received_message
 from tests.fakes import FakePublisher
 
@@ -75,6 +82,50 @@ async def test_phase_is_retried_and_recorded_once_after_it_was_accepted() -> Non
     assert [m.data for m in publisher.on("payments")] == [b"2"]
     assert all(m.attributes == {} for m in publisher.on("orders") + publisher.on("payments"))
     assert manifest.getvalue().count("\n") == 2
+
+
+PAID = (
+    '{"payment_id": 70, "order_id": 7, "payment_method": "Card", "card_last_four": "0007", '
+    '"payment_status": "Completed", "payment_datetime": "2026-01-01T00:00:00Z"}'
+)
+
+
+async def test_each_manifest_line_names_the_message_id_pubsub_returned() -> None:
+    """The id goes before ``event`` (kept last, the body as published) or last, and lines
+    keep the phase's order although the two topics are published at once."""
+    publisher = FakePublisher()
+    manifest = io.StringIO()
+    topics = {EventType.ORDER: "orders", EventType.PAYMENT: "payments"}
+    body = '{"order_id": 7, "price": 19.90}'
+    phase = [
+        Planned(EventType.PAYMENT, b"p", payment_record(PAID, orphan=False), "payments"),
+        Planned(EventType.ORDER, body.encode(), order_record(body), "orders"),
+        Planned(EventType.ORDER, b"", malformed_record("orders", "empty_body"), "malformed"),
+    ]
+    ids: dict[bytes, str] = {}
+    real_publish = publisher.publish
+
+    async def noting(topic: str, messages: Sequence[OutgoingMessage]) -> list[str]:
+        got = await real_publish(topic, messages)
+        ids.update(zip((m.data for m in messages), got, strict=True))
+        return got
+
+    publisher.publish = noting  # type: ignore[method-assign]
+    await PhasePublisher(publisher, topics, manifest, Tally()).publish(phase)
+    lines = manifest.getvalue().splitlines()
+    assert [r["message_id"] for r in read_records(lines)] == [
+        ids[b"p"],
+        ids[body.encode()],
+        ids[b""],
+    ]
+    assert lines[1] == (
+        f'{{"kind": "order", "duplicate": false, "message_id": "{ids[body.encode()]}", '
+        f'"event": {body}}}'
+    )
+    assert lines[2].endswith(f'"reason": "empty_body", "message_id": "{ids[b""]}"}}')
+    state = expected_state(lines)  # the body still reads back exactly as published
+    assert state.orders[7].body == body.encode()
+    assert state.malformed_ids == {("orders", ids[b""]): "empty_body"}
 
 
 class TimedPublisher(FakePublisher):

@@ -1,9 +1,11 @@
 """The one consumer loop every consumer runs.
 
-Each of ``pullers`` loops pulls a batch, hands every message to the handler concurrently,
-keeps the batch's leases alive while handlers run, then acks the batch in one request, sent
-while the loop already waits on its next pull (one ack request in flight per loop). A
-handler that returns means "written durably, ack it"; one that raises is judged by
+Each of ``pullers`` loops pulls a batch and hands every message to the handler concurrently;
+its :class:`~ecom_shared.settle.Settler` keeps the leases of what the loop holds alive for the
+subscription's own ack deadline (read at start), and acks what finished: a fast batch in one
+request once it is done, sent while the loop already waits on its next pull, a slow one as it
+goes (one ack request in flight per loop). A handler that returns means "written durably, ack
+it"; one that raises is judged by
 :func:`ecom_shared.policy.decide`. While a dependency is down the loop stops pulling and
 probes it with backoff, so a Cassandra outage does not burn delivery attempts; and how many
 messages are written at once starts over from a small number after Cassandra failed to answer
@@ -21,16 +23,14 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
-
-import aiohttp
+from typing import Any, Final
 
 from ecom_shared.backoff import Backoff, wait_or_stop
 from ecom_shared.deadletter import DeadLetters
 from ecom_shared.error_text import clip, describe_error
 from ecom_shared.errors import CASSANDRA, PUBSUB, InvalidMessage
 from ecom_shared.events import order_id_hint
-from ecom_shared.faults import NO_CRASH, CrashHook, CrashPoint
+from ecom_shared.faults import NO_CRASH, CrashHook
 from ecom_shared.gate import DependencyGate, Probe
 from ecom_shared.health import Telemetry
 from ecom_shared.limit import AdaptiveLimit
@@ -39,11 +39,15 @@ from ecom_shared.metrics import ConsumerMetrics
 from ecom_shared.policy import Action, decide
 from ecom_shared.pubsub import ReceivedMessage, Subscription
 from ecom_shared.settings import ConsumerSettings
+from ecom_shared.settle import Settler
 
 Handler = Callable[[ReceivedMessage], Awaitable[None]]
 """Return: the message's effects are durable, ack it. Raise: the error policy decides."""
 
 log = get_logger(__name__)
+
+CONFIG_READ_SECONDS: Final = 5.0
+"""How long start-up waits for the subscription's configuration before using the setting."""
 
 
 @dataclass(slots=True)
@@ -76,7 +80,7 @@ class Consumer:
         self._handler = handler
         self._dead_letters = dead_letters
         self._settings = settings
-        self._ack_deadline = ack_deadline_seconds
+        self._ack_deadline = ack_deadline_seconds  # the setting, until run() reads the real one
         telemetry = telemetry or Telemetry.create()
         self._health = telemetry.health
         self._health.track(PUBSUB)
@@ -90,13 +94,21 @@ class Consumer:
         self._metrics.in_flight_limit.set(self._slots.limit)
         self.stats = ConsumerStats()
 
+    @property
+    def ack_deadline_seconds(self) -> int:
+        """The lease the consumer keeps renewing: the subscription's own once :meth:`run` has
+        read it, else the setting."""
+        return self._ack_deadline
+
     async def run(self, stop: asyncio.Event) -> None:
         """Pull and handle until ``stop`` is set, then drain within the grace period."""
+        self._ack_deadline = await self._read_ack_deadline()
         log.info(
             "consumer.started",
             subscription=self._subscription.name,
             pullers=self._settings.pullers,
             max_messages=self._settings.max_messages,
+            ack_deadline_seconds=self._ack_deadline,
         )
         async with asyncio.TaskGroup() as group:
             pullers = [
@@ -112,6 +124,22 @@ class Consumer:
             for helper in helpers:
                 helper.cancel()
         log.info("consumer.stopped", subscription=self._subscription.name, **asdict(self.stats))
+
+    async def _read_ack_deadline(self) -> int:
+        """The subscription's ack deadline, which is what decides when Pub/Sub delivers a
+        message again; the setting, with a warning, when it cannot be read (reading needs
+        ``pubsub.subscriptions.get``, which ``roles/pubsub.subscriber`` lacks)."""
+        try:
+            async with asyncio.timeout(CONFIG_READ_SECONDS):
+                return await self._subscription.read_ack_deadline()
+        except Exception as exc:  # noqa: BLE001 - whatever failed, the setting stands in
+            log.warning(
+                "subscription.deadline_unknown",
+                subscription=self._subscription.name,
+                fallback_seconds=self._ack_deadline,
+                error=f"{type(exc).__name__}: {exc}"[:300],
+            )
+            return self._ack_deadline
 
     async def _report_progress(self, stop: asyncio.Event) -> None:
         """One INFO line per interval with the counters, while they move (none per message)."""
@@ -134,23 +162,31 @@ class Consumer:
         backoff = Backoff(
             self._settings.backoff_initial_seconds, self._settings.backoff_max_seconds
         )
-        settling: asyncio.Task[None] | None = None  # the previous batch's acks, still on the wire
+        settler = Settler(
+            self._subscription,
+            ack_deadline=self._ack_deadline,
+            retry_delay=self._settings.retry_delay_seconds,
+            on_acked=self._acked,
+            crash=self._crash,
+        )
+        # In the group, so a bug in settling ends the consumer at once instead of going unseen.
+        sending = group.create_task(settler.run())
         try:
             while not stop.is_set() and await self._gate.wait_open(stop):
                 batch = await self._pull(stop, backoff)
                 if batch:
-                    acks, retries = await self._process(batch)
-                    if settling is not None:
-                        await settling
-                    # The next pull need not wait for this ack's round trip. In the group, so
-                    # a bug in settling ends the consumer at once instead of going unseen.
-                    settling = group.create_task(self._settle(acks, retries))
+                    settler.hold(m.ack_id for m in batch)
+                    await self._process(batch, settler)
+                    settler.flush()  # the next pull need not wait for this ack's round trip
         except asyncio.CancelledError:  # past the grace period: give up the pending acks too
-            if settling is not None:
-                settling.cancel()
+            sending.cancel()
             raise
-        if settling is not None:
-            await settling
+        settler.close()
+        await sending
+
+    def _acked(self, count: int) -> None:
+        self.stats.acked += count
+        self._metrics.acked.inc(count)
 
     async def _pull(self, stop: asyncio.Event, backoff: Backoff) -> list[ReceivedMessage]:
         pull = asyncio.ensure_future(
@@ -192,31 +228,19 @@ class Consumer:
         if consecutive >= self._settings.unready_after_pull_failures:
             self._health.down(PUBSUB, f"{consecutive} pulls failed in a row, last: {error}")
 
-    async def _process(self, batch: list[ReceivedMessage]) -> tuple[list[str], list[str]]:
-        """Handle a batch; the ack ids to ack and those to redeliver later."""
+    async def _process(self, batch: list[ReceivedMessage], settler: Settler) -> None:
+        """Handle a batch; each message's outcome goes to ``settler`` as soon as it is known."""
         self.stats.received += len(batch)
         self._metrics.received.inc(len(batch))
         self._metrics.in_flight.inc(len(batch))
         try:
-            pending = {m.ack_id for m in batch}
-            keeper = asyncio.create_task(self._keep_leases(pending))
-            try:
-                outcomes = await asyncio.gather(*(self._handle(m, pending) for m in batch))
-            finally:
-                keeper.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await keeper
-            acks = [m.ack_id for m, ok in zip(batch, outcomes, strict=True) if ok]
-            retries = [m.ack_id for m, ok in zip(batch, outcomes, strict=True) if not ok]
-            if acks:
-                self._crash.reached(CrashPoint.AFTER_WRITE_BEFORE_ACK)
-            return acks, retries
+            await asyncio.gather(*(self._handle(m, settler) for m in batch))
         finally:
             self._metrics.in_flight.dec(len(batch))
             self._metrics.in_flight_limit.set(self._slots.limit)
 
-    async def _handle(self, message: ReceivedMessage, pending: set[str]) -> bool:
-        """Handle one message; True means ack it, False means redeliver it later.
+    async def _handle(self, message: ReceivedMessage, settler: Settler) -> None:
+        """Handle one message and queue its outcome: ack it, or redeliver it later.
 
         Nothing is logged on success, so no per-message log context is bound: the failure
         paths name the message themselves (binding and unbinding cost about 2 µs a message).
@@ -225,12 +249,11 @@ class Consumer:
             async with self._slots:
                 await self._handler(message)
         except Exception as exc:  # noqa: BLE001 - the error policy judges every failure
-            return await self._judge(message, exc)
+            ok = await self._judge(message, exc)
         else:
             self._slots.succeeded()
-            return True
-        finally:
-            pending.discard(message.ack_id)
+            ok = True
+        settler.finished(message.ack_id, ok=ok)
 
     async def _judge(self, message: ReceivedMessage, exc: Exception) -> bool:
         """The policy's verdict; should judging itself fail (a bug: every step of it is made
@@ -302,42 +325,3 @@ class Consumer:
     def _retried(self, reason: str) -> None:
         self.stats.retried += 1
         self._metrics.retried(reason)
-
-    async def _keep_leases(self, pending: set[str]) -> None:
-        """Extend the leases of messages still being handled, every half ack deadline."""
-        interval = self._ack_deadline / 2
-        while True:
-            await asyncio.sleep(interval)
-            if pending:
-                try:
-                    await self._subscription.extend(list(pending), self._ack_deadline)
-                except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-                    log.warning("lease.extend_failed", error=describe_error(exc))
-
-    async def _settle(self, acks: list[str], retries: list[str]) -> None:
-        """Ack what succeeded; ask Pub/Sub to redeliver the rest after the retry delay.
-
-        A lost ack only means a redelivery, which the idempotent writes absorb, so acking
-        is retried a few times and then given up with a warning.
-        """
-        for attempt in range(1, 4):
-            try:
-                if acks:
-                    await self._subscription.ack(acks)
-                    self.stats.acked += len(acks)
-                    self._metrics.acked.inc(len(acks))
-                    acks = []
-                if retries:
-                    await self._subscription.extend(retries, self._settings.retry_delay_seconds)
-                    retries = []
-            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-                log.warning(
-                    "ack.failed",
-                    attempt=attempt,
-                    error=describe_error(exc),
-                    acks=len(acks),
-                    retries=len(retries),
-                )
-                await asyncio.sleep(0.2 * attempt)
-            else:
-                return

@@ -10,6 +10,11 @@ Records, by ``kind``:
 - ``{"kind": "malformed", "topic": "orders", "reason": "invalid_json"}``: a bad message and
   the reason the pipeline must give.
 
+The producer adds ``"message_id"``, the id Pub/Sub gave the message, to each record once it was
+accepted (:func:`with_message_id`): before ``event``, which stays last; last in a malformed
+record. Lines without it (older manifests) read as before; the dead-letter check of
+``ecom-verify`` needs it on every malformed record.
+
 Lines are read with every JSON number that has a fraction or an exponent as a ``Decimal`` from
 its own digits (a price of ``929.6972748780319`` stays exactly that), and they are in
 publishing order: the producer writes a phase's lines once Pub/Sub accepted the phase.
@@ -63,6 +68,17 @@ def payment_record(body: str, *, orphan: bool, duplicate: bool = False) -> str:
 
 def malformed_record(topic: str, reason: str) -> str:
     return json.dumps({"kind": "malformed", "topic": topic, "reason": reason})
+
+
+def with_message_id(record: str, message_id: str) -> str:
+    """``record`` with the id Pub/Sub gave its message: before ``event`` (which must stay the
+    last field), or last in a record without one. The records' fixed prefixes hold no
+    ``"event": `` text of their own, so its first occurrence is the key."""
+    field = f'"message_id": {json.dumps(message_id)}'
+    at = record.find(_EVENT_KEY)
+    if at >= 0:
+        return f"{record[:at]}{field}, {record[at:]}"
+    return f"{record[:-1]}, {field}}}"
 
 
 def read_records(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
@@ -167,6 +183,8 @@ class ExpectedState:
     payments: dict[int, Sent] = field(default_factory=dict)  # winning payment per order id
     parked: dict[tuple[int, int], Sent] = field(default_factory=dict)  # orphans
     malformed: dict[str, int] = field(default_factory=dict)  # reason -> count
+    malformed_ids: dict[tuple[str, str], str] = field(default_factory=dict)
+    """(topic, message id) -> reason, for malformed records that name their message."""
     payment_ids: set[int] = field(default_factory=set)  # every payment published
     superseded: list[Sent] = field(default_factory=list)  # lost to a later one, same order
     published: int = 0
@@ -193,6 +211,8 @@ def expected_state(lines: Iterable[str]) -> ExpectedState:
                 payments[key] = sent
         elif kind == "malformed":
             state.malformed[record["reason"]] = state.malformed.get(record["reason"], 0) + 1
+            if "message_id" in record:
+                state.malformed_ids[(record["topic"], record["message_id"])] = record["reason"]
     for (order_id, payment_id), sent in payments.items():
         state.payment_ids.add(payment_id)
         if order_id not in state.orders:

@@ -10,6 +10,9 @@ parked. Lookups are by primary key, so checking one stored row is one B-tree pro
 page cache is capped (:data:`CACHE_KIB`), so memory does not grow with the manifest, only the
 file does (about 120 bytes a manifest line).
 
+Malformed records that name their message (``message_id``) are kept by topic and id with the
+reason the pipeline must give, for the dead-letter check.
+
 Values are kept in the form they take in Cassandra: text as sent, the price as the exact
 decimal's text (its digits and exponent: ``929.50`` is not ``929.5``), times as milliseconds
 since the epoch, the creation day as an ISO date.
@@ -57,6 +60,8 @@ _SCHEMA = (
     "CREATE TABLE payments (order_id INTEGER, payment_id INTEGER, version INTEGER NOT NULL,"
     " method TEXT, last4 TEXT, status TEXT, paid_ms INTEGER,"
     " PRIMARY KEY (order_id, payment_id)) WITHOUT ROWID",
+    "CREATE TABLE malformed (topic TEXT, message_id TEXT, reason TEXT,"
+    " PRIMARY KEY (topic, message_id)) WITHOUT ROWID",
     "CREATE TABLE seen_rows (order_id INTEGER PRIMARY KEY)",
     "CREATE TABLE seen_parked (order_id INTEGER, payment_id INTEGER,"
     " PRIMARY KEY (order_id, payment_id)) WITHOUT ROWID",
@@ -116,6 +121,7 @@ class Totals:
     published: int = 0
     duplicates: int = 0
     malformed: int = 0
+    malformed_unnamed: int = 0  # malformed records without a message id (older producers)
 
 
 class ManifestIndex:
@@ -133,6 +139,7 @@ class ManifestIndex:
         index = cls(_connect(path))
         orders: list[tuple[Any, ...]] = []
         payments: list[tuple[Any, ...]] = []
+        malformed: list[tuple[str, str, str]] = []
         for record in read_records(lines):
             index._count(record)
             kind = record["kind"]
@@ -140,9 +147,12 @@ class ManifestIndex:
                 orders.append(_order_row(record["event"]))
             elif kind == "payment":
                 payments.append(_payment_row(record["event"]))
+            elif kind == "malformed" and "message_id" in record:
+                malformed.append((record["topic"], record["message_id"], record["reason"]))
             if len(orders) + len(payments) >= _BATCH:
                 index._write(orders, payments)
         index._write(orders, payments)
+        index._write_malformed(malformed)
         index._finish()
         return index
 
@@ -160,7 +170,10 @@ class ManifestIndex:
             [_order_row(o.event) for o in state.orders.values()],
             [_payment_row(p.event) for p in paid],
         )
-        index.totals = Totals(state.published, state.duplicates, sum(state.malformed.values()))
+        malformed = sum(state.malformed.values())
+        unnamed = malformed - len(state.malformed_ids)
+        index.totals = Totals(state.published, state.duplicates, malformed, unnamed)
+        index._write_malformed([(*key, reason) for key, reason in state.malformed_ids.items()])
         index._finish()
         return index
 
@@ -170,7 +183,9 @@ class ManifestIndex:
     def _count(self, record: dict[str, Any]) -> None:
         self.totals.published += 1
         self.totals.duplicates += bool(record.get("duplicate"))
-        self.totals.malformed += record["kind"] == "malformed"
+        malformed = record["kind"] == "malformed"
+        self.totals.malformed += malformed
+        self.totals.malformed_unnamed += malformed and "message_id" not in record
 
     def _write(self, orders: list[tuple[Any, ...]], payments: list[tuple[Any, ...]]) -> None:
         with self._db:
@@ -178,6 +193,10 @@ class ManifestIndex:
             self._db.executemany(_UPSERT_PAYMENT, payments)
         orders.clear()
         payments.clear()
+
+    def _write_malformed(self, rows: list[tuple[str, str, str]]) -> None:
+        with self._db:
+            self._db.executemany("INSERT OR REPLACE INTO malformed VALUES (?, ?, ?)", rows)
 
     def _finish(self) -> None:
         with self._db:
@@ -233,6 +252,19 @@ class ManifestIndex:
             (order_id, payment_id),
         ).fetchone()
         return None if row is None else tuple(row)
+
+    def malformed_reason(self, topic: str, message_id: str) -> str | None:
+        """The reason the pipeline must dead-letter this message with; None when the manifest
+        lists no such malformed message."""
+        row = self._db.execute(
+            "SELECT reason FROM malformed WHERE topic = ? AND message_id = ?", (topic, message_id)
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def malformed_messages(self) -> Iterator[tuple[str, str, str]]:
+        """Every malformed message the manifest names: topic, message id, reason."""
+        rows = self._db.execute("SELECT topic, message_id, reason FROM malformed ORDER BY 1, 2")
+        yield from ((str(t), str(m), str(r)) for t, m, r in rows)
 
     def start_pass(self) -> None:
         """Forget what an earlier check saw."""

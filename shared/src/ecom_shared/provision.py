@@ -5,6 +5,15 @@ messages that keep failing for reasons the code did not foresee. ``dlq-payments`
 ``dead-letter`` get a subscription of their own so that what is published there is kept
 (Pub/Sub drops messages published to a topic with no subscription).
 
+A subscription that exists already is read back and compared with what set-up would have
+created, and left as it is: each difference is one line (``pubsub.subscription_differs``),
+a warning for an ack deadline or a delivery limit of its own (the consumers read a
+subscription's real ack deadline at start and renew leases for it), an error for a
+subscription on another topic, without a dead-letter policy or with another dead-letter topic
+(messages would go elsewhere, or one that keeps failing would be delivered for ever). Set-up
+still succeeds: subscriptions that the apps' own deployment made are the operator's to change
+(``docs/original-names.md`` shows how).
+
 Tables that exist already are checked before anything is written (``ecom_shared.schema``): one
 that cannot hold what the product writes stops set-up with one line naming each differing
 column (``service.refused``), and exit code 1; one that lacks columns of ours gets them added.
@@ -14,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,8 +73,74 @@ def subscription_body(spec: SubscriptionSpec, settings: PubSubSettings) -> dict[
     return body
 
 
-async def ensure_pubsub(session: aiohttp.ClientSession, settings: PubSubSettings) -> None:
-    """Create the four topics and four subscriptions unless they exist."""
+@dataclass(frozen=True, slots=True)
+class Difference:
+    """How an existing subscription differs from what set-up would have created."""
+
+    subscription: str
+    field: str
+    expected: object
+    actual: object
+    serious: bool  # messages go elsewhere, or a failing one is delivered for ever
+    consequence: str
+
+
+def subscription_differences(
+    spec: SubscriptionSpec, settings: PubSubSettings, actual: Mapping[str, Any]
+) -> list[Difference]:
+    """Each way ``actual`` (a GET's reply) differs from what set-up would have created."""
+    found: list[Difference] = []
+    topic = PublisherClient.topic_path(settings.project_id, spec.topic)
+    if actual.get("topic") != topic:
+        why = "the consumers would read another stream than the one set up here"
+        found.append(Difference(spec.name, "topic", topic, actual.get("topic"), True, why))
+    deadline, want = actual.get("ackDeadlineSeconds"), settings.ack_deadline_seconds
+    if deadline != want:
+        why = "the consumers renew leases for the subscription's own deadline, read at start"
+        found.append(Difference(spec.name, "ackDeadlineSeconds", want, deadline, False, why))
+    if spec.dead_letter:
+        found += _dead_letter_differences(spec, settings, actual.get("deadLetterPolicy") or {})
+    return found
+
+
+def _dead_letter_differences(
+    spec: SubscriptionSpec, settings: PubSubSettings, policy: Mapping[str, Any]
+) -> list[Difference]:
+    name, field = spec.name, "deadLetterPolicy"
+    topic = PublisherClient.topic_path(settings.project_id, settings.dead_letter_topic)
+    actual_topic = policy.get("deadLetterTopic")
+    if not actual_topic:
+        why = "a message that keeps failing for an unforeseen reason is delivered for ever"
+        return [Difference(name, field, topic, None, True, why)]
+    found: list[Difference] = []
+    if actual_topic != topic:
+        why = "messages that keep failing go to another topic than the application's dead letters"
+        found.append(Difference(name, f"{field}.deadLetterTopic", topic, actual_topic, True, why))
+    attempts, want = policy.get("maxDeliveryAttempts"), settings.max_delivery_attempts
+    if attempts != want:
+        why = "a message that keeps failing is taken out after another number of deliveries"
+        found.append(Difference(name, f"{field}.maxDeliveryAttempts", want, attempts, False, why))
+    return found
+
+
+def report_difference(difference: Difference) -> None:
+    report = log.error if difference.serious else log.warning
+    report(
+        "pubsub.subscription_differs",
+        name=difference.subscription,
+        field=difference.field,
+        expected=difference.expected,
+        actual=difference.actual,
+        consequence=difference.consequence,
+        note="left as it is: ecom-setup never changes an existing subscription",
+    )
+
+
+async def ensure_pubsub(
+    session: aiohttp.ClientSession, settings: PubSubSettings
+) -> list[Difference]:
+    """Create the four topics and four subscriptions unless they exist; how the subscriptions
+    that existed differ from what set-up would have created (each also logged)."""
     publisher = PublisherClient(session=session)
     subscriber = SubscriberClient(session=session)
     project = settings.project_id
@@ -77,35 +153,65 @@ async def ensure_pubsub(session: aiohttp.ClientSession, settings: PubSubSettings
     for topic in topics:
         path = PublisherClient.topic_path(project, topic)
         await _tolerate_exists(publisher.create_topic(path), "topic", topic)
+    found: list[Difference] = []
     for spec in subscription_specs(settings):
+        path = SubscriberClient.subscription_path(project, spec.name)
         create = subscriber.create_subscription(
-            SubscriberClient.subscription_path(project, spec.name),
-            PublisherClient.topic_path(project, spec.topic),
-            subscription_body(spec, settings),
+            path, PublisherClient.topic_path(project, spec.topic), subscription_body(spec, settings)
         )
-        await _tolerate_exists(create, "subscription", spec.name)
+        if not await _tolerate_exists(create, "subscription", spec.name):
+            found += await _compare_existing(subscriber, path, spec, settings)
+    return found
 
 
-async def _tolerate_exists(call: Any, kind: str, name: str) -> None:
+async def _compare_existing(
+    subscriber: SubscriberClient, path: str, spec: SubscriptionSpec, settings: PubSubSettings
+) -> list[Difference]:
+    """Read an existing subscription back and report how it differs; never change it."""
+    try:
+        actual = await subscriber.get_subscription(path)
+    except aiohttp.ClientError as exc:  # the report is a courtesy: set-up is done anyway
+        log.warning("pubsub.subscription_unread", name=spec.name, error=_short(exc))
+        return []
+    differences = subscription_differences(spec, settings, actual)
+    for difference in differences:
+        report_difference(difference)
+    return differences
+
+
+def _short(exc: aiohttp.ClientError) -> str:
+    """Status and reason of an HTTP error, never its request headers (they hold the token)."""
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return f"{exc.status} {exc.message}"
+    return type(exc).__name__
+
+
+async def _tolerate_exists(call: Any, kind: str, name: str) -> bool:
+    """True when ``call`` created it, False when it existed."""
     try:
         await call
     except aiohttp.ClientResponseError as exc:
         if exc.status != _ALREADY_EXISTS:
             raise
         log.info("pubsub.exists", kind=kind, name=name)
-    else:
-        log.info("pubsub.created", kind=kind, name=name)
+        return False
+    log.info("pubsub.created", kind=kind, name=name)
+    return True
 
 
-async def provision(settings: ServiceSettings, *, pubsub: bool = True, schema: bool = True) -> None:
+async def provision(
+    settings: ServiceSettings, *, pubsub: bool = True, schema: bool = True
+) -> list[Difference]:
     """Set up what is asked for; the schema first, so that a table the product cannot use
-    stops set-up before it creates anything, topics included."""
+    stops set-up before it creates anything, topics included. Returns how existing
+    subscriptions differ from what set-up would have created."""
     if schema:
         async with cassandra_session(settings.cassandra) as cql:
             await apply_schema(cql, settings.cassandra)
-    if pubsub:
-        async with http_session() as session:
-            await ensure_pubsub(session, settings.pubsub)
+    if not pubsub:
+        return []
+    async with http_session() as session:
+        return await ensure_pubsub(session, settings.pubsub)
 
 
 def main(argv: list[str] | None = None) -> int:

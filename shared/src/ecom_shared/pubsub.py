@@ -63,6 +63,10 @@ class Subscription(Protocol):
 
     async def extend(self, ack_ids: Sequence[str], seconds: int) -> None: ...
 
+    async def read_ack_deadline(self) -> int:
+        """The ack deadline the subscription has in Pub/Sub (raises when it cannot be read)."""
+        ...
+
 
 @contextlib.asynccontextmanager
 async def http_session(*, connections: int = 64) -> AsyncIterator[aiohttp.ClientSession]:
@@ -164,6 +168,21 @@ class PubSubSubscription:
         reply = await response.json()
         return [received_message(raw) for raw in reply.get("receivedMessages", ())]
 
+    async def pull_now(self, max_messages: int) -> list[ReceivedMessage]:
+        """What the server hands out at once, without waiting for messages (``returnImmediately``:
+        deprecated by Pub/Sub, and it may answer empty while messages wait, so callers that
+        must see everything pull until several answers in a row were empty). For tools that
+        read what is there now; the consumers long-poll with :meth:`pull`."""
+        body = {"maxMessages": max_messages, "returnImmediately": True}
+        response = await self._client.session.post(
+            self._pull_url,
+            data=json.dumps(body).encode(),
+            headers=await self._headers(),
+            timeout=30,
+        )
+        reply = await response.json()
+        return [received_message(raw) for raw in reply.get("receivedMessages", ())]
+
     async def _headers(self) -> dict[str, str]:
         if self._is_emulator:
             return _JSON
@@ -179,3 +198,14 @@ class PubSubSubscription:
         for start in range(0, len(ack_ids), MAX_ACK_IDS_PER_REQUEST):
             chunk = list(ack_ids[start : start + MAX_ACK_IDS_PER_REQUEST])
             await self._client.modify_ack_deadline(self._path, chunk, seconds)
+
+    async def read_ack_deadline(self) -> int:
+        return ack_deadline_of(await self._client.get_subscription(self._path))
+
+
+def ack_deadline_of(config: Mapping[str, Any]) -> int:
+    """``ackDeadlineSeconds`` of a subscription's configuration (a GET's reply)."""
+    value = config.get("ackDeadlineSeconds")
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"the subscription's ackDeadlineSeconds is {value!r}")
+    return value

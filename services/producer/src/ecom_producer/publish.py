@@ -6,6 +6,9 @@ the order consumer writes an order version with that time (the apps send no ``up
 phase that starts at least :data:`PHASE_GAP_SECONDS` after the previous one was accepted gets
 later publish times than every message of it, so the version published in the later phase
 is the one the table keeps, as the manifest's line order says.
+
+Each manifest line carries the id Pub/Sub returned for its message (``"message_id"``), so the
+verifier can find a dead-lettered message by the id the consumer names it with.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from ecom_shared.errors import PUBSUB, PublishFailed
 from ecom_shared.events import EventType
 from ecom_shared.health import HealthState
 from ecom_shared.logs import get_logger
+from ecom_shared.manifest import with_message_id
 from ecom_shared.metrics import ProducerMetrics
 from ecom_shared.pubsub import OutgoingMessage, Publisher
 
@@ -114,26 +118,41 @@ class PhasePublisher:
             wait = self._accepted_at + self._gap - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
-        by_topic = {kind: [p for p in phase if p.topic_kind is kind] for kind in self._topics}
-        async with asyncio.TaskGroup() as group:
-            for kind, planned in by_topic.items():
-                if planned:
-                    group.create_task(self._publish_topic(self._topics[kind], planned))
+        ids = await self._publish_phase(phase)
         self._accepted_at = time.monotonic()
         if self._manifest is not None:
-            self._manifest.write("".join(p.record + "\n" for p in phase))
+            lines = (with_message_id(p.record, i) + "\n" for p, i in zip(phase, ids, strict=True))
+            self._manifest.write("".join(lines))
         kinds = Counter(message.label for message in phase)
         self._tally.counts.update(kinds)
         if self._metrics is not None:
             for label, count in kinds.items():
                 self._metrics.published.labels(label).inc(count)
 
-    async def _publish_topic(self, topic: str, planned: list[Planned]) -> None:
-        messages = [OutgoingMessage(p.data, p.attributes) for p in planned]
+    async def _publish_phase(self, phase: list[Planned]) -> list[str]:
+        """Publish to both topics at once; the message ids, in the phase's order."""
+        places = {
+            kind: [i for i, p in enumerate(phase) if p.topic_kind is kind] for kind in self._topics
+        }
+        async with asyncio.TaskGroup() as group:
+            tasks = [
+                (at, group.create_task(self._publish_topic(self._topics[kind], phase, at)))
+                for kind, at in places.items()
+                if at
+            ]
+        ids = [""] * len(phase)
+        for at, task in tasks:
+            for i, message_id in zip(at, task.result(), strict=True):
+                ids[i] = message_id
+        return ids
+
+    async def _publish_topic(self, topic: str, phase: list[Planned], at: list[int]) -> list[str]:
+        """Publish the messages of ``phase`` at ``at``, retrying; the ids Pub/Sub gave them."""
+        messages = [OutgoingMessage(phase[i].data, phase[i].attributes) for i in at]
         backoff = Backoff(0.5, 10.0)
         for attempt in range(1, self._attempts + 1):
             try:
-                await self._publisher.publish(topic, messages)
+                ids = await self._publisher.publish(topic, messages)
             except PublishFailed as exc:
                 error = describe_error(exc)
                 if self._health is not None:
@@ -145,4 +164,5 @@ class PhasePublisher:
             else:
                 if self._health is not None:
                     self._health.up(PUBSUB)
-                return
+                return ids
+        raise AssertionError("unreachable: the last attempt returns or raises")

@@ -4,14 +4,18 @@ The manifest is folded once into an on-disk index (:mod:`ecom_shared.manifest_in
 tables are read by token range, one page at a time, and each row is judged against the index
 (:mod:`ecom_producer.verify_checks` names the categories). Memory therefore stays about the
 same whatever the size of the manifest or the tables. Only rows whose order id falls in the
-manifest's id ranges are judged, so other runs' rows in the same tables are left alone. Exit
-code 0 only when everything matches; otherwise the first differences are printed by id.
+manifest's id ranges are judged, so other runs' rows in the same tables are left alone. With
+``--dead-letter-subscription`` it also reads that subscription, without consuming it, and
+checks that it holds every malformed message of the manifest with its reason, and nothing else
+(:mod:`ecom_producer.verify_dead_letters`). Exit code 0 only when everything matches;
+otherwise the first differences are printed by id.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
 import tempfile
@@ -22,12 +26,20 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final
 
+import aiohttp
+
 from ecom_producer.verify_checks import CATEGORIES, ParkedRow, Report, StoredRow, check
+from ecom_producer.verify_dead_letters import (
+    DeadLetterCheck,
+    SubscriptionDeadLetters,
+    check_dead_letters,
+)
 from ecom_shared.cassandra import Session, cassandra_session, scan_by_token
 from ecom_shared.logs import configure_logging, get_logger
 from ecom_shared.manifest import ExpectedState, millis
 from ecom_shared.manifest_index import ManifestIndex
 from ecom_shared.procstat import peak_rss_bytes
+from ecom_shared.pubsub import PubSubSubscription, http_session
 from ecom_shared.service import load_settings, run_async
 from ecom_shared.settings import CassandraSettings, ServiceSettings
 
@@ -131,16 +143,33 @@ class CassandraTables:
 
 
 async def verify(
-    session: Session, settings: CassandraSettings, expected: ExpectedState | ManifestIndex
+    session: Session,
+    settings: CassandraSettings,
+    expected: ExpectedState | ManifestIndex,
+    *,
+    dead_letters: DeadLetterCheck | None = None,
 ) -> Report:
-    """Check both tables against the manifest (an index, or a small folded state)."""
+    """Check both tables against the manifest (an index, or a small folded state), and the
+    dead letters too when ``dead_letters`` says where they are."""
     if isinstance(expected, ManifestIndex):
-        return await check(CassandraTables(session, settings), expected)
+        return await _check_once(session, settings, expected, dead_letters)
     index = ManifestIndex.from_state(expected)
     try:
-        return await check(CassandraTables(session, settings), index)
+        return await _check_once(session, settings, index, dead_letters)
     finally:
         index.close()
+
+
+async def _check_once(
+    session: Session,
+    settings: CassandraSettings,
+    index: ManifestIndex,
+    dead_letters: DeadLetterCheck | None,
+) -> Report:
+    report = await check(CassandraTables(session, settings), index)
+    if dead_letters is not None:
+        await check_dead_letters(dead_letters, index, report)
+    return report
 
 
 def render(report: Report) -> str:
@@ -181,6 +210,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument(
+        "--dead-letter-subscription",
+        metavar="NAME",
+        help="also check this subscription of the dead-letter topic, read without consuming "
+        "it: every malformed message of the manifest there with its reason, nothing else "
+        "(it must hold this run's dead letters only)",
+    )
+    parser.add_argument(
         "--index-dir",
         type=Path,
         help="where the manifest's scratch index goes (default: the system's temporary "
@@ -189,8 +225,9 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load(manifest: Path, index_dir: Path | None) -> ManifestIndex | str:
-    """The manifest's index, or why it cannot be built."""
+def _load(manifest: Path, index_dir: Path | None, *, named: bool) -> ManifestIndex | str:
+    """The manifest's index, or why it cannot be built (or, with ``named``, why its dead
+    letters cannot be checked)."""
     try:
         index = ManifestIndex.load(manifest, None if index_dir is None else index_dir / "index.db")
     except OSError as exc:
@@ -203,19 +240,41 @@ def _load(manifest: Path, index_dir: Path | None) -> ManifestIndex | str:
             f"{manifest} holds no records, so there is nothing to verify "
             "(is the producer still running? it writes the manifest as it goes)"
         )
+    if named and index.totals.malformed_unnamed:
+        index.close()
+        return (
+            f"{manifest} has {index.totals.malformed_unnamed} malformed records without a "
+            "message_id (written by an older producer), so its dead letters cannot be matched"
+        )
     return index
 
 
-async def _until_ok(
-    session: Session, settings: CassandraSettings, index: ManifestIndex, wait: float,
-    stop: asyncio.Event,
-) -> Report:  # fmt: skip
-    deadline = time.monotonic() + wait
-    while True:
-        report = await check(CassandraTables(session, settings), index)
-        if report.ok or time.monotonic() >= deadline or stop.is_set():
-            return report
-        await asyncio.sleep(1.0)
+async def _checked(
+    settings: ServiceSettings, index: ManifestIndex, args: argparse.Namespace, stop: asyncio.Event
+) -> Report:
+    """Connect to Cassandra (and to Pub/Sub, for the dead letters) and check, again every
+    second until everything matches or ``--wait`` runs out."""
+    async with contextlib.AsyncExitStack() as stack:
+        session = await stack.enter_async_context(cassandra_session(settings.cassandra))
+        dead_letters = None
+        if args.dead_letter_subscription:
+            http = await stack.enter_async_context(http_session())
+            pubsub = settings.pubsub
+            source = PubSubSubscription(http, pubsub.project_id, args.dead_letter_subscription)
+            dead_letters = DeadLetterCheck.of(SubscriptionDeadLetters(source), pubsub)
+        deadline = time.monotonic() + args.wait
+        while True:
+            report = await _check_once(session, settings.cassandra, index, dead_letters)
+            if report.ok or time.monotonic() >= deadline or stop.is_set():
+                return report
+            await asyncio.sleep(1.0)
+
+
+def _unreadable(subscription: str, exc: aiohttp.ClientError) -> str:
+    """Why the dead letters could not be read: a status and reason, never request headers."""
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return f"cannot read subscription {subscription}: {exc.status} {exc.message}"
+    return f"cannot read subscription {subscription}: {type(exc).__name__}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -224,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(settings.log, service="verify")
     began = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="ecom-verify-", dir=args.index_dir) as scratch:
-        index = _load(args.manifest, Path(scratch))
+        index = _load(args.manifest, Path(scratch), named=bool(args.dead_letter_subscription))
         if isinstance(index, str):
             sys.stderr.write(f"ecom-verify: {index}\n")
             return EXIT_USAGE
@@ -237,9 +296,14 @@ def main(argv: list[str] | None = None) -> int:
         )
 
         async def run(stop: asyncio.Event) -> int:
-            async with cassandra_session(settings.cassandra) as session:
-                report = await _until_ok(session, settings.cassandra, index, args.wait, stop)
-                log.info("verify.checked", ok=report.ok, peak_rss_bytes=peak_rss_bytes())
+            try:
+                report = await _checked(settings, index, args, stop)
+            except aiohttp.ClientError as exc:  # only the dead-letter check speaks HTTP
+                sys.stderr.write(
+                    f"ecom-verify: {_unreadable(args.dead_letter_subscription, exc)}\n"
+                )
+                return EXIT_USAGE
+            log.info("verify.checked", ok=report.ok, peak_rss_bytes=peak_rss_bytes())
             seconds = time.monotonic() - began
             text = (
                 as_json(report, seconds=seconds, index_seconds=index_seconds)
