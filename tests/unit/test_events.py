@@ -17,10 +17,7 @@ from ecom_shared.events import (
     Order,
     Payment,
     order_id_hint,
-    order_version_micros,
     parse_event,
-    payment_version_micros,
-    to_micros,
 )
 
 # The two example bodies of the apps' contract (issue 13), byte for byte as they publish them.
@@ -309,22 +306,3 @@ def test_every_malformed_kind_the_producer_emits_gets_its_stated_reason(
     model = Order if kind is EventType.ORDER else Payment
     assert reason_of(model, planned.data, planned.attributes) == _KINDS[name][1]
     assert json.loads(planned.record)["reason"] == _KINDS[name][1]
-
-
-def test_order_version_prefers_updated_at_then_publish_time() -> None:
-    order = parse_event(Order, APPS_ORDER, None)
-    published = datetime(2026, 2, 1, tzinfo=UTC)
-    assert order_version_micros(order, published) == to_micros(published)
-    newer = parse_event(Order, body(ORDER, updated_at="2026-03-01T00:00:00Z"), None)
-    assert order_version_micros(newer, published) == to_micros(datetime(2026, 3, 1, tzinfo=UTC))
-
-
-def test_payment_versions_never_tie_and_follow_time() -> None:
-    first = parse_event(Payment, APPS_PAYMENT, None)
-    same_time = first.model_copy(update={"payment_id": 1018})
-    later = first.model_copy(
-        update={"payment_datetime": first.payment_datetime + timedelta(milliseconds=1)}
-    )
-    assert payment_version_micros(first) != payment_version_micros(same_time)
-    assert payment_version_micros(later) > payment_version_micros(first)
-    assert payment_version_micros(later) > payment_version_micros(same_time)

@@ -1,4 +1,4 @@
-"""The two event types on the wire, as the apps publish them, and how they map to write times.
+"""The two event types on the wire, as the apps publish them.
 
 The apps define the contract (docs/events.md): one JSON object per message, no attributes
 needed. Values are kept as sent: text byte for byte (no case folding, no closed list of
@@ -16,7 +16,7 @@ payload-free detail.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Final, TypeVar
@@ -213,30 +213,3 @@ def order_id_hint(data: bytes | None) -> int | None:
     except Exception:  # noqa: BLE001 - a failure path must not raise: no hint is the answer
         return None
     return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
-
-
-def to_micros(moment: datetime) -> int:
-    """Microseconds since the epoch: Cassandra's write-timestamp unit (``moment`` is aware)."""
-    return (moment - _EPOCH) // _MICROSECOND
-
-
-def order_version_micros(order: Order, publish_time: datetime) -> int:
-    """The write timestamp of an order version: its own update time, else when it was published.
-
-    ``publish_time`` is set by Pub/Sub and kept across redeliveries, so replays stay idempotent.
-    """
-    return to_micros(order.updated_at if order.updated_at is not None else publish_time)
-
-
-def payment_version_micros(payment: Payment) -> int:
-    """The write timestamp of a payment's columns: a later payment for an order wins.
-
-    Two payments with the same time would otherwise mix cell by cell, so the time is cut to
-    the millisecond and the last three digits of the payment id break the tie.
-    """
-    millis = to_micros(payment.payment_datetime) // 1000
-    return millis * 1000 + payment.payment_id % 1000

@@ -15,9 +15,10 @@ class OrderConsumerSettings(ConsumerServiceSettings):
 
 
 def main() -> int:
+    settings = load_settings(OrderConsumerSettings)
     return consumer_main(
         service="order-consumer",
-        settings=load_settings(OrderConsumerSettings),
+        settings=settings,
         subscription_of=lambda pubsub: pubsub.orders_subscription,
         build_handler=lambda resources, crash: OrderHandler(
             resources.orders,

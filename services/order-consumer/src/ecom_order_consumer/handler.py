@@ -5,11 +5,12 @@ from __future__ import annotations
 from ecom_shared.clock import Clock, utc_now
 from ecom_shared.coalesce import Coalescer
 from ecom_shared.completion import complete_parked
-from ecom_shared.events import Order, order_version_micros, parse_event
+from ecom_shared.events import Order, parse_event
 from ecom_shared.faults import NO_CRASH, CrashHook
 from ecom_shared.pubsub import ReceivedMessage
 from ecom_shared.store import DlqTable, OrdersTable, ParkedPayment
 from ecom_shared.unknown_fields import UnknownFields
+from ecom_shared.versions import order_version_micros
 
 
 class OrderHandler:
@@ -17,7 +18,9 @@ class OrderHandler:
 
     Only order columns are written, so a redelivered or re-emitted order never erases a
     payment; the write timestamp is the order's ``updated_at`` (else the message's publish
-    time), so the newest version wins whatever the delivery order.
+    time) with a tie-breaker from the body (:func:`~ecom_shared.versions.order_version_micros`),
+    so the newest version wins whatever the delivery order and a row is always one whole
+    version.
 
     A payment that came first waits in the DLQ table. Looking for it here (after the order is
     written; the looks of concurrent orders share one ``IN`` read) joins it at once instead of
@@ -48,7 +51,7 @@ class OrderHandler:
         order = parse_event(Order, message.data, message.attributes)
         if self._unknown_fields is not None:
             self._unknown_fields.record(order)
-        version = order_version_micros(order, message.publish_time)
+        version = order_version_micros(order, message.publish_time, message.data or b"")
         now = self._clock()
         await self._orders.upsert_order(order, version, now)
         for parked in await self._parked.get(order.order_id):
