@@ -1,4 +1,4 @@
-"""Which version a row ends with, on the real Cassandra 5.0 (issue 14, items 2 and 3).
+"""Which version a row ends with, on the real Cassandra 5.0 (issue 14, items 2, 3 and 6).
 
 Messages are handed to the services' own handlers with chosen publish times (as the consumer
 loop would after a pull), so each test fixes the delivery order it means; the emulator is used
@@ -18,6 +18,7 @@ from ecom_dlq_worker.settings import WorkerSettings
 from ecom_order_consumer.handler import OrderHandler
 from ecom_shared.clock import utc_now
 from ecom_shared.completion import complete_parked
+from ecom_shared.errors import InvalidMessage
 from ecom_shared.events import Order, parse_event
 from ecom_shared.pubsub import ReceivedMessage
 from ecom_shared.resources import Resources
@@ -27,6 +28,7 @@ from tests.integration.test_pipeline import (
     ORDER,
     PAYMENT,
     dlq_rows,
+    drain,
     payment_handler,
     row,
 )
@@ -180,3 +182,49 @@ async def test_two_versions_in_one_publish_request_leave_one_whole_version(
         await publish(resources, p.orders_topic, versions, {})
         await eventually(lambda: acked(consumer, 2))
     assert order_fields(await row(resources, 1)) in (as_stored(SHIPPED), as_stored(PENDING_ORDER))
+
+
+# Item 6: event times after the publish time.
+
+
+async def test_event_times_far_after_their_publish_time_are_dead_lettered(
+    resources: Resources, settings: ServiceSettings, run_consumer: RunConsumer
+) -> None:
+    """An ``updated_at`` in 2099 would win over every later correction; it is refused, as are
+    an ``updated_at`` before ``creation_date`` and a payment dated in 2099."""
+    p = settings.pubsub
+    locked = body(ORDER, order_status="Locked", updated_at="2099-01-01T00:00:00Z")
+    backwards = body(ORDER, order_id=2, updated_at="2025-12-01T00:00:00Z")  # created 2026-01-01
+    future_paid = body(PAYMENT, order_id=3, payment_datetime="2099-01-01T00:00:00Z")
+    correction = body(ORDER, order_status="Corrected")
+    async with (
+        run_consumer(p.orders_subscription, OrderHandler(resources.orders, resources.dlq)) as oc,
+        run_consumer(p.payments_subscription, payment_handler(resources)) as pc,
+    ):
+        await publish(resources, p.orders_topic, [locked, backwards], {})
+        await publish(resources, p.payments_topic, [future_paid], {})
+        await eventually(lambda: acked(oc, 2))
+        await eventually(lambda: acked(pc, 1))
+        await publish(resources, p.orders_topic, [correction], {})
+        await eventually(lambda: acked(oc, 3))
+    dead = await drain(resources, p.dead_letter_subscription, 3)
+    assert sorted(m.data for m in dead) == sorted([locked, backwards, future_paid])
+    assert {m.attributes["error_reason"] for m in dead} == {"invalid_value"}
+    corrected = await row(resources, 1)
+    assert corrected is not None
+    assert corrected["order_status"] == "Corrected"
+    assert await row(resources, 2) is None
+    assert await dlq_rows(resources) == []
+
+
+async def test_an_event_time_within_the_margin_is_taken(resources: Resources) -> None:
+    """An app clock a few minutes ahead of Pub/Sub's is no reason to refuse a message."""
+    ahead = (PUBLISHED + timedelta(minutes=5)).isoformat()
+    handler = OrderHandler(resources.orders, resources.dlq)
+    await handler(message(body(ORDER, creation_date="2026-06-01", updated_at=ahead)))
+    stored = await row(resources, 1)
+    assert stored is not None
+    late = (PUBLISHED + timedelta(hours=2)).isoformat()
+    with pytest.raises(InvalidMessage) as refused:
+        await handler(message(body(ORDER, order_id=2, updated_at=late)))
+    assert refused.value.reason == "invalid_value"

@@ -260,3 +260,34 @@ async def test_a_version_deleted_by_its_join_does_not_come_back_when_redelivered
     assert dlq.rows == {}
     assert stored(orders) == ("Pending", "1111")
     assert len(publisher.sent) == 1
+
+
+# Event times after the publish time (issue 14, item 6).
+
+
+async def test_an_order_dated_far_after_its_publish_time_is_refused_and_not_written() -> None:
+    on_order, _, orders, _, _ = handlers()
+    locked = body(ORDER, updated_at="2099-01-01T00:00:00Z")
+    with pytest.raises(InvalidMessage) as refused:
+        await on_order(received(locked, publish_time=NOW))
+    assert refused.value.reason == "invalid_value"
+    assert orders.orders == {}
+
+
+async def test_a_payment_dated_far_after_its_publish_time_is_refused_and_not_parked() -> None:
+    _, on_payment, orders, dlq, publisher = handlers()
+    future = body(PAYMENT, payment_datetime="2026-06-01T02:00:00Z")
+    with pytest.raises(InvalidMessage):
+        await on_payment(received(future, publish_time=NOW))
+    assert (orders.payments, dlq.rows, publisher.sent) == ({}, {}, [])
+
+
+async def test_the_margin_comes_from_the_handlers_settings() -> None:
+    orders, dlq = FakeOrders(), FakeDlq()
+    strict = OrderHandler(orders, dlq, max_ahead=timedelta(0))
+    lenient = OrderHandler(orders, dlq, max_ahead=timedelta(hours=2))
+    ahead = body(ORDER, updated_at="2026-06-01T01:30:00Z")
+    with pytest.raises(InvalidMessage):
+        await strict(received(ahead, publish_time=NOW))
+    await lenient(received(ahead, publish_time=NOW))
+    assert 1 in orders.orders

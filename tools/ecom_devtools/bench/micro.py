@@ -24,7 +24,7 @@ from gcloud.aio.pubsub import SubscriberMessage
 from gcloud.aio.pubsub.subscriber_message import parse_publish_time
 
 from ecom_shared.cqltypes import decimal_to_blob
-from ecom_shared.events import Order, Payment, parse_event
+from ecom_shared.events import Order, Payment, check_event_times, parse_event
 from ecom_shared.pubsub import ReceivedMessage
 from ecom_shared.versions import from_millis, order_version_micros
 
@@ -115,6 +115,9 @@ def steps() -> dict[str, Callable[[], object]]:
         ),
         "  json.loads of the same body": lambda: json.loads(order_data),
         "parse_event(Payment)": lambda: parse_event(Payment, payment_data, attrs),
+        "check_event_times(Order) (against its publish time)": lambda: check_event_times(
+            order, received.publish_time
+        ),
         "order_version_micros (its publish time, CRC-32 of the body)": lambda: order_version_micros(
             order, received.publish_time, order_data
         ),

@@ -24,6 +24,7 @@ def main() -> int:
             resources.orders,
             resources.dlq,
             unknown_fields=UnknownFields(resources.telemetry.registry, EventType.ORDER),
+            max_ahead=settings.consumer.max_event_time_ahead,
             crash=crash,
         ),
     )

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from ecom_shared.clock import Clock, utc_now
-from ecom_shared.events import EVENT_TYPE_ATTRIBUTE, EventType, Payment, parse_event
+from ecom_shared.events import (
+    EVENT_TYPE_ATTRIBUTE,
+    MAX_AHEAD,
+    EventType,
+    Payment,
+    check_event_times,
+    parse_event,
+)
 from ecom_shared.faults import NO_CRASH, CrashHook, CrashPoint
 from ecom_shared.pubsub import OutgoingMessage, Publisher, ReceivedMessage
 from ecom_shared.store import DlqTable, OrdersTable
@@ -28,7 +35,8 @@ class PaymentHandler:
     Every write of the payment (its row, its DLQ insert, the delete after a join) carries the
     version's timestamp (:func:`~ecom_shared.versions.payment_version_micros`, from the payment
     and the message's publish time), so of two versions the newer wins on every path and in
-    any delivery order.
+    any delivery order. Event times more than ``max_ahead`` after the publish time are
+    refused.
     """
 
     def __init__(
@@ -41,9 +49,11 @@ class PaymentHandler:
         *,
         on_parked: Callable[[], None] | None = None,
         unknown_fields: UnknownFields | None = None,
+        max_ahead: timedelta = MAX_AHEAD,
         crash: CrashHook = NO_CRASH,
     ) -> None:
         self._unknown_fields = unknown_fields
+        self._max_ahead = max_ahead
         self._orders = orders
         self._dlq = dlq
         self._publisher = publisher
@@ -54,6 +64,7 @@ class PaymentHandler:
 
     async def __call__(self, message: ReceivedMessage) -> None:
         payment = parse_event(Payment, message.data, message.attributes)
+        check_event_times(payment, message.publish_time, self._max_ahead)
         if self._unknown_fields is not None:
             self._unknown_fields.record(payment)
         version = payment_version_micros(payment, message.publish_time)
