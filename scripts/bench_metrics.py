@@ -45,7 +45,9 @@ class NoopOrders:
     async def order_exists(self, order_id: int) -> bool:
         return True
 
-    async def set_payment(self, payment: Payment, source: PaymentSource, now: datetime) -> None:
+    async def set_payment(
+        self, payment: Payment, version_micros: int, source: PaymentSource, now: datetime
+    ) -> None:
         return None
 
 

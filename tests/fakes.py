@@ -7,9 +7,10 @@ import itertools
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 
-from ecom_shared.events import Order, Payment, payment_version_micros
+from ecom_shared.events import Order, Payment
 from ecom_shared.pubsub import OutgoingMessage, ReceivedMessage
 from ecom_shared.store import ParkedPayment, PaymentSource, UnreadableRow
+from ecom_shared.versions import from_millis, to_millis
 
 _ids = itertools.count(1)
 
@@ -129,7 +130,8 @@ def _check_attributes(attributes: dict[str, str]) -> None:
 
 
 class FakeOrders:
-    """Keeps, per order id, the newest order version and the newest payment, like the real table."""
+    """Keeps, per order id, the order version and the payment with the largest write timestamp,
+    like the real table (a tie keeps the later write: the real table would mix the two)."""
 
     def __init__(self) -> None:
         self.orders: dict[int, tuple[int, Order]] = {}
@@ -150,25 +152,37 @@ class FakeOrders:
         self._check()
         return order_id in self.orders
 
-    async def set_payment(self, payment: Payment, source: PaymentSource, now: datetime) -> None:
+    async def set_payment(
+        self, payment: Payment, version_micros: int, source: PaymentSource, now: datetime
+    ) -> None:
         self._check()
-        version = payment_version_micros(payment)
         current = self.payments.get(payment.order_id)
-        if current is None or version >= current[0]:
-            self.payments[payment.order_id] = (version, payment, source)
+        if current is None or version_micros >= current[0]:
+            self.payments[payment.order_id] = (version_micros, payment, source)
 
 
 class FakeDlq:
-    """Parked payments by key; ``unreadable`` rows come first in a scan, as a low token's."""
+    """Parked payments with the real table's timestamps: an insert loses to a row written with
+    a larger timestamp, and a delete shadows every write up to its own timestamp (``deleted``
+    keeps the tombstones; a stub's delete, with no version, is the client clock's and
+    shadows no payment version). ``unreadable`` rows come first in a scan, as a low token's."""
 
     def __init__(self) -> None:
         self.rows: dict[tuple[int, int], ParkedPayment] = {}
+        self.deleted: dict[tuple[int, int], int] = {}
         self.unreadable: list[UnreadableRow] = []
         self.fail_scan: Exception | None = None
 
-    async def park(self, payment: Payment, now: datetime) -> None:
+    async def park(self, payment: Payment, published_at: datetime, now: datetime) -> None:
         key = (payment.order_id, payment.payment_id)
-        self.rows[key] = ParkedPayment(payment.order_id, payment.payment_id, payment, now, 0)
+        current = self.rows.get(key)
+        attempts = current.attempts if current is not None else 0
+        published = from_millis(to_millis(published_at))  # what the column keeps
+        parked = ParkedPayment(*key, payment, now, attempts, published)
+        if _version(parked) <= self.deleted.get(key, -1):
+            return  # shadowed by the delete of this version or a newer one
+        if current is None or _version(parked) >= _version(current):
+            self.rows[key] = parked
 
     async def scan(
         self, page_size: int, segments: int
@@ -195,5 +209,16 @@ class FakeDlq:
                 old.order_id, old.payment_id, old.payment, old.parked_at, parked.attempts + 1
             )
 
-    async def remove(self, order_id: int, payment_id: int) -> None:
-        self.rows.pop((order_id, payment_id), None)
+    async def remove(self, order_id: int, payment_id: int, version: int | None) -> None:
+        key = (order_id, payment_id)
+        current = self.rows.get(key)
+        if version is not None:
+            self.deleted[key] = max(version, self.deleted.get(key, version))
+        if current is not None and (version is None or _version(current) <= version):
+            del self.rows[key]
+
+
+def _version(parked: ParkedPayment) -> int:
+    """A parked row's write timestamp; a stub's is below every version."""
+    version = parked.version
+    return -1 if version is None else version

@@ -46,7 +46,10 @@ ROW_COLUMNS = (
 which path the payment came (``payment_source``: ``stream``, or ``order`` or ``dlq`` when it
 was parked first) legitimately depend on the delivery order; the facts and their write times
 must not."""
-DLQ_COLUMNS = "order_id, payment_id, payment_method, card_last_four, payment_status, paid_at"
+DLQ_COLUMNS = (
+    "order_id, payment_id, payment_method, card_last_four, payment_status, paid_at, "
+    "published_at, writetime(payment_status) AS parked_written"
+)
 
 
 Delivery = tuple[EventType, ReceivedMessage, bool]
@@ -108,9 +111,10 @@ def order_versions(draw: st.DrawFn, order_id: int) -> list[Order]:
 
 @st.composite
 def payments_of(draw: st.DrawFn, order_id: int) -> list[Payment]:
-    """None, one, or a failed payment and a later retry."""
+    """None, one, or a failed payment and a later retry; the last one may be sent again with
+    a new status and the same ``payment_datetime`` (published later: the version that wins)."""
     count = draw(st.integers(0, 2))
-    return [
+    payments = [
         Payment(
             payment_id=order_id * 10 + i,
             order_id=order_id,
@@ -121,6 +125,14 @@ def payments_of(draw: st.DrawFn, order_id: int) -> list[Payment]:
         )
         for i in range(count)
     ]
+    resend = draw(st.booleans())
+    if payments and resend:
+        changes = {
+            "payment_status": "Refunded",
+            "card_last_four": draw(st.sampled_from(["0000", None])),
+        }
+        payments.append(payments[-1].model_copy(update=changes))
+    return payments
 
 
 @st.composite

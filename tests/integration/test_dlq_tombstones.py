@@ -68,7 +68,7 @@ async def test_a_pass_reads_past_more_tombstones_than_one_read_may_meet(
         payment = parse_event(
             Payment, body(PAYMENT, order_id=order_id, payment_id=100 + order_id), attrs
         )
-        await resources.dlq.park(payment, now)
+        await resources.dlq.park(payment, now, now)
     await _delete_never_parked(resources, TOMBSTONES)
     await store_orders_only(resources, PARKED)
 

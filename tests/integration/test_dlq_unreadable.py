@@ -28,7 +28,7 @@ async def test_a_pass_reports_unreadable_rows_and_joins_the_row_after_them(
     c = resources.settings.cassandra
     table = f"{c.keyspace}.{c.dlq_table}"
     joinable = parse_event(Payment, body(PAYMENT, order_id=JOINABLE, payment_id=10), None)
-    await resources.dlq.park(joinable, utc_now())
+    await resources.dlq.park(joinable, utc_now(), utc_now())
     await store_orders_only(resources, JOINABLE)
     # Written as another client (or a hand repair) could: the driver refuses to decode the
     # first row's paid_at; the second has payment fields but no paid_at.

@@ -16,11 +16,9 @@ from ecom_shared.events import (
     EventType,
     Order,
     Payment,
+    check_event_times,
     order_id_hint,
-    order_version_micros,
     parse_event,
-    payment_version_micros,
-    to_micros,
 )
 from tests.bodies import POISON
 
@@ -329,20 +327,79 @@ def test_every_malformed_kind_the_producer_emits_gets_its_stated_reason(
     assert json.loads(planned.record)["reason"] == _KINDS[name][1]
 
 
-def test_order_version_prefers_updated_at_then_publish_time() -> None:
-    order = parse_event(Order, APPS_ORDER, None)
-    published = datetime(2026, 2, 1, tzinfo=UTC)
-    assert order_version_micros(order, published) == to_micros(published)
-    newer = parse_event(Order, body(ORDER, updated_at="2026-03-01T00:00:00Z"), None)
-    assert order_version_micros(newer, published) == to_micros(datetime(2026, 3, 1, tzinfo=UTC))
+PUBLISHED = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
 
-def test_payment_versions_never_tie_and_follow_time() -> None:
-    first = parse_event(Payment, APPS_PAYMENT, None)
-    same_time = first.model_copy(update={"payment_id": 1018})
-    later = first.model_copy(
-        update={"payment_datetime": first.payment_datetime + timedelta(milliseconds=1)}
-    )
-    assert payment_version_micros(first) != payment_version_micros(same_time)
-    assert payment_version_micros(later) > payment_version_micros(first)
-    assert payment_version_micros(later) > payment_version_micros(same_time)
+def refusal(event: Order | Payment, max_ahead: timedelta = timedelta(hours=1)) -> InvalidMessage:
+    with pytest.raises(InvalidMessage) as caught:
+        check_event_times(event, PUBLISHED, max_ahead)
+    assert caught.value.reason == "invalid_value"
+    return caught.value
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"updated_at": "2099-01-01T00:00:00Z"}, "updated_at"),
+        ({"updated_at": "2026-06-01T13:00:01Z"}, "updated_at"),  # an hour and a second ahead
+        ({"creation_date": "2026-06-01T13:30:00Z"}, "creation_date"),
+        ({"creation_date": "2026-06-03"}, "creation_date"),  # starts in UTC+14 on the 2nd, 10:00Z
+    ],
+)
+def test_order_times_far_after_the_publish_time_are_refused(
+    changes: dict[str, object], field: str
+) -> None:
+    detail = refusal(parse_event(Order, body(ORDER, **changes), None)).detail
+    assert detail.startswith(f"{field}: later than the message's publish time")
+    assert "2026-06-01T12:00:00+00:00" in detail
+    assert "3600 s" in detail
+
+
+def test_a_payment_time_far_after_the_publish_time_is_refused() -> None:
+    payment = parse_event(Payment, body(PAYMENT, payment_datetime="2099-01-01T00:00:00Z"), None)
+    assert refusal(payment).detail.startswith("payment_datetime: later than")
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"updated_at": "2026-06-01T13:00:00Z"},  # exactly the margin ahead
+        {"updated_at": "2026-06-01T14:30:00+02:00"},  # 12:30Z: an offset names its instant
+        {"creation_date": "2026-06-02"},  # already the 2nd in UTC+14 at 10:00Z on the 1st
+        {"creation_date": "2023-09-01", "updated_at": "2026-06-01T12:00:00Z"},
+    ],
+)
+def test_order_times_within_the_margin_pass(changes: dict[str, object]) -> None:
+    check_event_times(parse_event(Order, body(ORDER, **changes), None), PUBLISHED)
+
+
+def test_the_margin_is_a_parameter() -> None:
+    order = parse_event(Order, body(ORDER, updated_at="2026-06-01T12:00:01Z"), None)
+    check_event_times(order, PUBLISHED, timedelta(seconds=1))
+    assert "0 s" in refusal(order, timedelta(0)).detail
+    payment = parse_event(Payment, body(PAYMENT, payment_datetime="2026-06-01T12:30:00Z"), None)
+    check_event_times(payment, PUBLISHED)
+
+
+@pytest.mark.parametrize(
+    ("creation_date", "updated_at", "accepted"),
+    [
+        ("2026-01-01T10:00:00Z", "2026-01-01T09:59:59Z", False),
+        ("2026-01-01T10:00:00Z", "2026-01-01T10:00:00Z", True),
+        ("2026-01-01T10:00:00+02:00", "2026-01-01T08:30:00Z", True),  # 08:00Z created
+        ("2026-01-01", "2025-12-31T09:59:59Z", False),  # before the day began anywhere
+        ("2026-01-01", "2025-12-31T10:00:00Z", True),  # midnight of the 1st in UTC+14
+        ("2026-01-01", "2025-12-31T23:30:00-02:00", True),  # the 1st, 01:30Z
+    ],
+)
+def test_an_update_before_the_creation_is_refused(
+    creation_date: str, updated_at: str, accepted: bool
+) -> None:
+    data = body(ORDER, creation_date=creation_date, updated_at=updated_at)
+    if accepted:
+        assert parse_event(Order, data, None).updated_at is not None
+        return
+    with pytest.raises(InvalidMessage) as caught:
+        parse_event(Order, data, None)
+    assert caught.value.reason == "invalid_value"
+    assert "updated_at is before creation_date" in caught.value.detail

@@ -145,7 +145,7 @@ async def test_park_point_is_after_the_insert_and_before_the_announcement() -> N
 async def test_reconcile_point_is_after_the_row_write_and_before_the_dlq_delete() -> None:
     orders, dlq, recorder = FakeOrders(), FakeDlq(), Recorder()
     await orders.upsert_order(parse_event(Order, body(ORDER, order_id=1), None), 1, NOW)
-    await dlq.park(parse_event(Payment, body(PAYMENT, order_id=1, payment_id=10), None), NOW)
+    await dlq.park(parse_event(Payment, body(PAYMENT, order_id=1, payment_id=10), None), NOW, NOW)
     reconciler = Reconciler(
         orders,
         dlq,

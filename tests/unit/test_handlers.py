@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from ecom_dlq_worker.reconcile import Reconciler
+from ecom_dlq_worker.settings import WorkerSettings
 from ecom_order_consumer.handler import OrderHandler
 from ecom_payment_consumer.handler import PaymentHandler
+from ecom_shared.completion import complete_parked
 from ecom_shared.errors import InvalidMessage
 from ecom_shared.events import EventType, Order, Payment, parse_event
 from ecom_shared.metrics import new_registry
@@ -22,6 +25,7 @@ PAYMENT = {**test_events.PAYMENT, "order_id": 1, "payment_id": 10}
 body = test_events.body
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
+LATER = datetime(2026, 1, 3, tzinfo=UTC)  # a publish time after the update times below
 
 
 def handlers() -> tuple[OrderHandler, PaymentHandler, FakeOrders, FakeDlq, FakePublisher]:
@@ -66,8 +70,8 @@ async def test_older_order_version_delivered_late_does_not_win() -> None:
     on_order, _, orders, _, _ = handlers()
     newer = body(ORDER, order_status="Shipped", updated_at="2026-01-02T00:00:00Z")
     older = body(ORDER, order_status="Pending", updated_at="2026-01-01T00:00:00Z")
-    await on_order(received(newer))
-    await on_order(received(older))
+    await on_order(received(newer, publish_time=LATER))
+    await on_order(received(older, publish_time=LATER))
     assert orders.orders[1][1].order_status == "Shipped"
 
 
@@ -188,3 +192,102 @@ def test_unknown_field_names_get_a_bounded_number_of_labels() -> None:
     counts = unknown_counts(registry)
     assert len(counts) == MAX_NAMES + 1
     assert counts[("payment", OTHER)] == 25
+
+
+# Versions of one payment (issue 14, item 2): the newer wins on every path.
+
+PAID_AT = datetime(2023, 9, 1, 17, 1, 30, tzinfo=UTC)  # test_events.PAYMENT's time
+PENDING = body(PAYMENT, payment_status="Pending", card_last_four="1111")
+COMPLETED = body(PAYMENT, payment_status="Completed", card_last_four="2222")
+
+
+def at(seconds: int) -> datetime:
+    """A publish time this many seconds after the payment time."""
+    return PAID_AT + timedelta(seconds=seconds)
+
+
+def stored(orders: FakeOrders) -> tuple[str, str | None]:
+    payment: Payment = orders.payments[1][1]
+    return payment.payment_status, payment.card_last_four
+
+
+@pytest.mark.parametrize("completed_first", [False, True])
+async def test_a_status_change_that_keeps_the_payment_time_wins_on_the_stream(
+    completed_first: bool,
+) -> None:
+    on_order, on_payment, orders, _, _ = handlers()
+    await on_order(received(body(ORDER)))
+    versions = [received(PENDING, publish_time=at(5)), received(COMPLETED, publish_time=at(9))]
+    for message in reversed(versions) if completed_first else versions:
+        await on_payment(message)
+    assert stored(orders) == ("Completed", "2222")
+
+
+@pytest.mark.parametrize("joiner", ["order", "worker"])
+async def test_of_two_versions_parked_newer_first_the_join_stores_the_newer(joiner: str) -> None:
+    on_order, on_payment, orders, dlq, _ = handlers()
+    await on_payment(received(COMPLETED, publish_time=at(9)))
+    await on_payment(received(PENDING, publish_time=at(5)))  # older, delivered after
+    assert [p.payment.payment_status for p in dlq.rows.values() if p.payment] == ["Completed"]
+    if joiner == "order":
+        await on_order(received(body(ORDER)))
+    else:
+        await orders.upsert_order(parse_event(Order, body(ORDER), None), 1, NOW)
+        await Reconciler(orders, dlq, WorkerSettings()).run_pass()
+    assert stored(orders) == ("Completed", "2222")
+    assert dlq.rows == {}
+
+
+async def test_a_join_deletes_only_the_version_it_stored() -> None:
+    _, on_payment, orders, dlq, _ = handlers()
+    await on_payment(received(PENDING, publish_time=at(5)))
+    [stale] = (await dlq.parked_for_many([1]))[1]
+    await on_payment(received(COMPLETED, publish_time=at(9)))  # parked while the join runs
+    await orders.upsert_order(parse_event(Order, body(ORDER), None), 1, NOW)
+    await complete_parked(orders, dlq, stale, "dlq", NOW)
+    assert [p.payment.payment_status for p in dlq.rows.values() if p.payment] == ["Completed"]
+    await Reconciler(orders, dlq, WorkerSettings()).run_pass()
+    assert stored(orders) == ("Completed", "2222")
+    assert dlq.rows == {}
+
+
+async def test_a_version_deleted_by_its_join_does_not_come_back_when_redelivered() -> None:
+    on_order, on_payment, orders, dlq, publisher = handlers()
+    parked = received(PENDING, publish_time=at(5))
+    await on_payment(parked)
+    await on_order(received(body(ORDER)))
+    await dlq.park(parse_event(Payment, PENDING, None), at(5), NOW)  # a late duplicate insert
+    assert dlq.rows == {}
+    assert stored(orders) == ("Pending", "1111")
+    assert len(publisher.sent) == 1
+
+
+# Event times after the publish time (issue 14, item 6).
+
+
+async def test_an_order_dated_far_after_its_publish_time_is_refused_and_not_written() -> None:
+    on_order, _, orders, _, _ = handlers()
+    locked = body(ORDER, updated_at="2099-01-01T00:00:00Z")
+    with pytest.raises(InvalidMessage) as refused:
+        await on_order(received(locked, publish_time=NOW))
+    assert refused.value.reason == "invalid_value"
+    assert orders.orders == {}
+
+
+async def test_a_payment_dated_far_after_its_publish_time_is_refused_and_not_parked() -> None:
+    _, on_payment, orders, dlq, publisher = handlers()
+    future = body(PAYMENT, payment_datetime="2026-06-01T02:00:00Z")
+    with pytest.raises(InvalidMessage):
+        await on_payment(received(future, publish_time=NOW))
+    assert (orders.payments, dlq.rows, publisher.sent) == ({}, {}, [])
+
+
+async def test_the_margin_comes_from_the_handlers_settings() -> None:
+    orders, dlq = FakeOrders(), FakeDlq()
+    strict = OrderHandler(orders, dlq, max_ahead=timedelta(0))
+    lenient = OrderHandler(orders, dlq, max_ahead=timedelta(hours=2))
+    ahead = body(ORDER, updated_at="2026-06-01T01:30:00Z")
+    with pytest.raises(InvalidMessage):
+        await strict(received(ahead, publish_time=NOW))
+    await lenient(received(ahead, publish_time=NOW))
+    assert 1 in orders.orders

@@ -134,7 +134,7 @@ async def test_store_latency_is_observed_per_operation_failures_included() -> No
     orders, dlq = TimedOrders(fake, metrics), TimedDlq(FakeDlq(), metrics)
     await orders.upsert_order(parse_event(Order, body(ORDER, order_id=1), None), 1, NOW)
     assert await orders.order_exists(1)
-    await dlq.park(payment(2, 20), NOW)
+    await dlq.park(payment(2, 20), NOW, NOW)
     fake.fail_with = StoreUnavailable("timed out")
     with pytest.raises(StoreUnavailable):
         await orders.order_exists(1)
@@ -176,9 +176,9 @@ async def test_parked_payments_are_counted() -> None:
 async def test_a_dlq_pass_sets_counts_gauges_and_readiness() -> None:
     orders, dlq = FakeOrders(), FakeDlq()
     await orders.upsert_order(parse_event(Order, body(ORDER, order_id=1), None), 1, NOW)
-    await dlq.park(payment(1, 10), NOW)
-    await dlq.park(payment(2, 20), NOW - timedelta(hours=5))
-    await dlq.park(payment(3, 30), NOW - timedelta(minutes=1))
+    await dlq.park(payment(1, 10), NOW, NOW)
+    await dlq.park(payment(2, 20), NOW - timedelta(hours=5), NOW - timedelta(hours=5))
+    await dlq.park(payment(3, 30), NOW - timedelta(minutes=1), NOW - timedelta(minutes=1))
     settings = WorkerSettings(max_age_seconds=3600)
     telemetry = Telemetry.create()
 

@@ -25,9 +25,11 @@ def payment(order_id: int, payment_id: int) -> Payment:
 async def test_pass_joins_what_has_an_order_and_counts_what_waits() -> None:
     orders, dlq = FakeOrders(), FakeDlq()
     await orders.upsert_order(parse_event(Order, body(ORDER, order_id=1), None), 1, NOW)
-    await dlq.park(payment(1, 10), NOW)
-    await dlq.park(payment(2, 20), NOW - timedelta(hours=5))  # old, order never came
-    await dlq.park(payment(3, 30), NOW)
+    await dlq.park(payment(1, 10), NOW, NOW)
+    await dlq.park(
+        payment(2, 20), NOW - timedelta(hours=5), NOW - timedelta(hours=5)
+    )  # old, order never came
+    await dlq.park(payment(3, 30), NOW, NOW)
     reconciler = Reconciler(orders, dlq, WorkerSettings(max_age_seconds=3600), clock=lambda: NOW)
 
     report = await reconciler.run_pass()
@@ -53,7 +55,7 @@ async def test_stub_rows_left_by_a_race_are_removed() -> None:
 async def test_an_unreadable_row_is_reported_skipped_and_counted() -> None:
     orders, dlq = FakeOrders(), FakeDlq()
     await orders.upsert_order(parse_event(Order, body(ORDER, order_id=1), None), 1, NOW)
-    await dlq.park(payment(1, 10), NOW)
+    await dlq.park(payment(1, 10), NOW, NOW)
     dlq.unreadable.append(UnreadableRow(2, 20, "ValueError: year 10000 is out of range"))
     settings = WorkerSettings()
     telemetry = Telemetry.create()
@@ -75,7 +77,7 @@ async def answers() -> None:
 
 async def test_a_failing_row_does_not_end_the_pass() -> None:
     orders, dlq = FakeOrders(), FakeDlq()
-    await dlq.park(payment(1, 10), NOW)
+    await dlq.park(payment(1, 10), NOW, NOW)
     orders.fail_with = TimeoutError("cassandra timed out")
     report = await Reconciler(orders, dlq, WorkerSettings()).run_pass()
     assert (report.scanned, report.failed) == (1, 1)

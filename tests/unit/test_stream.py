@@ -23,16 +23,10 @@ from ecom_producer.stream import (
 from ecom_producer.verify import EXIT_USAGE
 from ecom_producer.verify import main as verify_main
 from ecom_producer.verify_checks import ParkedRow, StoredRow, check
-from ecom_shared.events import (
-    EventType,
-    Order,
-    Payment,
-    order_version_micros,
-    parse_event,
-    payment_version_micros,
-)
+from ecom_shared.events import EventType, Order, Payment, parse_event
 from ecom_shared.manifest import expected_state, order_record, read_records
 from ecom_shared.manifest_index import ManifestIndex
+from ecom_shared.versions import order_version_micros, payment_version_micros
 from tests.unit.test_verify import FakeTables
 
 ORDER_FIELDS = [
@@ -267,12 +261,12 @@ class Simulated:
                     continue
                 if planned.topic_kind is EventType.ORDER:
                     order = parse_event(Order, planned.data, None)
-                    version = order_version_micros(order, published)
+                    version = order_version_micros(order, published, planned.data)
                     if version >= self.orders.get(order.order_id, (0, order))[0]:
                         self.orders[order.order_id] = (version, order)
                 else:
                     pay = parse_event(Payment, planned.data, None)
-                    version = payment_version_micros(pay)
+                    version = payment_version_micros(pay, published)
                     if version >= self.payments.get(pay.order_id, (0, pay))[0]:
                         self.payments[pay.order_id] = (version, pay)
 

@@ -4,7 +4,8 @@ Three places do it: the order consumer as soon as the order arrives, the payment
 the order landed while the payment was being parked, and the DLQ worker's pass for whatever
 the first two missed. Both steps are idempotent and run in this order, so a crash between
 them leaves the row complete and the payment still parked; the next attempt writes the same
-values again (same event-time timestamp), then clears it.
+values again (the same version's timestamp), then clears it. The clearing deletes only the
+version that was written: a newer version parked meanwhile stays, for the next attempt.
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ async def complete_parked(
 ) -> bool:
     """True when a payment was written to its row; a stub (no payment fields) is only cleared.
     ``crash`` is the fault-injection tests' hook between the two steps."""
-    if parked.payment is not None:
-        await orders.set_payment(parked.payment, source, now)
+    version = parked.version
+    if parked.payment is not None and version is not None:
+        await orders.set_payment(parked.payment, version, source, now)
         crash.reached(CrashPoint.AFTER_RECONCILE_BEFORE_DELETE)
-    await dlq.remove(parked.order_id, parked.payment_id)
+    await dlq.remove(parked.order_id, parked.payment_id, version)
     return parked.payment is not None

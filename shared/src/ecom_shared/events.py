@@ -1,4 +1,4 @@
-"""The two event types on the wire, as the apps publish them, and how they map to write times.
+"""The two event types on the wire, as the apps publish them, and what is refused.
 
 The apps define the contract (docs/events.md): one JSON object per message, no attributes
 needed. Values are kept as sent: text byte for byte (no case folding, no closed list of
@@ -7,7 +7,9 @@ are parsed with every JSON number as a ``Decimal`` from its own text, never thro
 date-only ``creation_date`` as a date. Validation covers what correctness needs: required fields
 present with their JSON types (no coercion: a quantity of ``"3"`` is refused), ids positive
 64-bit integers, quantity a positive 32-bit integer, price positive and within
-``DECIMAL(38, 18)``, times real instants with an offset and dates within sane bounds. A field the
+``DECIMAL(38, 18)``, times real instants with an offset and dates within sane bounds, an
+``updated_at`` no earlier than ``creation_date``, and (:func:`check_event_times`, which needs
+the message's publish time) no event time far after the message was published. A field the
 product does not know is kept aside (``unknown_fields``) for the service to count, never a
 reason to refuse; a ``schema_version`` attribute is not read: the body decides.
 Anything refused raises :class:`~ecom_shared.errors.InvalidMessage` with a reason code and a
@@ -30,6 +32,7 @@ from pydantic import (
     Field,
     Strict,
     ValidationError,
+    model_validator,
 )
 
 from ecom_shared.error_text import clip
@@ -44,6 +47,9 @@ _MAX_ID = 2**63 - 1
 _MAX_INT32 = 2**31 - 1
 _MAX_DIGITS = 38
 _MAX_PLACES = 18
+_FIRST_ZONE = timedelta(hours=14)  # UTC+14 (Kiribati) starts every day first
+MAX_AHEAD: Final = timedelta(hours=1)
+"""How far after its message's publish time an event time may lie, by default."""
 
 
 def _time_text(value: object) -> object:
@@ -127,13 +133,29 @@ class Order(_Event):
     creation_date: CreationDate
     updated_at: EventTime | None = None
 
+    @model_validator(mode="after")
+    def _updated_after_creation(self) -> Order:
+        if self.updated_at is not None and self.updated_at < self.created_at_the_earliest:
+            raise ValueError("updated_at is before creation_date")
+        return self
+
     @property
     def created_at(self) -> datetime:
         """The creation instant; a date-only ``creation_date`` is taken as that day's start
         in UTC."""
+        day = self.creation_date
+        if isinstance(day, datetime):
+            return day
+        return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+    @property
+    def created_at_the_earliest(self) -> datetime:
+        """The earliest instant ``creation_date`` can name: the instant itself, or for a date
+        (whose time zone the app does not say) that day's start in the first zone to reach it,
+        UTC+14."""
         if isinstance(self.creation_date, datetime):
             return self.creation_date
-        return datetime(*self.creation_date.timetuple()[:3], tzinfo=UTC)
+        return self.created_at - _FIRST_ZONE
 
     @property
     def created_on(self) -> date:
@@ -170,6 +192,38 @@ def parse_event(
         return model.model_validate(body)
     except ValidationError as exc:
         raise InvalidMessage(_reason(exc), _detail(exc)) from None
+
+
+def check_event_times(
+    event: Order | Payment, published: datetime, max_ahead: timedelta = MAX_AHEAD
+) -> None:
+    """Refuse an event whose times lie more than ``max_ahead`` after ``published``, the
+    message's ``publishTime``: raise :class:`InvalidMessage` (``invalid_value``).
+
+    An event time decides between versions, so one far ahead would outrank every later
+    version for ever (an ``updated_at`` in 2099 could never be corrected). ``publishTime`` is
+    the server's clock and every redelivery keeps it, so a replay is judged the same way
+    whenever it comes. The margin allows for app clocks ahead of Pub/Sub's. Checked:
+    ``updated_at``, ``payment_datetime``, and ``creation_date`` (for a date, the earliest
+    instant it can name).
+    """
+    latest = published + max_ahead
+    if isinstance(event, Payment):
+        if event.payment_datetime > latest:
+            raise _ahead("payment_datetime", published, max_ahead)
+        return
+    if event.updated_at is not None and event.updated_at > latest:
+        raise _ahead("updated_at", published, max_ahead)
+    if event.created_at_the_earliest > latest:
+        raise _ahead("creation_date", published, max_ahead)
+
+
+def _ahead(name: str, published: datetime, max_ahead: timedelta) -> InvalidMessage:
+    return InvalidMessage(
+        "invalid_value",
+        f"{name}: later than the message's publish time ({published.isoformat()}) plus "
+        f"{max_ahead.total_seconds():g} s; an event time cannot lie in the future",
+    )
 
 
 def parse_body(data: bytes | None) -> dict[str, object]:
@@ -214,30 +268,3 @@ def order_id_hint(data: bytes | None) -> int | None:
     except Exception:  # noqa: BLE001 - a failure path must not raise: no hint is the answer
         return None
     return value if type(value) is int and 0 < value <= _MAX_ID else None
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
-
-
-def to_micros(moment: datetime) -> int:
-    """Microseconds since the epoch: Cassandra's write-timestamp unit (``moment`` is aware)."""
-    return (moment - _EPOCH) // _MICROSECOND
-
-
-def order_version_micros(order: Order, publish_time: datetime) -> int:
-    """The write timestamp of an order version: its own update time, else when it was published.
-
-    ``publish_time`` is set by Pub/Sub and kept across redeliveries, so replays stay idempotent.
-    """
-    return to_micros(order.updated_at if order.updated_at is not None else publish_time)
-
-
-def payment_version_micros(payment: Payment) -> int:
-    """The write timestamp of a payment's columns: a later payment for an order wins.
-
-    Two payments with the same time would otherwise mix cell by cell, so the time is cut to
-    the millisecond and the last three digits of the payment id break the tie.
-    """
-    millis = to_micros(payment.payment_datetime) // 1000
-    return millis * 1000 + payment.payment_id % 1000

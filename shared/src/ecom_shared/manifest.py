@@ -29,8 +29,10 @@ there is not repeated in the check:
 - the order columns hold text as sent, the price's exact decimal, ``order_created_at`` the
   creation instant in milliseconds (a date-only ``creation_date`` is that day's midnight UTC)
   and ``order_created_on`` the date (a time's own date, in its own offset);
-- an order's payment is the one with the latest ``payment_datetime`` (to the millisecond),
-  ties broken by the payment id's last three digits, then by the larger id;
+- of two lines of one payment (one ``payment_id``), the later ``payment_datetime`` (to the
+  second) wins, at the same second the later line;
+- an order's payment is the one with the latest ``payment_datetime`` (to the second), ties
+  broken by the payment id's last three digits, then by the larger id;
 - a payment whose order was never published stays parked.
 
 :func:`expected_state` folds a small manifest into Python objects (the tests and the demo);
@@ -147,8 +149,8 @@ def creation(text: str) -> tuple[int, date]:
 
 def payment_version(event: dict[str, Any]) -> tuple[int, int]:
     """What decides between two payments of an order: the later wins."""
-    paid_ms = micros(event["payment_datetime"]) // 1000
-    return paid_ms * 1000 + event["payment_id"] % 1000, event["payment_id"]
+    paid_seconds = micros(event["payment_datetime"]) // 1_000_000
+    return paid_seconds * 1000 + event["payment_id"] % 1000, event["payment_id"]
 
 
 def replaces(new: dict[str, Any], current: dict[str, Any]) -> bool:

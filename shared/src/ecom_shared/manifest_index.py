@@ -102,9 +102,10 @@ def _order_row(event: dict[str, Any]) -> tuple[Any, ...]:
 
 def _payment_row(event: dict[str, Any]) -> tuple[Any, ...]:
     version, _ = payment_version(event)
+    paid_ms = micros(event["payment_datetime"]) // 1000
     return (
         event["order_id"], event["payment_id"], version, event["payment_method"],
-        event.get("card_last_four"), event["payment_status"], version // 1000,
+        event.get("card_last_four"), event["payment_status"], paid_ms,
     )  # fmt: skip
 
 

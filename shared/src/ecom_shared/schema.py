@@ -67,13 +67,18 @@ DLQ = TableShape(
         Column("parked_at", "timestamp"),
         Column("attempts", "int"),
         Column("last_attempt_at", "timestamp"),
+        Column("published_at", "timestamp"),
     )
 )
-"""Payments waiting for their order, keyed ``((order_id), payment_id)``."""
+"""Payments waiting for their order, keyed ``((order_id), payment_id)``. ``published_at`` is
+the message's ``publishTime``: with the payment's fields it gives the version's write timestamp
+(:func:`~ecom_shared.versions.payment_version_micros`), which the row is inserted with and which
+every join writes the payment with and deletes the row with."""
 
 _ORDERS_OPTIONS = (
     "comment = 'One row per order: order columns from the order consumer, payment columns "
-    "from the payment consumer or the DLQ worker. Write timestamps are event times.'"
+    "from the payment consumer or the DLQ worker. Write timestamps are versions: see "
+    "ecom_shared.versions.'"
 )
 _DLQ_OPTIONS = (
     "gc_grace_seconds = 900 AND compaction = {'class': 'SizeTieredCompactionStrategy', "
@@ -84,7 +89,7 @@ _DLQ_OPTIONS = (
 tombstones as fast as payments arrive early; a read meeting 100,000 of them fails. They may be
 purged sooner than on other tables because a deleted row that comes back (a replica that missed
 the delete for longer than ``gc_grace_seconds``) is harmless: the worker joins it again (the
-same payment values, the same event-time write timestamp) and deletes it again. So: 15 minutes
+same payment values, the same version's write timestamp) and deletes it again. So: 15 minutes
 of grace, and an SSTable whose droppable tombstones pass 20 % is compacted on its own once 15
 minutes old (Cassandra's default waits a day, and skips SSTables it judges would not shrink)."""
 _DLQ_COMMENT = "comment = 'Payments waiting for their order, joined and deleted by the DLQ worker'"

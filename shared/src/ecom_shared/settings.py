@@ -11,6 +11,7 @@ down, never read at import time. The emulator is chosen by the standard
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, model_validator
@@ -248,6 +249,17 @@ class ConsumerSettings(_Section):
     unready_after_pull_failures: int = Field(
         default=3, ge=1, le=1000, description="consecutive failed pulls that mark Pub/Sub down"
     )
+    max_event_time_ahead_seconds: float = Field(
+        default=3600.0,
+        ge=0,
+        le=7 * 86400,
+        description="how far after its message's publishTime an event time (updated_at, "
+        "payment_datetime, creation_date) may lie; a later one is refused (invalid_value)",
+    )
+
+    @property
+    def max_event_time_ahead(self) -> timedelta:
+        return timedelta(seconds=self.max_event_time_ahead_seconds)
 
     @model_validator(mode="after")
     def _in_flight_floor_fits(self) -> ConsumerSettings:

@@ -2,8 +2,11 @@
 
 Writers own disjoint columns: the order path writes only order columns, the payment path only
 payment columns, so neither ever erases the other's data (no NULL is bound for a column a
-writer does not own). Order and payment columns are written with event-time timestamps, so
-redeliveries change nothing and the newest version wins whatever the delivery order.
+writer does not own). Order and payment columns are written with the version's timestamp
+(:mod:`ecom_shared.versions`), so redeliveries change nothing and the newest version wins
+whatever the delivery order. A parked payment is inserted with its version's timestamp too, and
+a join deletes it with that same timestamp: only the version it stored, never a newer one
+parked meanwhile (a delete shadows exactly the writes with a timestamp up to its own).
 """
 
 from __future__ import annotations
@@ -16,8 +19,9 @@ from typing import Any, Literal, Protocol, TypeVar
 from ecom_shared.cassandra import Prepared, Session, bind, execute, scan_by_token
 from ecom_shared.cqltypes import decimal_to_blob
 from ecom_shared.error_text import describe_error
-from ecom_shared.events import Order, Payment, payment_version_micros
+from ecom_shared.events import Order, Payment
 from ecom_shared.settings import CassandraSettings
+from ecom_shared.versions import from_millis, payment_version_micros, to_millis
 
 PaymentSource = Literal["stream", "order", "dlq"]
 """How a payment reached its row: joined by the payment consumer (``stream``), taken from the
@@ -29,9 +33,20 @@ pass (``dlq``)."""
 class ParkedPayment:
     order_id: int
     payment_id: int
-    payment: Payment | None  # None for a stub left by a race between two workers
+    payment: Payment | None  # None for a stub (payment fields gone, attempts left)
     parked_at: datetime | None
     attempts: int
+    published_at: datetime | None = None  # None in a row parked by an earlier release
+
+    @property
+    def version(self) -> int | None:
+        """The write timestamp it was parked with, which its join writes and deletes with;
+        None for a stub. A row without ``published_at`` counts as published at its payment
+        time, so any version parked since outranks it."""
+        if self.payment is None:
+            return None
+        published = self.published_at or self.payment.payment_datetime
+        return payment_version_micros(self.payment, published)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,11 +64,13 @@ class OrdersTable(Protocol):
 
     async def order_exists(self, order_id: int) -> bool: ...
 
-    async def set_payment(self, payment: Payment, source: PaymentSource, now: datetime) -> None: ...
+    async def set_payment(
+        self, payment: Payment, version_micros: int, source: PaymentSource, now: datetime
+    ) -> None: ...
 
 
 class DlqTable(Protocol):
-    async def park(self, payment: Payment, now: datetime) -> None: ...
+    async def park(self, payment: Payment, published_at: datetime, now: datetime) -> None: ...
 
     def scan(
         self, page_size: int, segments: int
@@ -63,7 +80,7 @@ class DlqTable(Protocol):
 
     async def record_attempt(self, parked: ParkedPayment, now: datetime) -> None: ...
 
-    async def remove(self, order_id: int, payment_id: int) -> None: ...
+    async def remove(self, order_id: int, payment_id: int, version: int | None) -> None: ...
 
 
 _Time = TypeVar("_Time", datetime, None)
@@ -107,7 +124,7 @@ class CassandraOrders:
         return cls(session, upsert, exists, pay)
 
     async def upsert_order(self, order: Order, version_micros: int, now: datetime) -> None:
-        version_at = datetime.fromtimestamp(version_micros / 1_000_000, tz=UTC)
+        version_at = from_millis(version_micros // 1000)
         values = [
             order.customer_id,
             order.item,
@@ -127,10 +144,11 @@ class CassandraOrders:
         row = (await execute(self._session, bind(self._exists, [order_id]))).first()
         return row is not None and row.column_value("order_written") is not None
 
-    async def set_payment(self, payment: Payment, source: PaymentSource, now: datetime) -> None:
+    async def set_payment(
+        self, payment: Payment, version_micros: int, source: PaymentSource, now: datetime
+    ) -> None:
         values = [*_payment_fields(payment), now, source, payment.order_id]
-        statement = bind(self._pay, values, timestamp=payment_version_micros(payment))
-        await execute(self._session, statement)
+        await execute(self._session, bind(self._pay, values, timestamp=version_micros))
 
 
 class CassandraDlq:
@@ -143,12 +161,15 @@ class CassandraDlq:
     @classmethod
     async def prepare(cls, session: Session, settings: CassandraSettings) -> CassandraDlq:
         table = f"{settings.keyspace}.{settings.dlq_table}"
-        cols = "order_id, payment_id, payment_method, card_last_four, payment_status, paid_at"
+        cols = (
+            "order_id, payment_id, payment_method, card_last_four, payment_status, paid_at, "
+            "parked_at, published_at"
+        )
         texts = {
-            "park": f"INSERT INTO {table} ({cols}, parked_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            "scan": f"SELECT {cols}, parked_at, attempts FROM {table} "
+            "park": f"INSERT INTO {table} ({cols}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "scan": f"SELECT {cols}, attempts FROM {table} "
             "WHERE token(order_id) >= ? AND token(order_id) <= ?",
-            "of_orders": f"SELECT {cols}, parked_at, attempts FROM {table} WHERE order_id IN ?",
+            "of_orders": f"SELECT {cols}, attempts FROM {table} WHERE order_id IN ?",
             "attempt": f"UPDATE {table} SET attempts = ?, last_attempt_at = ? "
             "WHERE order_id = ? AND payment_id = ?",
             "remove": f"DELETE FROM {table} WHERE order_id = ? AND payment_id = ?",
@@ -156,9 +177,12 @@ class CassandraDlq:
         statements = {name: await session.create_prepared(cql) for name, cql in texts.items()}
         return cls(session, statements)
 
-    async def park(self, payment: Payment, now: datetime) -> None:
-        values = [payment.order_id, *_payment_fields(payment), now]
-        await execute(self._session, bind(self._st["park"], values))
+    async def park(self, payment: Payment, published_at: datetime, now: datetime) -> None:
+        """Insert with the version's timestamp: an older version parked later loses to it."""
+        published = from_millis(to_millis(published_at))  # what the column keeps, exactly
+        values = [payment.order_id, *_payment_fields(payment), now, published]
+        version = payment_version_micros(payment, published)
+        await execute(self._session, bind(self._st["park"], values, timestamp=version))
 
     async def scan(
         self, page_size: int, segments: int
@@ -192,14 +216,21 @@ class CassandraDlq:
             page_state = result.page_state()
 
     async def record_attempt(self, parked: ParkedPayment, now: datetime) -> None:
-        # Plain write, no LWT (mixing Paxos and plain writes on one partition is unsafe). If
-        # another worker removed the row meanwhile this leaves a stub without payment fields,
-        # which ``scan`` reports as ``None`` and the worker removes.
+        # Plain write, no LWT (mixing Paxos and plain writes on one partition is unsafe), with
+        # the timestamp of the version read: if a join deleted that version meanwhile, its
+        # delete (same timestamp, and a delete wins a tie) shadows this write, so no stub is
+        # left. (Rows parked by an earlier release may still hold stubs: ``scan`` reports them
+        # with no payment, and the worker removes them.)
         values = [parked.attempts + 1, now, parked.order_id, parked.payment_id]
-        await execute(self._session, bind(self._st["attempt"], values))
+        statement = bind(self._st["attempt"], values, timestamp=parked.version)
+        await execute(self._session, statement)
 
-    async def remove(self, order_id: int, payment_id: int) -> None:
-        await execute(self._session, bind(self._st["remove"], [order_id, payment_id]))
+    async def remove(self, order_id: int, payment_id: int, version: int | None) -> None:
+        """Delete the version written with timestamp ``version`` and anything older, never a
+        newer version parked since; ``None`` (a stub) deletes with the client's clock, which
+        no payment version reaches (:func:`~ecom_shared.versions.payment_version_micros`)."""
+        statement = bind(self._st["remove"], [order_id, payment_id], timestamp=version)
+        await execute(self._session, statement)
 
 
 class StoreProbe:
@@ -290,6 +321,6 @@ def _parked(row: Any) -> ParkedPayment:
         payment_status=required["payment_status"],
         payment_datetime=_utc(required["paid_at"]),
     )
-    return ParkedPayment(
-        order_id, payment_id, payment, _utc(row.column_value("parked_at")), attempts
-    )
+    parked_at = _utc(row.column_value("parked_at"))
+    published_at = _utc(row.column_value("published_at"))
+    return ParkedPayment(order_id, payment_id, payment, parked_at, attempts, published_at)

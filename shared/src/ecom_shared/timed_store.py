@@ -37,10 +37,12 @@ class TimedOrders:
         finally:
             self._exists.observe(perf_counter() - started)
 
-    async def set_payment(self, payment: Payment, source: PaymentSource, now: datetime) -> None:
+    async def set_payment(
+        self, payment: Payment, version_micros: int, source: PaymentSource, now: datetime
+    ) -> None:
         started = perf_counter()
         try:
-            await self._inner.set_payment(payment, source, now)
+            await self._inner.set_payment(payment, version_micros, source, now)
         finally:
             self._pay.observe(perf_counter() - started)
 
@@ -55,10 +57,10 @@ class TimedDlq:
         self._remove = metrics.seconds.labels("dlq_remove")
         self._lookup = metrics.seconds.labels("dlq_parked_for")
 
-    async def park(self, payment: Payment, now: datetime) -> None:
+    async def park(self, payment: Payment, published_at: datetime, now: datetime) -> None:
         started = perf_counter()
         try:
-            await self._inner.park(payment, now)
+            await self._inner.park(payment, published_at, now)
         finally:
             self._park.observe(perf_counter() - started)
 
@@ -79,9 +81,9 @@ class TimedDlq:
         finally:
             self._attempt.observe(perf_counter() - started)
 
-    async def remove(self, order_id: int, payment_id: int) -> None:
+    async def remove(self, order_id: int, payment_id: int, version: int | None) -> None:
         started = perf_counter()
         try:
-            await self._inner.remove(order_id, payment_id)
+            await self._inner.remove(order_id, payment_id, version)
         finally:
             self._remove.observe(perf_counter() - started)

@@ -24,8 +24,9 @@ from gcloud.aio.pubsub import SubscriberMessage
 from gcloud.aio.pubsub.subscriber_message import parse_publish_time
 
 from ecom_shared.cqltypes import decimal_to_blob
-from ecom_shared.events import Order, Payment, order_version_micros, parse_event
+from ecom_shared.events import Order, Payment, check_event_times, parse_event
 from ecom_shared.pubsub import ReceivedMessage
+from ecom_shared.versions import from_millis, order_version_micros
 
 _REPEAT = 20_000
 APPS_ORDER = (
@@ -114,14 +115,15 @@ def steps() -> dict[str, Callable[[], object]]:
         ),
         "  json.loads of the same body": lambda: json.loads(order_data),
         "parse_event(Payment)": lambda: parse_event(Payment, payment_data, attrs),
-        "order_version_micros (its publish time)": lambda: order_version_micros(
+        "check_event_times(Order) (against its publish time)": lambda: check_event_times(
             order, received.publish_time
+        ),
+        "order_version_micros (its publish time, CRC-32 of the body)": lambda: order_version_micros(
+            order, received.publish_time, order_data
         ),
         "decimal_to_blob(price)": lambda: decimal_to_blob(order.price),
         "datetime.now(UTC) (clock)": lambda: datetime.now(UTC),
-        "datetime.fromtimestamp (upsert_order version_at)": lambda: datetime.fromtimestamp(
-            1.7e9, tz=UTC
-        ),
+        "from_millis (upsert_order version_at)": lambda: from_millis(1_700_000_000_000),
     }
 
 

@@ -2,7 +2,8 @@
 
 Each step is idempotent, so several workers may run at once and any of them may be killed at
 any point: a payment written to its row but not yet removed from the DLQ is written again
-(same values, same event-time timestamp) on the next pass, then removed.
+(same values, the same version's timestamp) on the next pass, then removed; the removal
+deletes only that version, so a newer one parked meanwhile waits for the next pass.
 """
 
 from __future__ import annotations

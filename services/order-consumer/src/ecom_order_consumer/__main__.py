@@ -15,14 +15,16 @@ class OrderConsumerSettings(ConsumerServiceSettings):
 
 
 def main() -> int:
+    settings = load_settings(OrderConsumerSettings)
     return consumer_main(
         service="order-consumer",
-        settings=load_settings(OrderConsumerSettings),
+        settings=settings,
         subscription_of=lambda pubsub: pubsub.orders_subscription,
         build_handler=lambda resources, crash: OrderHandler(
             resources.orders,
             resources.dlq,
             unknown_fields=UnknownFields(resources.telemetry.registry, EventType.ORDER),
+            max_ahead=settings.consumer.max_event_time_ahead,
             crash=crash,
         ),
     )

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from ecom_shared.clock import Clock, utc_now
 from ecom_shared.coalesce import Coalescer
 from ecom_shared.completion import complete_parked
-from ecom_shared.events import Order, order_version_micros, parse_event
+from ecom_shared.events import MAX_AHEAD, Order, check_event_times, parse_event
 from ecom_shared.faults import NO_CRASH, CrashHook
 from ecom_shared.pubsub import ReceivedMessage
 from ecom_shared.store import DlqTable, OrdersTable, ParkedPayment
 from ecom_shared.unknown_fields import UnknownFields
+from ecom_shared.versions import order_version_micros
 
 
 class OrderHandler:
@@ -17,7 +20,9 @@ class OrderHandler:
 
     Only order columns are written, so a redelivered or re-emitted order never erases a
     payment; the write timestamp is the order's ``updated_at`` (else the message's publish
-    time), so the newest version wins whatever the delivery order.
+    time) with a tie-breaker from the body (:func:`~ecom_shared.versions.order_version_micros`),
+    so the newest version wins whatever the delivery order and a row is always one whole
+    version. Event times more than ``max_ahead`` after the publish time are refused.
 
     A payment that came first waits in the DLQ table. Looking for it here (after the order is
     written; the looks of concurrent orders share one ``IN`` read) joins it at once instead of
@@ -33,9 +38,11 @@ class OrderHandler:
         clock: Clock = utc_now,
         *,
         unknown_fields: UnknownFields | None = None,
+        max_ahead: timedelta = MAX_AHEAD,
         crash: CrashHook = NO_CRASH,
     ) -> None:
         self._orders = orders
+        self._max_ahead = max_ahead
         self._unknown_fields = unknown_fields
         self._dlq = dlq
         self._clock = clock
@@ -46,9 +53,10 @@ class OrderHandler:
 
     async def __call__(self, message: ReceivedMessage) -> None:
         order = parse_event(Order, message.data, message.attributes)
+        check_event_times(order, message.publish_time, self._max_ahead)
         if self._unknown_fields is not None:
             self._unknown_fields.record(order)
-        version = order_version_micros(order, message.publish_time)
+        version = order_version_micros(order, message.publish_time, message.data or b"")
         now = self._clock()
         await self._orders.upsert_order(order, version, now)
         for parked in await self._parked.get(order.order_id):

@@ -30,6 +30,7 @@ def main() -> int:
             settings.pubsub.dlq_payments_topic,
             on_parked=PaymentMetrics(resources.telemetry.registry).parked.inc,
             unknown_fields=UnknownFields(resources.telemetry.registry, EventType.PAYMENT),
+            max_ahead=settings.consumer.max_event_time_ahead,
             crash=crash,
         ),
     )

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from ecom_shared.clock import Clock, utc_now
-from ecom_shared.events import EVENT_TYPE_ATTRIBUTE, EventType, Payment, parse_event
+from ecom_shared.events import (
+    EVENT_TYPE_ATTRIBUTE,
+    MAX_AHEAD,
+    EventType,
+    Payment,
+    check_event_times,
+    parse_event,
+)
 from ecom_shared.faults import NO_CRASH, CrashHook, CrashPoint
 from ecom_shared.pubsub import OutgoingMessage, Publisher, ReceivedMessage
 from ecom_shared.store import DlqTable, OrdersTable
 from ecom_shared.unknown_fields import UnknownFields
+from ecom_shared.versions import payment_version_micros
 
 
 class PaymentHandler:
@@ -23,6 +31,12 @@ class PaymentHandler:
     ``on_parked`` is called once a payment stays parked and is announced (the service counts
     it in a metric). ``crash`` is the fault-injection tests' hook (:mod:`ecom_shared.faults`),
     off otherwise.
+
+    Every write of the payment (its row, its DLQ insert, the delete after a join) carries the
+    version's timestamp (:func:`~ecom_shared.versions.payment_version_micros`, from the payment
+    and the message's publish time), so of two versions the newer wins on every path and in
+    any delivery order. Event times more than ``max_ahead`` after the publish time are
+    refused.
     """
 
     def __init__(
@@ -35,9 +49,11 @@ class PaymentHandler:
         *,
         on_parked: Callable[[], None] | None = None,
         unknown_fields: UnknownFields | None = None,
+        max_ahead: timedelta = MAX_AHEAD,
         crash: CrashHook = NO_CRASH,
     ) -> None:
         self._unknown_fields = unknown_fields
+        self._max_ahead = max_ahead
         self._orders = orders
         self._dlq = dlq
         self._publisher = publisher
@@ -48,19 +64,21 @@ class PaymentHandler:
 
     async def __call__(self, message: ReceivedMessage) -> None:
         payment = parse_event(Payment, message.data, message.attributes)
+        check_event_times(payment, message.publish_time, self._max_ahead)
         if self._unknown_fields is not None:
             self._unknown_fields.record(payment)
+        version = payment_version_micros(payment, message.publish_time)
         now = self._clock()
         if await self._orders.order_exists(payment.order_id):
-            await self._orders.set_payment(payment, "stream", now)
+            await self._orders.set_payment(payment, version, "stream", now)
             return
-        await self._dlq.park(payment, now)
+        await self._dlq.park(payment, message.publish_time, now)
         self._crash.reached(CrashPoint.AFTER_PARK_BEFORE_ACK)
         if await self._orders.order_exists(payment.order_id):
             # The order landed meanwhile, and the order consumer may have looked for parked
             # payments before this one was parked: join it here rather than leave it waiting.
-            await self._orders.set_payment(payment, "stream", now)
-            await self._dlq.remove(payment.order_id, payment.payment_id)
+            await self._orders.set_payment(payment, version, "stream", now)
+            await self._dlq.remove(payment.order_id, payment.payment_id, version)
             return
         await self._publisher.publish(self._dlq_topic, [_announcement(message, now)])
         if self._on_parked is not None:
