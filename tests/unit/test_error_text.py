@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
-from collections.abc import Iterator
 from typing import Any
 
 import aiohttp
@@ -100,19 +98,6 @@ class RecordedHealth(HealthState):
     def down(self, dependency: str, reason: str) -> None:
         super().down(dependency, reason)
         self.bodies.append(json.dumps(self.readiness()[1]))
-
-
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    """Put structlog's and the root logger's defaults back after a test configured them."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    try:
-        yield
-    finally:
-        structlog.contextvars.clear_contextvars()
-        structlog.reset_defaults()
-        root.handlers[:], root.level = handlers, level
 
 
 def production_logging() -> None:

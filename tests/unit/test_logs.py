@@ -4,8 +4,6 @@ line per message on the happy path."""
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import Iterator
 
 import pytest
 import structlog
@@ -41,19 +39,6 @@ async def test_the_happy_path_logs_no_line_per_message() -> None:
         async with h.running():
             await eventually(lambda: len(h.sub.acked) == 30)
     assert {entry["event"] for entry in logs} <= {"consumer.started", "consumer.stopped"}
-
-
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    """Put structlog's and the root logger's defaults back after a test configured them."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    try:
-        yield
-    finally:
-        structlog.contextvars.clear_contextvars()
-        structlog.reset_defaults()
-        root.handlers[:], root.level = handlers, level
 
 
 @pytest.mark.usefixtures("restore_logging")
