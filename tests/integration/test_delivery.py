@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import os
 
+import pytest
 from gcloud.aio.pubsub import SubscriberClient
 
+from ecom_devtools.drain import drain_now
 from ecom_order_consumer.handler import OrderHandler
+from ecom_shared.consumer import Consumer
 from ecom_shared.provision import provision
 from ecom_shared.pubsub import OutgoingMessage, ReceivedMessage
 from ecom_shared.resources import Resources
@@ -67,7 +71,25 @@ async def test_thousands_of_messages_are_acked_once_without_redelivery(
         p.orders_subscription, OrderHandler(resources.orders, resources.dlq)
     ) as consumer:
         await eventually(lambda: acked(consumer, total), timeout=120)
-        # A lost ack shows as a redelivery once the ack deadline has passed: watch that long.
-        await asyncio.sleep(p.ack_deadline_seconds + 2)
-    assert consumer.stats.received == total  # nothing came back: no ack was lost
+        # A lost ack shows as a redelivery once the lease it ended has run out, at most one ack
+        # deadline after the last ack: the consumer must pull nothing for longer than that.
+        await quiet(consumer, p.ack_deadline_seconds + 2, timeout=120)
+    # Then ask the emulator itself: a message whose ack it never got is handed out again now.
+    host = os.environ["PUBSUB_EMULATOR_HOST"]
+    left = await drain_now(host, p.project_id, p.orders_subscription)
+    assert left == [], f"{len(left)} messages came back: their ack was lost"
+    assert consumer.stats.received == total  # nothing came back to the consumer either
     assert consumer.stats.retried == 0
+
+
+async def quiet(consumer: Consumer, seconds: float, *, timeout: float) -> None:
+    """Poll until ``consumer`` has received nothing for ``seconds``; fail after ``timeout``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    seen, since = consumer.stats.received, loop.time()
+    while loop.time() - since < seconds:
+        if loop.time() > deadline:
+            pytest.fail(f"still receiving after {timeout} s: {consumer.stats}")
+        await asyncio.sleep(0.2)
+        if consumer.stats.received != seen:
+            seen, since = consumer.stats.received, loop.time()
