@@ -167,21 +167,49 @@ async def test_failed_pulls_are_retried_with_backoff() -> None:
     assert h.consumer.stats.pull_errors == 5
 
 
+def abandoned_pulls(sub: FakeSubscription) -> list[int]:
+    """Make ``sub``'s empty pulls long polls that only a cancel ends; count those cancels."""
+    cancels = [0]
+    serve = sub.pull
+
+    async def long_poll(max_messages: int, timeout: float) -> list[ReceivedMessage]:
+        if sub.queue:
+            return await serve(max_messages, timeout)
+        sub.pulls += 1
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancels[0] += 1
+            raise
+        return []
+
+    sub.pull = long_poll  # type: ignore[method-assign]
+    return cancels
+
+
 async def test_stop_drains_the_batch_in_hand() -> None:
     started = asyncio.Event()
     release = asyncio.Event()
+    cancelled: list[str] = []
 
     async def slow(message: ReceivedMessage) -> None:
         started.set()
-        await release.wait()
+        try:
+            await release.wait()
+        except asyncio.CancelledError:
+            cancelled.append(message.ack_id)
+            raise
 
     message = received(b"1")
     h = Harness(slow, [message])
+    idle_pulls_ended = abandoned_pulls(h.sub)
     task = asyncio.create_task(h.consumer.run(h.stop))
     await started.wait()
+    await eventually(lambda: h.sub.pulls >= 2)  # the other puller waits on a long poll
     h.stop.set()
-    await asyncio.sleep(0.02)
-    assert not task.done()  # still draining
+    await eventually(lambda: idle_pulls_ended[0] == 1)  # the other puller has seen the stop
+    assert cancelled == []  # the handler in hand is left to finish
+    assert not task.done()  # and run() waits for it
     release.set()
     await asyncio.wait_for(task, 2)
     assert h.sub.acked == [message.ack_id]
@@ -271,18 +299,25 @@ async def test_the_next_pull_goes_out_while_the_ack_is_on_the_wire_and_stop_wait
     h = Harness(ok_handler, [first, second], settings=one_puller)
     release = asyncio.Event()
     real_ack = h.sub.ack
+    abandoned_acks: list[Sequence[str]] = []
 
     async def slow_ack(ack_ids: Sequence[str]) -> None:
-        await release.wait()
+        try:
+            await release.wait()
+        except asyncio.CancelledError:
+            abandoned_acks.append(ack_ids)
+            raise
         await real_ack(ack_ids)
 
     h.sub.ack = slow_ack  # type: ignore[method-assign]
+    pulls_ended = abandoned_pulls(h.sub)
     task = asyncio.create_task(h.consumer.run(h.stop))
-    await eventually(lambda: h.sub.pulls >= 2)  # pulled again with the first ack unsent
+    await eventually(lambda: h.sub.pulls >= 3)  # pulled again with both acks unsent
     assert h.sub.acked == []
     h.stop.set()
-    await asyncio.sleep(0.05)
-    assert not task.done()  # the stop waits for the acks still on the wire
+    await eventually(lambda: pulls_ended[0] == 1)  # the puller has seen the stop
+    assert abandoned_acks == []  # the acks still on the wire are not given up
+    assert not task.done()  # and run() waits for them
     release.set()
     await asyncio.wait_for(task, 5)
     assert h.sub.acked == [first.ack_id, second.ack_id]

@@ -107,9 +107,12 @@ async def test_an_idle_consumer_notices_cassandra_down_through_its_probe() -> No
 async def test_the_gate_reopens_by_its_own_probe_while_pullers_wait_on_a_long_poll() -> None:
     telemetry = Telemetry.create()
     answers = asyncio.Event()
+    failed_probes = 0
 
     async def probe() -> None:
+        nonlocal failed_probes
         if not answers.is_set():
+            failed_probes += 1
             raise StoreUnavailable("ping timed out")
 
     gate = DependencyGate({CASSANDRA: probe}, Backoff(0.01, 0.02), telemetry.health)
@@ -117,8 +120,8 @@ async def test_the_gate_reopens_by_its_own_probe_while_pullers_wait_on_a_long_po
     stop = asyncio.Event()
     watcher = asyncio.create_task(gate.watch(stop, 0.01))
     try:
-        await asyncio.sleep(0.05)
-        assert not gate.is_open  # no puller asked, and the probe still fails
+        await eventually(lambda: failed_probes >= 3)  # the watcher probes with no puller asking
+        assert not gate.is_open  # and a failed probe keeps the gate closed
         answers.set()
         await eventually(lambda: gate.is_open)
         assert telemetry.health.is_up(CASSANDRA)
