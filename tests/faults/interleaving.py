@@ -58,7 +58,7 @@ Delivery = tuple[EventType, ReceivedMessage, bool]
 
 @dataclass(frozen=True, slots=True)
 class Stream:
-    orders: list[ReceivedMessage]  # in publish order: versions by ascending update time
+    orders: list[ReceivedMessage]  # in publish order (not always by update time)
     payments: list[ReceivedMessage]  # orphans (order never published) included
     bad: list[tuple[EventType, ReceivedMessage]]
     order_ids: list[int]
@@ -71,6 +71,15 @@ class Stream:
             [(EventType.ORDER, m, False) for m in self.orders]
             + [(EventType.PAYMENT, m, False) for m in self.payments]
             + [(kind, m, True) for kind, m in self.bad]
+        )
+
+    def describe(self) -> str:
+        """Every message once, one line each (for a failure's report): what a reader needs to
+        replay the stream by hand."""
+        return "\n".join(
+            f"{kind.value} {m.message_id} published {m.publish_time.isoformat()}"
+            f"{' malformed' if malformed else ''}: {(m.data or b'').decode(errors='replace')}"
+            for kind, m, malformed in self.messages
         )
 
 
@@ -111,9 +120,12 @@ def order_versions(draw: st.DrawFn, order_id: int) -> list[Order]:
 
 @st.composite
 def payments_of(draw: st.DrawFn, order_id: int) -> list[Payment]:
-    """None, one, or a failed payment and a later retry; the last one may be sent again with
-    a new status and the same ``payment_datetime`` (published later: the version that wins)."""
+    """None, one, or a failed payment and a retry, later or in the same second (the higher
+    payment id then wins); the last one may be sent again with a new status and the same
+    ``payment_datetime`` (published later: the version that wins)."""
     count = draw(st.integers(0, 2))
+    minutes = [0, draw(st.sampled_from([0, 5]))]
+    seconds = draw(st.integers(1, 59))
     payments = [
         Payment(
             payment_id=order_id * 10 + i,
@@ -121,7 +133,7 @@ def payments_of(draw: st.DrawFn, order_id: int) -> list[Payment]:
             payment_method=draw(st.sampled_from(["Credit Card", "PayPal"])),
             card_last_four=draw(st.sampled_from(["4242", None])),
             payment_status="Failed" if i + 1 < count else "Completed",
-            payment_datetime=T0 + timedelta(minutes=5 * i, seconds=draw(st.integers(1, 59))),
+            payment_datetime=T0 + timedelta(minutes=minutes[i], seconds=seconds),
         )
         for i in range(count)
     ]
