@@ -7,9 +7,10 @@ from datetime import timedelta
 from ecom_shared.clock import Clock, utc_now
 from ecom_shared.coalesce import Coalescer
 from ecom_shared.completion import complete_parked
-from ecom_shared.events import MAX_AHEAD, Order, check_event_times, parse_event
+from ecom_shared.events import MAX_AHEAD, Order
 from ecom_shared.faults import NO_CRASH, CrashHook
 from ecom_shared.pubsub import ReceivedMessage
+from ecom_shared.reading import read_event
 from ecom_shared.store import DlqTable, OrdersTable, ParkedPayment
 from ecom_shared.unknown_fields import UnknownFields
 from ecom_shared.versions import order_version_micros
@@ -52,10 +53,7 @@ class OrderHandler:
         self._parked: Coalescer[int, list[ParkedPayment]] = Coalescer(dlq.parked_for_many, list)
 
     async def __call__(self, message: ReceivedMessage) -> None:
-        order = parse_event(Order, message.data, message.attributes)
-        check_event_times(order, message.publish_time, self._max_ahead)
-        if self._unknown_fields is not None:
-            self._unknown_fields.record(order)
+        order = read_event(Order, message, self._max_ahead, self._unknown_fields)
         version = order_version_micros(order, message.publish_time, message.data or b"")
         now = self._clock()
         await self._orders.upsert_order(order, version, now)

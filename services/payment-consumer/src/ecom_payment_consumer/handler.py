@@ -11,11 +11,10 @@ from ecom_shared.events import (
     MAX_AHEAD,
     EventType,
     Payment,
-    check_event_times,
-    parse_event,
 )
 from ecom_shared.faults import NO_CRASH, CrashHook, CrashPoint
 from ecom_shared.pubsub import OutgoingMessage, Publisher, ReceivedMessage
+from ecom_shared.reading import read_event
 from ecom_shared.store import DlqTable, OrdersTable
 from ecom_shared.unknown_fields import UnknownFields
 from ecom_shared.versions import payment_version_micros
@@ -63,10 +62,7 @@ class PaymentHandler:
         self._crash = crash
 
     async def __call__(self, message: ReceivedMessage) -> None:
-        payment = parse_event(Payment, message.data, message.attributes)
-        check_event_times(payment, message.publish_time, self._max_ahead)
-        if self._unknown_fields is not None:
-            self._unknown_fields.record(payment)
+        payment = read_event(Payment, message, self._max_ahead, self._unknown_fields)
         version = payment_version_micros(payment, message.publish_time)
         now = self._clock()
         if await self._orders.order_exists(payment.order_id):
