@@ -24,17 +24,24 @@ What a scenario has: ``settings`` and ``env`` (what the services get), ``manifes
 ``take_dead_letters`` and ``finish`` (which also stops every service; their exit codes are in the
 report).
 
-"Quiet" means: the verifier passes, no live consumer has a message in flight, an immediate
-pull finds nothing waiting on the orders and payments subscriptions, and then a DLQ worker
-pass has started and finished (two more passes on a live worker's metrics, or one
-``--once`` pass when none runs, which is also run whenever the rest is idle and no worker
-runs) and the verifier still passes.
+"Quiet" means: the verifier passes, no live consumer has a message in flight or has received
+one since the last look, an immediate pull finds nothing waiting on the orders and payments
+subscriptions, and then a running DLQ worker has started and finished a pass (two more passes
+on its metrics) and the verifier still passes. The harness never does the product's work: it
+runs no DLQ pass of its own, and a scenario whose workers are all dead fails, naming their exit
+codes. Its peeks spend a delivery attempt on each message they see, so it peeks only once the
+consumers have gone still (and counts its peeks in the report).
+
+Kills the issue wants to land mid-work go through :meth:`Scenario.kill_mid_work`, which kills a
+consumer only while its metrics show messages in flight, and a DLQ worker only while a pass is
+shown to be running; the evidence is in the report's ``kills``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import time
 import uuid
 from collections import Counter
@@ -44,17 +51,20 @@ from types import TracebackType
 from ecom_devtools.drain import Pulled
 from ecom_producer.verify import Report, verify
 from ecom_shared.cassandra import Session, cassandra_session
-from ecom_shared.manifest import ExpectedState, load_expected
+from ecom_shared.manifest import ExpectedState, load_expected, read_records
 from ecom_shared.provision import provision
+from tests.faults.copies import count_copies, unannounced
 from tests.faults.pubsub import (
     check_dead_letters,
+    dead_letter_key,
+    drain,
     expected_dead_letters,
     source_id,
     take_dead_letters,
     waiting,
 )
 from tests.faults.report import FaultReport, emit, fold
-from tests.faults.services import CONSUMERS, Service
+from tests.faults.services import CONSUMERS, Service, total
 from tests.infra import InfraUnderTest
 
 SERVICE_ENV = {
@@ -95,6 +105,11 @@ class Scenario:
         self.services: list[Service] = []
         self.faults: Counter[str] = Counter()
         self.dead_letters: list[Pulled] = []
+        self.announcements: list[Pulled] = []
+        self.republished = 0
+        self.kills: list[dict[str, object]] = []
+        self.peeks = 0
+        self._received: dict[str, float] | None = None  # at the last look, by consumer
         self._started = time.monotonic()
 
     async def __aenter__(self) -> Scenario:
@@ -156,6 +171,43 @@ class Scenario:
         service.signal_term()
         return await service.wait_exit(grace)
 
+    async def kill_mid_work(self, service: Service, timeout: float = 120.0) -> None:
+        """SIGKILL ``service`` at a moment shown to be mid-work, and reap it: a consumer as soon
+        as its metrics show messages in flight; a DLQ worker while a pass runs. For the worker
+        the proof is made while it is frozen (SIGSTOP): ``ecom_dlq_pass_running`` read 1 and its
+        log holds no more finished passes than its counters did at that reading (the counters
+        and the log line of a pass are updated with no await between them, so a scrape cannot
+        fall between them); if the pass ended meanwhile it is let go (SIGCONT) and tried again.
+        The evidence goes in the report's ``kills``; no kill within ``timeout`` fails."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            samples = await service.scrape()
+            if samples is None:
+                await asyncio.sleep(0.05)
+                continue
+            if service.kind in CONSUMERS:
+                in_flight = total(samples, "ecom_messages_in_flight")
+                if in_flight > 0:
+                    await self.kill(service)
+                    self._killed(service, in_flight=int(in_flight))
+                    return
+            elif total(samples, "ecom_dlq_pass_running") == 1:
+                finished = total(samples, "ecom_dlq_passes_total")
+                service.signal(signal.SIGSTOP)
+                logged = len(service.events("dlq.pass_done", all_runs=False)) + len(
+                    service.events("dlq.pass_failed", all_runs=False)
+                )
+                if logged == finished:
+                    await self.kill(service)
+                    self._killed(service, pass_running=int(finished) + 1)
+                    return
+                service.signal(signal.SIGCONT)
+            await asyncio.sleep(0.005)
+        raise AssertionError(f"{service.name} was never seen mid-work within {timeout} s")
+
+    def _killed(self, service: Service, **evidence: int) -> None:
+        self.kills.append({"service": service.name, "run": len(service.runs), **evidence})
+
     async def started(self, *services: Service, timeout: float = 120.0) -> None:
         """Wait until each service (default: all) is at work: serving its metrics port and,
         for a consumer, pulling (it logged ``consumer.started``)."""
@@ -198,6 +250,15 @@ class Scenario:
         """Run the producer to the end; its exit code."""
         return await self.wait_producer(self.start_producer(orders, **options))  # type: ignore[arg-type]
 
+    def published_per_consumer(self) -> dict[str, int]:
+        """How many messages the manifest lists per consuming service (each duplicate and
+        malformed message counted)."""
+        counts: Counter[str] = Counter()
+        for record in read_records(self._manifest_lines()):
+            topic = record.get("topic") or ("orders" if record["kind"] == "order" else "payments")
+            counts[_CONSUMER_OF[topic]] += 1
+        return dict(counts)
+
     def expected(self) -> ExpectedState:
         return load_expected(self.manifest)
 
@@ -210,8 +271,7 @@ class Scenario:
         async with cassandra_session(self.settings.cassandra) as session:
             report = await self._verify(session, expected)
             while time.monotonic() < deadline:
-                # With no worker running, parked payments wait for the pass this runs.
-                if (report.ok or not self._live_workers()) and await self._idle():
+                if report.ok and await self._idle():
                     passed = await self._dlq_pass(deadline)
                     report = await self._verify(session, expected)
                     if passed and report.ok and await self._idle():
@@ -227,22 +287,35 @@ class Scenario:
         return await verify(session, self.settings.cassandra, expected)
 
     async def _idle(self) -> bool:
+        """No live consumer holds a message or received one since the last look, and then an
+        immediate pull finds nothing waiting."""
+        received: dict[str, float] = {}
         for service in self.services:
-            busy = service.kind in CONSUMERS and service.alive
-            if busy and await service.metric("ecom_messages_in_flight") != 0:
+            if service.kind not in CONSUMERS or not service.alive:
+                continue
+            samples = await service.scrape()
+            if samples is None or total(samples, "ecom_messages_in_flight") != 0:
                 return False
+            received[service.name] = total(samples, "ecom_messages_received_total")
+        still, self._received = received == self._received, received
+        if not still:
+            return False
         p = self.settings.pubsub
         for subscription in (p.orders_subscription, p.payments_subscription):
+            self.peeks += 1
             if await waiting(self.infra.pubsub_host_port, p.project_id, subscription):
                 return False
         return True
 
     async def _dlq_pass(self, deadline: float) -> bool:
-        """True once a whole DLQ pass ran after this call began."""
+        """True once a whole DLQ pass ran after this call began, on a running worker; a
+        scenario that started workers and has none running now fails."""
         workers = self._live_workers()
         if not workers:
-            [once] = self.start("dlq-worker", args=["--once"])
-            return await once.wait_exit(max(1.0, deadline - time.monotonic())) == 0
+            codes = {w.name: w.exit_codes for w in self.of("dlq-worker")}
+            if codes:
+                raise AssertionError(f"no DLQ worker runs to finish the work: {codes}")
+            return True  # a scenario without a worker: parked payments stay parked
         before = [await w.metric("ecom_dlq_passes_total", outcome="ok") for w in workers]
         while time.monotonic() < deadline:
             for worker, then in zip(workers, before, strict=True):
@@ -267,30 +340,76 @@ class Scenario:
         self.dead_letters += await take_dead_letters(host, self.settings.pubsub)
         return self.dead_letters
 
+    async def take_announcements(self) -> list[Pulled]:
+        """Everything on the ``dlq-payments`` subscription now, acked, kept for the report."""
+        p = self.settings.pubsub
+        self.announcements += await drain(
+            self.infra.pubsub_host_port, p.project_id, p.dlq_payments_subscription
+        )
+        return self.announcements
+
     def _manifest_lines(self) -> list[str]:
         return self.manifest.read_text(encoding="utf-8").splitlines()
 
-    async def finish(self, timeout: float = 240.0) -> FaultReport:
-        """Wait quiet, verify, check the dead letters, stop every service (SIGTERM; their exit
-        codes are in the report); emit and return the scenario's report."""
+    async def finish(self, timeout: float = 240.0, *, announced_all: bool = True) -> FaultReport:
+        """Wait quiet, verify, check the dead letters and the announcements (each copy must be
+        explained by a death; with ``announced_all``, every payment of an order that never came
+        must have been announced), stop every service (SIGTERM; their exit codes are in the
+        report); emit and return the scenario's report."""
         verdict = await self.wait_quiet(timeout)
-        dead = check_dead_letters(
-            await self.take_dead_letters(),
-            expected_dead_letters(self._manifest_lines()),
-            self.settings.pubsub,
-        )
+        p = self.settings.pubsub
+        dead_letters = await self.take_dead_letters()
+        dead = check_dead_letters(dead_letters, expected_dead_letters(self._manifest_lines()), p)
+        announcements = await self.take_announcements()
         seconds = round(time.monotonic() - self._started, 1)
         await self.stop_all()
+        lives = [life for service in self.services for life in service.lives()]
+        dead_copies = count_copies(
+            dead_letters,
+            lives,
+            source_of=source_id,
+            handler_of=lambda m: _CONSUMER_OF[dead_letter_key(m, p).split("/")[0]],
+        )
+        announced = count_copies(
+            announcements,
+            lives,
+            source_of=source_id,
+            handler_of=lambda m: "payment-consumer",
+        )
+        orphans = [
+            str(r.get("message_id"))
+            for r in read_records(self._manifest_lines())
+            if r["kind"] == "payment" and r.get("orphan")
+        ]
         report = fold(
             self.name,
             verdict.counts,
             dead,
+            unexplained_copies=len(dead_copies.unexplained) + len(announced.unexplained),
+            unannounced=unannounced(announcements, orphans) if announced_all else 0,
+            out_of_scope=verdict.observed.get("rows_out_of_scope", 0),
             events=self.expected().published,
             faults=sum(self.faults.values()),
             seconds=seconds,
+            announced=announced.distinct,
+            announcement_copies=announced.copies,
+            republished=self.republished,
+            peeks=self.peeks,
+            kills=self.kills,
             fault_kinds=dict(self.faults),
-            examples=verdict.examples,
+            examples={
+                **verdict.examples,
+                **_named("unexplained dead-letter copies", dead_copies.unexplained),
+                **_named("unexplained announcement copies", announced.unexplained),
+            },
             exit_codes={s.name: list(s.exit_codes) for s in self.services},
         )
         emit(report, self.workdir / "fault-report.jsonl")
         return report
+
+
+_CONSUMER_OF = {"orders": "order-consumer", "payments": "payment-consumer"}
+
+
+def _named(what: str, sources: tuple[str, ...]) -> dict[str, list[str]]:
+    return {what: list(sources[:10])} if sources else {}

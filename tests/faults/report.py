@@ -4,18 +4,23 @@ The verifier's categories are folded into three figures:
 
 - **lost**: something the manifest says must be there is not: ``orders_missing``,
   ``payments_missing``, ``parked_missing``, plus malformed messages missing from the
-  dead-letter subscription;
+  dead-letter subscription and payments of orders that never came that were never announced on
+  ``dlq-payments`` (``unannounced``);
 - **duplicated**: one fact present twice, or an effect nothing in the manifest explains (what a
   redelivery or replay would leave behind in keyed tables): ``rows_unexplained``,
-  ``payments_unexplained``, ``parked_but_order_exists`` (a payment joined and still parked);
+  ``payments_unexplained``, ``parked_but_order_exists`` (a payment joined and still parked),
+  rows of the scenario's own keyspace outside the manifest's ids (``out_of_scope``), and copies
+  on ``dead-letter`` or ``dlq-payments`` that no death explains (``unexplained_copies``, see
+  :mod:`tests.faults.copies`);
 - **wrong**: every other category (``orders_wrong``, ``payments_wrong``, and any category the
   verifier adds later), plus messages on the dead-letter subscription that the manifest does
   not list as malformed (a healthy message there is wrong, whatever the reason).
 
-A second copy of one dead-lettered message (same ``source_message_id``) is the dead-letter
-publish redelivered, which at-least-once allows when a consumer dies between that publish and
-its ack; it is reported apart as ``dead_letter_copies`` and each scenario says whether it may
-be non-zero.
+A second copy of one dead-lettered message or announcement (same ``source_message_id``) is
+the publish redelivered, which at-least-once allows when a consumer dies between that publish
+and its ack; such copies are reported apart (``dead_letter_copies``, ``announcement_copies``),
+each must be explained by a death, and each scenario says whether there may be any.
+``republished`` counts what a scenario published again itself (after an emulator restart).
 """
 
 from __future__ import annotations
@@ -64,6 +69,14 @@ class FaultReport:
     dead_letter_expected: dict[str, int] = field(default_factory=dict)
     dead_letter_got: dict[str, int] = field(default_factory=dict)
     dead_letter_copies: int = 0
+    announced: int = 0
+    announcement_copies: int = 0
+    unexplained_copies: int = 0
+    unannounced: int = 0
+    out_of_scope: int = 0
+    republished: int = 0
+    peeks: int = 0
+    kills: list[dict[str, object]] = field(default_factory=list)
     examples: dict[str, list[str]] = field(default_factory=dict)
     exit_codes: dict[str, list[int | None]] = field(default_factory=dict)
 
@@ -79,17 +92,25 @@ def fold(
     scenario: str,
     counts: dict[str, int],
     dead: DeadLetterCheck,
+    *,
+    unexplained_copies: int = 0,
+    unannounced: int = 0,
+    out_of_scope: int = 0,
     **figures: object,
 ) -> FaultReport:
-    """The table's figures from the verifier's ``counts`` and the dead-letter check."""
-    lost = sum(n for name, n in counts.items() if name in LOST) + dead.missing
+    """The table's figures from the verifier's ``counts``, the dead-letter check and the
+    copies and announcements accounting."""
+    lost = sum(n for name, n in counts.items() if name in LOST) + dead.missing + unannounced
     duplicated = sum(n for name, n in counts.items() if name in DUPLICATED)
     wrong = sum(n for name, n in counts.items() if name not in LOST | DUPLICATED)
     return FaultReport(
         scenario=scenario,
         lost=lost,
         wrong=wrong + dead.unexpected,
-        duplicated=duplicated,
+        duplicated=duplicated + unexplained_copies + out_of_scope,
+        unexplained_copies=unexplained_copies,
+        unannounced=unannounced,
+        out_of_scope=out_of_scope,
         verifier=dict(counts),
         dead_letter_expected=dead.expected,
         dead_letter_got=dead.got,
@@ -112,14 +133,16 @@ def emit(report: FaultReport, fallback: Path) -> Path:
 
 def table(reports: list[FaultReport]) -> list[str]:
     """The issue's table: scenario, events, faults injected, lost, wrong, duplicated, duration;
-    then the dead-letter copies (see the module's note)."""
+    then what was published again, and the copies on dead-letter and dlq-payments (see the
+    module's note)."""
     head = (
         f"{'scenario':<38} {'events':>7} {'faults':>6} {'lost':>5} {'wrong':>5} {'dup':>5} "
-        f"{'s':>6} {'dl copies':>9}"
+        f"{'s':>6} {'republished':>11} {'dl copies':>9} {'ann copies':>10}"
     )
     rows = [
         f"{r.scenario:<38} {r.events:>7} {r.faults:>6} {r.lost:>5} {r.wrong:>5} "
-        f"{r.duplicated:>5} {r.seconds:>6.1f} {r.dead_letter_copies:>9}"
+        f"{r.duplicated:>5} {r.seconds:>6.1f} {r.republished:>11} {r.dead_letter_copies:>9} "
+        f"{r.announcement_copies:>10}"
         for r in reports
     ]
     return [head, *rows]

@@ -45,6 +45,8 @@ class Republished:
     payments: int
     orphans: int
     malformed: int
+    on_topic: dict[str, int]
+    """How many went to each topic (``orders``, ``payments``), malformed ones included."""
 
     @property
     def total(self) -> int:
@@ -143,4 +145,8 @@ async def republish_lost(
         payments=len(payments) - orphans,
         orphans=orphans,
         malformed=sum(missing_dead_letters.values()),
+        on_topic={
+            "orders": len(outgoing[p.orders_topic]),
+            "payments": len(outgoing[p.payments_topic]),
+        },
     )

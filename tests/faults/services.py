@@ -12,11 +12,13 @@ import json
 import signal
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
 from ecom_devtools.services import ServiceProcess
 
@@ -34,6 +36,11 @@ class Service:
     args: list[str] = field(default_factory=list)
     runs: list[ServiceProcess] = field(default_factory=list)
     exit_codes: list[int | None] = field(default_factory=list)
+    started_at: list[float] = field(default_factory=list)
+    """Wall-clock time (``time.time()``) of each run's start."""
+    ended_at: list[float] = field(default_factory=list)
+    """Of each run that ended: when. Killed here, the moment of the kill; killed by itself (a
+    crash hook), its last log line; else when it was seen gone."""
 
     @property
     def name(self) -> str:
@@ -56,6 +63,7 @@ class Service:
         process = ServiceProcess(self.kind, list(self.args), log, dict(self.env))
         process.start(base_env)
         self.runs.append(process)
+        self.started_at.append(time.time())
         return process
 
     def signal(self, sig: signal.Signals) -> None:
@@ -74,12 +82,35 @@ class Service:
             await asyncio.sleep(0.1)
         if code is not None and len(self.exit_codes) < len(self.runs):
             self.exit_codes.append(code)
+            if len(self.ended_at) < len(self.runs):
+                crashed = code == -signal.SIGKILL
+                self.ended_at.append(self._last_logged() if crashed else time.time())
         return code
 
     async def kill(self) -> int | None:
         """SIGKILL and reap."""
         self.signal(signal.SIGKILL)
+        if len(self.ended_at) < len(self.runs):
+            self.ended_at.append(time.time())
         return await self.wait_exit(30)
+
+    def _last_logged(self) -> float:
+        """The time of the current run's last log line (now, if it logged none)."""
+        try:
+            lines = self.process.log_path.read_text(encoding="utf-8", errors="replace")
+            stamp = json.loads(lines.splitlines()[-1])["timestamp"]
+            return datetime.fromisoformat(stamp).timestamp()
+        except (OSError, IndexError, ValueError, KeyError, TypeError):
+            return time.time()
+
+    def lives(self) -> list[Life]:
+        """Each run: when it started and ended, and whether it was killed."""
+        return [
+            Life(self.kind, started, ended, code == -signal.SIGKILL)
+            for started, ended, code in zip(
+                self.started_at, self.ended_at, self.exit_codes, strict=False
+            )
+        ]
 
     async def stop(self, grace: float, *, signalled: bool = False) -> int | None:
         """SIGTERM (unless ``signalled`` already: a second one during the final teardown would
@@ -120,6 +151,12 @@ class Service:
     async def metric(self, name: str, **labels: str) -> float | None:
         """Sum of the current process's samples named ``name`` with these labels; None while it
         serves no metrics (starting, or gone)."""
+        samples = await self.scrape()
+        return None if samples is None else total(samples, name, **labels)
+
+    async def scrape(self) -> list[Sample] | None:
+        """Every sample of the current process's metrics, read at one moment; None while it
+        serves no metrics (starting, or gone)."""
         port = self.process.served_port() if self.alive else None
         if port is None:
             return None
@@ -132,9 +169,25 @@ class Service:
                 text = await reply.text()
         except (aiohttp.ClientError, OSError, TimeoutError):
             return None
-        return sum(
-            sample.value
-            for family in text_string_to_metric_families(text)
-            for sample in family.samples
-            if sample.name == name and labels.items() <= sample.labels.items()
-        )
+        return [
+            sample for family in text_string_to_metric_families(text) for sample in family.samples
+        ]
+
+
+@dataclass(frozen=True, slots=True)
+class Life:
+    """One run of a service: wall-clock start and end, and whether it was killed (SIGKILL)."""
+
+    kind: str
+    started: float
+    ended: float
+    killed: bool
+
+
+def total(samples: list[Sample], name: str, **labels: str) -> float:
+    """The sum of the samples named ``name`` that carry these labels."""
+    return sum(
+        sample.value
+        for sample in samples
+        if sample.name == name and labels.items() <= sample.labels.items()
+    )

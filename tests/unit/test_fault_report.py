@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -13,8 +14,10 @@ from ecom_devtools.drain import Pulled
 from ecom_shared.manifest import malformed_record
 from ecom_shared.settings import PubSubSettings
 from tests.faults import report as reports
-from tests.faults.pubsub import check_dead_letters, expected_dead_letters
+from tests.faults.copies import Copies, count_copies, publish_time, unannounced
+from tests.faults.pubsub import check_dead_letters, expected_dead_letters, source_id
 from tests.faults.report import REPORT_ENV, DeadLetterCheck, emit, fold
+from tests.faults.services import Life
 
 PUBSUB = PubSubSettings()
 CLEAN = DeadLetterCheck(expected={}, got={}, copies=0)
@@ -82,3 +85,55 @@ def test_each_report_is_one_json_line_appended_where_asked(
     assert len(lines) == 2
     assert json.loads(lines[0])["events"] == 5
     assert capsys.readouterr().out.startswith("FAULT-REPORT {")
+
+
+def published(source: str, at: float) -> Pulled:
+    moment = datetime.fromtimestamp(at, UTC).isoformat(timespec="microseconds")
+    stamp = moment.replace("+00:00", "123Z")  # as Pub/Sub writes it: nanoseconds, Z
+    return Pulled(f"m-{source}-{at}", b"{}", {"source_message_id": source}, stamp)
+
+
+def test_a_copy_counts_only_when_a_killed_run_explains_it() -> None:
+    killed = Life("payment-consumer", started=100.0, ended=110.0, killed=True)
+    stopped = Life("payment-consumer", started=110.0, ended=200.0, killed=False)
+    other_kind = Life("order-consumer", started=100.0, ended=150.0, killed=True)
+    messages = [
+        published("once", 105.0),
+        published("redelivered", 105.0),  # published by the killed run, then again after
+        published("redelivered", 120.0),
+        published("twice-alive", 130.0),  # both while nothing of its kind died
+        published("twice-alive", 131.0),
+    ]
+
+    def count(lives: list[Life]) -> Copies:
+        return count_copies(
+            messages, lives, source_of=source_id, handler_of=lambda m: "payment-consumer"
+        )
+
+    assert count([killed, stopped, other_kind]) == Copies(3, 2, ("twice-alive",))
+    # Without the kill, the redelivered copy is unexplained too; a kill of another kind of
+    # service explains nothing.
+    assert count([stopped, other_kind]).unexplained == ("redelivered", "twice-alive")
+
+
+def test_publish_times_are_read_to_the_microsecond() -> None:
+    assert publish_time(published("x", 1_700_000_000.25)) == 1_700_000_000.25
+
+
+def test_every_orphan_payment_message_must_be_announced() -> None:
+    announcements = [published("a", 1.0), published("b", 2.0)]
+    assert unannounced(announcements, ["a", "b"]) == 0
+    assert unannounced(announcements, ["a", "c", "d"]) == 2
+    report = fold(
+        "s",
+        {},
+        CLEAN,
+        unannounced=2,
+        unexplained_copies=1,
+        out_of_scope=3,
+        events=1,
+        faults=0,
+        seconds=0.0,
+    )
+    assert (report.lost, report.duplicated) == (2, 4)
+    assert not report.ok

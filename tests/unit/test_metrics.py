@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from ecom_dlq_worker.reconcile import Reconciler
+from ecom_dlq_worker.reconcile import PassReport, Reconciler
 from ecom_dlq_worker.settings import WorkerSettings
 from ecom_dlq_worker.worker import DlqWorker
 from ecom_payment_consumer.handler import PaymentHandler
@@ -198,6 +198,31 @@ async def test_a_dlq_pass_sets_counts_gauges_and_readiness() -> None:
     assert value(registry, "ecom_dlq_oldest_parked_age_seconds") == 5 * 3600
     assert value(registry, "ecom_dlq_passes_total", {"outcome": "ok"}) == 1
     assert value(registry, "ecom_dlq_pass_duration_seconds_count") == 1
+
+
+async def test_the_pass_running_gauge_is_one_during_a_pass_and_zero_after() -> None:
+    telemetry = Telemetry.create()
+    seen: list[float] = []
+
+    class Watched(Reconciler):
+        async def run_pass(self, stop: asyncio.Event | None = None) -> PassReport:
+            seen.append(value(telemetry.registry, "ecom_dlq_pass_running"))
+            if len(seen) == 2:
+                raise StoreUnavailable("scan timed out")
+            return await super().run_pass(stop)
+
+    async def probe() -> None:
+        return None
+
+    settings = WorkerSettings()
+    worker = DlqWorker(Watched(FakeOrders(), FakeDlq(), settings), settings, telemetry, probe)
+    assert value(telemetry.registry, "ecom_dlq_pass_running") == 0
+    await worker.run_pass()
+    assert value(telemetry.registry, "ecom_dlq_pass_running") == 0
+    with pytest.raises(StoreUnavailable):
+        await worker.run_pass()
+    assert seen == [1, 1]
+    assert value(telemetry.registry, "ecom_dlq_pass_running") == 0  # a failed pass ends too
 
 
 async def test_a_failed_dlq_pass_marks_cassandra_down_and_a_probe_brings_it_back() -> None:

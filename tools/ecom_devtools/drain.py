@@ -20,6 +20,8 @@ class Pulled:
     message_id: str
     data: bytes
     attributes: dict[str, str]
+    publish_time: str = ""
+    """As Pub/Sub gave it (RFC 3339, UTC); empty if it gave none."""
 
 
 async def drain_now(
@@ -59,4 +61,5 @@ def _pulled(message: dict[str, object]) -> Pulled:
         message_id=str(message["messageId"]),
         data=base64.b64decode(data) if isinstance(data, str) else b"",
         attributes=dict(attributes) if isinstance(attributes, dict) else {},
+        publish_time=str(message.get("publishTime") or ""),
     )

@@ -210,6 +210,11 @@ class DlqMetrics:
             buckets=PASS_BUCKETS,
             registry=registry,
         )
+        self.running = Gauge(
+            "ecom_dlq_pass_running",
+            "1 while a pass over the DLQ table runs, 0 between passes",
+            registry=registry,
+        )
         self.passes = Counter(
             "ecom_dlq_passes",
             "Passes over the DLQ table, by outcome (ok, failed)",

@@ -51,7 +51,15 @@ class DlqWorker:
         return 0
 
     async def run_pass(self, stop: asyncio.Event | None = None) -> PassReport:
-        """One pass, logged and recorded in the metrics and the health state."""
+        """One pass, logged and recorded in the metrics and the health state;
+        ``ecom_dlq_pass_running`` is 1 from its start until it is logged."""
+        self._metrics.running.set(1)
+        try:
+            return await self._run_pass(stop)
+        finally:
+            self._metrics.running.set(0)
+
+    async def _run_pass(self, stop: asyncio.Event | None) -> PassReport:
         started = time.perf_counter()
         try:
             report = await self._reconciler.run_pass(stop)
