@@ -312,6 +312,8 @@ class Scenario:
         scenario that started workers and has none running now fails."""
         workers = self._live_workers()
         if not workers:
+            for worker in self.of("dlq-worker"):
+                await worker.wait_exit(0)  # reap it, for its exit code
             codes = {w.name: w.exit_codes for w in self.of("dlq-worker")}
             if codes:
                 raise AssertionError(f"no DLQ worker runs to finish the work: {codes}")

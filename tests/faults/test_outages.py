@@ -44,6 +44,7 @@ from tests.faults.republish import republish_lost
 from tests.faults.services import Service
 from tests.infra import InfraUnderTest
 
+ACKED_BEFORE_KILL = 0.7  # of each subscription's messages, when the emulator is killed
 HELD_MESSAGES = 3000  # published while Cassandra stays away: about 15 s at 200 messages/s
 
 
@@ -143,15 +144,23 @@ async def test_cassandra_killed_and_restarted(
 async def test_emulator_restarted_under_running_consumers(
     infra: InfraUnderTest, tmp_path: Path, outage: Servers
 ) -> None:
-    # One small batch at a time, against a stream published as fast as the emulator takes
-    # it: the consumers still have a backlog when the emulator goes.
+    # The whole stream waits before the consumers start, and they take one small batch at a
+    # time: the emulator goes once each has acked most of its subscription's messages, with
+    # the rest still to come. Few messages are then never acked, and the bound below is tight.
     slow = {"ECOM_CONSUMER__PULLERS": "1", "ECOM_CONSUMER__MAX_MESSAGES": "20"}
     async with Scenario(infra, "5 emulator restarted", tmp_path, env=slow) as s:
+        code = await s.produce(3000, seed=505, payments_first=0.3, malformed=0.02)
+        assert code == 0
         consumers = s.start("order-consumer") + s.start("payment-consumer")
         s.start("dlq-worker")
         await s.started()
-        code = await s.produce(3000, seed=505, payments_first=0.3, malformed=0.02)
-        assert code == 0
+        published = s.published_per_consumer()
+
+        async def mostly_acked() -> bool:
+            acked = await acked_per_consumer(consumers)
+            return all(acked[kind] >= ACKED_BEFORE_KILL * n for kind, n in published.items())
+
+        await until(mostly_acked, f"each consumer acked {ACKED_BEFORE_KILL:.0%} of its messages")
         # What reached dead-letter and dlq-payments so far goes with the emulator: take it now.
         await s.take_dead_letters(timeout=0)
         await s.take_announcements()
@@ -159,9 +168,7 @@ async def test_emulator_restarted_under_running_consumers(
         s.fault("emulator SIGKILL and restart")
         # With the emulator gone no ack can land any more: these counts are final for it.
         acked = await acked_per_consumer(consumers)
-        never_acked = {
-            kind: published - acked[kind] for kind, published in s.published_per_consumer().items()
-        }
+        never_acked = {kind: n - acked[kind] for kind, n in published.items()}
         await outage.restart_emulator(down)
         await provision(s.settings, schema=False)
         # Nothing pulled from the old emulator is still in hand (a pull to the new one waits
@@ -190,14 +197,14 @@ async def test_emulator_restarted_under_running_consumers(
     assert all(codes == [0] for codes in report.exit_codes.values()), report.exit_codes
 
 
-async def acked_per_consumer(consumers: list[Service]) -> dict[str, int]:
+async def acked_per_consumer(consumers: list[Service]) -> Counter[str]:
     """Acks counted so far, by kind of consumer (every consumer must serve its metrics)."""
     acked: Counter[str] = Counter()
     for consumer in consumers:
         value = await consumer.metric("ecom_messages_acked_total")
         assert value is not None, f"{consumer.name} serves no metrics"
         acked[consumer.kind] += int(value)
-    return dict(acked)
+    return acked
 
 
 async def nothing_in_hand(consumers: list[Service]) -> bool:
