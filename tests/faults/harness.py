@@ -45,6 +45,7 @@ import signal
 import time
 import uuid
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 
@@ -110,6 +111,7 @@ class Scenario:
         self.kills: list[dict[str, object]] = []
         self.peeks = 0
         self._received: dict[str, float] | None = None  # at the last look, by consumer
+        self._emulator_runs = 1
         self._started = time.monotonic()
 
     async def __aenter__(self) -> Scenario:
@@ -327,6 +329,26 @@ class Scenario:
             await asyncio.sleep(0.3)
         return False
 
+    def emulator_restarted(self) -> None:
+        """A new emulator numbers its messages from 1 again: from now on, the source ids of what
+        is taken from dead-letter and dlq-payments are prefixed with the emulator's run, so that
+        a message of the new one is never counted as a copy of an old one."""
+        self._emulator_runs += 1
+
+    def _tagged(self, messages: list[Pulled]) -> list[Pulled]:
+        if self._emulator_runs == 1:
+            return messages
+        return [
+            replace(
+                m,
+                attributes={
+                    **m.attributes,
+                    "source_message_id": f"{self._emulator_runs}/{source_id(m)}",
+                },
+            )
+            for m in messages
+        ]
+
     async def take_dead_letters(self, timeout: float = 30.0) -> list[Pulled]:
         """Drain the dead-letter subscription until it gave as many distinct messages as the
         manifest lists as malformed (or ``timeout``), then once more for any extra."""
@@ -334,19 +356,19 @@ class Scenario:
         deadline = time.monotonic() + timeout
         host = self.infra.pubsub_host_port
         while True:
-            self.dead_letters += await take_dead_letters(host, self.settings.pubsub)
+            self.dead_letters += self._tagged(await take_dead_letters(host, self.settings.pubsub))
             distinct = {source_id(m) for m in self.dead_letters}
             if len(distinct) >= want or time.monotonic() > deadline:
                 break
             await asyncio.sleep(0.5)
-        self.dead_letters += await take_dead_letters(host, self.settings.pubsub)
+        self.dead_letters += self._tagged(await take_dead_letters(host, self.settings.pubsub))
         return self.dead_letters
 
     async def take_announcements(self) -> list[Pulled]:
         """Everything on the ``dlq-payments`` subscription now, acked, kept for the report."""
         p = self.settings.pubsub
-        self.announcements += await drain(
-            self.infra.pubsub_host_port, p.project_id, p.dlq_payments_subscription
+        self.announcements += self._tagged(
+            await drain(self.infra.pubsub_host_port, p.project_id, p.dlq_payments_subscription)
         )
         return self.announcements
 

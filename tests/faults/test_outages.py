@@ -38,7 +38,7 @@ from tests.faults.outages import (
     outage_settings,
     until,
 )
-from tests.faults.pubsub import dead_letter_key, expected_dead_letters, take_dead_letters
+from tests.faults.pubsub import dead_letter_key, expected_dead_letters, source_id
 from tests.faults.report import FaultReport
 from tests.faults.republish import republish_lost
 from tests.faults.services import Service
@@ -170,12 +170,13 @@ async def test_emulator_restarted_under_running_consumers(
         acked = await acked_per_consumer(consumers)
         never_acked = {kind: n - acked[kind] for kind, n in published.items()}
         await outage.restart_emulator(down)
+        s.emulator_restarted()
         await provision(s.settings, schema=False)
         # Nothing pulled from the old emulator is still in hand (a pull to the new one waits
         # for messages, so "pull.recovered" is logged only once something is published).
         await until(lambda: nothing_in_hand(consumers), "no consumer holds a message")
-        s.dead_letters += await take_dead_letters(infra.pubsub_host_port, s.settings.pubsub)
-        seen = {m.attributes.get("source_message_id"): m for m in s.dead_letters}
+        await s.take_dead_letters(timeout=0)
+        seen = {source_id(m): m for m in s.dead_letters}
         got = Counter(dead_letter_key(m, s.settings.pubsub) for m in seen.values())
         missing = expected_dead_letters(s.manifest.read_text().splitlines()) - got
         again = await republish_lost(s.settings, s.expected(), missing)
