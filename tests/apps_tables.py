@@ -5,7 +5,9 @@ our own; no product code.
 The rules: of an order's versions the one published last wins (there is no ``updated_at``); of
 an order's payments the later ``payment_datetime`` wins, at the same millisecond the higher
 ``payment_id % 1000``; a payment whose order never comes stays parked; a payment whose time is
-no instant is only on the dead-letter topic.
+no instant is only on the dead-letter topic. :func:`expected_from` applies them to any
+orders and payments in publish order (:mod:`tests.manifest_stream` reads the demo's manifest
+into them); :func:`expected_state` to an apps' stream.
 
 Values are read so that nothing is lost on the way: text as its bytes (``textAsBlob``), money
 as the digits Cassandra holds (``CAST(price AS text)``: acsylla cannot decode a decimal), the
@@ -15,6 +17,7 @@ date as its text, times as epoch milliseconds (``toUnixTimestamp``).
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -76,13 +79,18 @@ class Expected:
 
 
 def expected_state(stream: AppsStream) -> Expected:
+    return expected_from(stream.messages("orders"), stream.messages("payments"))
+
+
+def expected_from(orders_sent: Iterable[Sent], payments_sent: Iterable[Sent]) -> Expected:
+    """The tables' state after these orders and payments, each in publish order."""
     orders: dict[int, Sent] = {}
-    for order in stream.messages("orders"):
+    for order in orders_sent:
         orders[order.order_id] = order  # in publish order: the last one stays
     valid: dict[int, list[Sent]] = {}
     dead: Counter[bytes] = Counter()
     invalid: set[int] = set()
-    for payment in stream.messages("payments"):
+    for payment in payments_sent:
         if is_instant(payment.value["payment_datetime"]):
             valid.setdefault(payment.order_id, []).append(payment)
         else:
