@@ -2,13 +2,13 @@
 
 A consumer publishes a dead letter, or the announcement of a parked payment, before it acks
 the message. One that dies between that publish and the ack leaves the message unacked;
-redelivered, it is published again. That copy is what at-least-once allows, and the README
-promises nothing else makes one ("How it keeps data safe"). So each copy must follow a death:
-of the publishes of one source message, sorted by Pub/Sub's publish time, every one but the
-last must fall within the life of a run that could have handled the message (dead letters: a
-consumer of the subscription it came from; announcements: a payment consumer) and that was
-then killed, with the next one after that death. A copy that no death explains is a duplicate
-the pipeline made by itself.
+redelivered, it is published again. That copy is what at-least-once allows, and the docs
+promise nothing else makes one (docs/design.md, "How it keeps data safe"). So each copy must
+follow a death: of the publishes of one source message, sorted by Pub/Sub's publish time,
+every one but the last must fall within the life of a run that could have handled the message
+(dead letters: a consumer of the subscription it came from; announcements: a payment
+consumer) and that was then killed, with the next one after that death. A copy that no death
+explains is a duplicate the pipeline made by itself.
 
 The same accounting gives the announcements' promise: every payment published for an order
 that never came is parked, so every such message must have been announced at least once.
