@@ -10,22 +10,10 @@ only when Pub/Sub has accepted *its* messages, or raises what the shared request
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
+from ecom_shared.microbatch import MicroBatcher
 from ecom_shared.pubsub import MAX_MESSAGES_PER_PUBLISH, OutgoingMessage, Publisher
-
-
-@dataclass(slots=True)
-class _Waiting:
-    """Messages of several callers for one topic, each with the future its caller awaits."""
-
-    callers: list[tuple[Sequence[OutgoingMessage], asyncio.Future[list[str]]]] = field(
-        default_factory=list
-    )
-    count: int = 0
-    timer: asyncio.TimerHandle | None = None
 
 
 class BatchingPublisher:
@@ -40,44 +28,18 @@ class BatchingPublisher:
         max_messages: int = MAX_MESSAGES_PER_PUBLISH,
     ) -> None:
         self._inner = inner
-        self._max_delay = max_delay
-        self._max_messages = max_messages
-        self._waiting: dict[str, _Waiting] = {}
-        self._sending: set[asyncio.Task[None]] = set()
+        self._publishes: MicroBatcher[str, Sequence[OutgoingMessage], list[str]] = MicroBatcher(
+            self._send, max_delay=max_delay, max_size=max_messages, size=len
+        )
 
     async def publish(self, topic: str, messages: Sequence[OutgoingMessage]) -> list[str]:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[list[str]] = loop.create_future()
-        waiting = self._waiting.setdefault(topic, _Waiting())
-        waiting.callers.append((messages, future))
-        waiting.count += len(messages)
-        if waiting.count >= self._max_messages:
-            self._flush(topic)
-        elif waiting.timer is None:
-            waiting.timer = loop.call_later(self._max_delay, self._flush, topic)
-        return await future
+        return await self._publishes.submit(topic, messages)
 
-    def _flush(self, topic: str) -> None:
-        waiting = self._waiting.pop(topic, None)
-        if waiting is None:
-            return
-        if waiting.timer is not None:
-            waiting.timer.cancel()
-        task = asyncio.get_running_loop().create_task(self._send(topic, waiting))
-        self._sending.add(task)
-        task.add_done_callback(self._sending.discard)
-
-    async def _send(self, topic: str, waiting: _Waiting) -> None:
-        messages = [message for group, _ in waiting.callers for message in group]
-        try:
-            ids = await self._inner.publish(topic, messages)
-        except Exception as exc:  # noqa: BLE001 - every caller gets the failure to judge
-            for _, future in waiting.callers:
-                if not future.done():
-                    future.set_exception(exc)
-            return
-        start = 0
-        for group, future in waiting.callers:
-            if not future.done():  # a caller cancelled meanwhile no longer waits
-                future.set_result(ids[start : start + len(group)])
+    async def _send(self, topic: str, groups: list[Sequence[OutgoingMessage]]) -> list[list[str]]:
+        """One request for every caller's messages; each caller's ids, in its order."""
+        ids = await self._inner.publish(topic, [message for group in groups for message in group])
+        results, start = [], 0
+        for group in groups:
+            results.append(ids[start : start + len(group)])
             start += len(group)
+        return results

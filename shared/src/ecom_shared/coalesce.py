@@ -8,9 +8,10 @@ still awaits only its own answer, or the error the shared read raised.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
+
+from ecom_shared.microbatch import MicroBatcher
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -20,8 +21,8 @@ Fetch = Callable[[list[K]], Awaitable[dict[K, V]]]
 
 
 class Coalescer(Generic[K, V]):
-    """Collects keys for up to ``window`` seconds (or ``max_keys`` keys), then reads them in
-    one call of ``fetch``."""
+    """Collects keys for up to ``window`` seconds (or ``max_keys`` lookups), then reads them
+    in one call of ``fetch``; a key asked by several callers is read once."""
 
     def __init__(
         self,
@@ -33,42 +34,13 @@ class Coalescer(Generic[K, V]):
     ) -> None:
         self._fetch = fetch
         self._default = default
-        self._window = window
-        self._max_keys = max_keys
-        self._waiting: dict[K, list[asyncio.Future[V]]] = {}
-        self._timer: asyncio.TimerHandle | None = None
-        self._reading: set[asyncio.Task[None]] = set()
+        self._lookups: MicroBatcher[None, K, V] = MicroBatcher(
+            self._read, max_delay=window, max_size=max_keys
+        )
 
     async def get(self, key: K) -> V:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[V] = loop.create_future()
-        self._waiting.setdefault(key, []).append(future)
-        if len(self._waiting) >= self._max_keys:
-            self._flush()
-        elif self._timer is None:
-            self._timer = loop.call_later(self._window, self._flush)
-        return await future
+        return await self._lookups.submit(None, key)
 
-    def _flush(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        waiting, self._waiting = self._waiting, {}
-        if waiting:
-            task = asyncio.get_running_loop().create_task(self._read(waiting))
-            self._reading.add(task)
-            task.add_done_callback(self._reading.discard)
-
-    async def _read(self, waiting: dict[K, list[asyncio.Future[V]]]) -> None:
-        try:
-            found = await self._fetch(list(waiting))
-        except Exception as exc:  # noqa: BLE001 - every caller gets the shared read's error
-            for futures in waiting.values():
-                for future in futures:
-                    if not future.done():
-                        future.set_exception(exc)
-            return
-        for key, futures in waiting.items():
-            for future in futures:
-                if not future.done():
-                    future.set_result(found[key] if key in found else self._default())
+    async def _read(self, _: None, keys: list[K]) -> list[V]:
+        found = await self._fetch(list(dict.fromkeys(keys)))
+        return [found[key] if key in found else self._default() for key in keys]
