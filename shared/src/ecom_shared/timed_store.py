@@ -7,13 +7,25 @@ costs two clock reads and one histogram update (measured in ``scripts/bench_metr
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from datetime import datetime
 from time import perf_counter
+from typing import TypeVar
 
 from ecom_shared.events import Order, Payment
-from ecom_shared.metrics import StoreMetrics
+from ecom_shared.metrics import LoopSeries, StoreMetrics
 from ecom_shared.store import DlqTable, OrdersTable, ParkedPayment, PaymentSource, UnreadableRow
+
+T = TypeVar("T")
+
+
+async def _timed(series: LoopSeries, request: Awaitable[T]) -> T:
+    """Await ``request`` and add its duration to ``series``, whether it succeeded or raised."""
+    started = perf_counter()
+    try:
+        return await request
+    finally:
+        series.observe(perf_counter() - started)
 
 
 class TimedOrders:
@@ -24,27 +36,15 @@ class TimedOrders:
         self._pay = metrics.seconds.labels("set_payment")
 
     async def upsert_order(self, order: Order, version_micros: int, now: datetime) -> None:
-        started = perf_counter()
-        try:
-            await self._inner.upsert_order(order, version_micros, now)
-        finally:
-            self._upsert.observe(perf_counter() - started)
+        await _timed(self._upsert, self._inner.upsert_order(order, version_micros, now))
 
     async def order_exists(self, order_id: int) -> bool:
-        started = perf_counter()
-        try:
-            return await self._inner.order_exists(order_id)
-        finally:
-            self._exists.observe(perf_counter() - started)
+        return await _timed(self._exists, self._inner.order_exists(order_id))
 
     async def set_payment(
         self, payment: Payment, version_micros: int, source: PaymentSource, now: datetime
     ) -> None:
-        started = perf_counter()
-        try:
-            await self._inner.set_payment(payment, version_micros, source, now)
-        finally:
-            self._pay.observe(perf_counter() - started)
+        await _timed(self._pay, self._inner.set_payment(payment, version_micros, source, now))
 
 
 class TimedDlq:
@@ -58,32 +58,16 @@ class TimedDlq:
         self._lookup = metrics.seconds.labels("dlq_parked_for")
 
     async def park(self, payment: Payment, published_at: datetime, now: datetime) -> None:
-        started = perf_counter()
-        try:
-            await self._inner.park(payment, published_at, now)
-        finally:
-            self._park.observe(perf_counter() - started)
+        await _timed(self._park, self._inner.park(payment, published_at, now))
 
     def scan(self, page_size: int, segments: int) -> AsyncIterator[ParkedPayment | UnreadableRow]:
         return self._inner.scan(page_size, segments)
 
     async def parked_for_many(self, order_ids: list[int]) -> dict[int, list[ParkedPayment]]:
-        started = perf_counter()
-        try:
-            return await self._inner.parked_for_many(order_ids)
-        finally:
-            self._lookup.observe(perf_counter() - started)
+        return await _timed(self._lookup, self._inner.parked_for_many(order_ids))
 
     async def record_attempt(self, parked: ParkedPayment, now: datetime) -> None:
-        started = perf_counter()
-        try:
-            await self._inner.record_attempt(parked, now)
-        finally:
-            self._attempt.observe(perf_counter() - started)
+        await _timed(self._attempt, self._inner.record_attempt(parked, now))
 
     async def remove(self, order_id: int, payment_id: int, version: int | None) -> None:
-        started = perf_counter()
-        try:
-            await self._inner.remove(order_id, payment_id, version)
-        finally:
-            self._remove.observe(perf_counter() - started)
+        await _timed(self._remove, self._inner.remove(order_id, payment_id, version))
