@@ -25,6 +25,7 @@ from ecom_shared.settings import ConsumerServiceSettings
 from tests.fakes import FakeDlq, FakeOrders, FakePublisher, FakeSubscription, received
 from tests.unit.test_consumer import FAST
 from tests.unit.test_events import ORDER, PAYMENT, body
+from tests.unit.test_handlers import OrderLandsWhileParking
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 
@@ -156,3 +157,22 @@ async def test_reconcile_point_is_after_the_row_write_and_before_the_dlq_delete(
         await reconciler.run_pass()
     assert orders.payments[1][2] == "dlq"
     assert (1, 10) in dlq.rows
+
+
+async def test_a_join_after_parking_crashes_at_the_reconcile_point_too() -> None:
+    """The payment consumer joins a payment whose order landed while it parked it: the same
+    completion as the worker's, so the same point between the row write and the DLQ delete."""
+    order = parse_event(Order, body(ORDER, order_id=1), None)
+    orders, dlq, recorder = OrderLandsWhileParking(order), FakeDlq(), Recorder()
+    handler = PaymentHandler(
+        orders,
+        dlq,
+        FakePublisher(),
+        "dlq-payments",
+        crash=CrashHook(CrashPoint.AFTER_RECONCILE_BEFORE_DELETE, 1, recorder.die),
+    )
+    with pytest.raises(Crashed):
+        await handler(received(body(PAYMENT, order_id=1, payment_id=10)))
+    assert orders.payments[1][2] == "stream"
+    assert (1, 10) in dlq.rows
+    assert recorder.fired == [CrashPoint.AFTER_RECONCILE_BEFORE_DELETE]

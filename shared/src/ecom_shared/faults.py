@@ -8,7 +8,11 @@ crash is the hardest test of at-least-once delivery:
 - ``after_park_before_ack``: a payment is inserted into the DLQ table, neither announced on
   ``dlq-payments`` nor acked (payment consumer).
 - ``after_reconcile_before_delete``: a parked payment is written into its order's row and its
-  DLQ row not yet deleted (the order consumer as the order arrives, or the DLQ worker).
+  DLQ row not yet deleted (:func:`~ecom_shared.completion.complete_parked`: the order consumer
+  as the order arrives, the payment consumer when the order landed while it parked the
+  payment, or the DLQ worker). A consumer has not acked its message there either: redelivered,
+  the order completes the join again, while the payment finds its order, is written to the
+  row and leaves the DLQ row to the worker's next pass.
 
 ``ECOM_FAULTS__CRASH_AT=<point>`` arms one point, and ``ECOM_FAULTS__CRASH_AFTER=N`` fires it
 the N-th time the process reaches it (default 1). Firing logs ``fault.crash`` and kills the

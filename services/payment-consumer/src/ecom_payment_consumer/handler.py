@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from ecom_shared.clock import Clock, utc_now
+from ecom_shared.completion import complete_parked
 from ecom_shared.events import (
     EVENT_TYPE_ATTRIBUTE,
     MAX_AHEAD,
@@ -15,7 +16,7 @@ from ecom_shared.events import (
 from ecom_shared.faults import NO_CRASH, CrashHook, CrashPoint
 from ecom_shared.pubsub import OutgoingMessage, Publisher, ReceivedMessage
 from ecom_shared.reading import read_event
-from ecom_shared.store import DlqTable, OrdersTable
+from ecom_shared.store import DlqTable, OrdersTable, ParkedPayment
 from ecom_shared.unknown_fields import UnknownFields
 from ecom_shared.versions import payment_version_micros
 
@@ -73,8 +74,10 @@ class PaymentHandler:
         if await self._orders.order_exists(payment.order_id):
             # The order landed meanwhile, and the order consumer may have looked for parked
             # payments before this one was parked: join it here rather than leave it waiting.
-            await self._orders.set_payment(payment, version, "stream", now)
-            await self._dlq.remove(payment.order_id, payment.payment_id, version)
+            parked = ParkedPayment(
+                payment.order_id, payment.payment_id, payment, now, 0, message.publish_time
+            )
+            await complete_parked(self._orders, self._dlq, parked, "stream", now, crash=self._crash)
             return
         await self._publisher.publish(self._dlq_topic, [_announcement(message, now)])
         if self._on_parked is not None:
