@@ -44,12 +44,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final, TextIO
 
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+from ecom_shared.clock import as_utc, to_micros, to_millis
+
 _EVENT_KEY: Final = '"event": '
 
 
@@ -130,15 +131,12 @@ def exact_decimal(value: object) -> Decimal:
 
 def millis(moment: datetime) -> int:
     """Milliseconds since the epoch, as Cassandra keeps a timestamp (naive means UTC)."""
-    delta = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)) - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
+    return to_millis(as_utc(moment))
 
 
 def micros(text: str) -> int:
     """Microseconds since the epoch of an ISO 8601 time (naive means UTC)."""
-    moment = datetime.fromisoformat(text)
-    delta = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)) - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    return to_micros(as_utc(datetime.fromisoformat(text)))
 
 
 def creation(text: str) -> tuple[int, date]:

@@ -13,15 +13,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, Literal, Protocol, TypeVar
+from datetime import datetime
+from typing import Any, Literal, Protocol
 
 from ecom_shared.cassandra import Prepared, Session, bind, execute, scan_by_token
+from ecom_shared.clock import as_utc, from_millis, to_millis
 from ecom_shared.cqltypes import decimal_to_blob
 from ecom_shared.error_text import describe_error
 from ecom_shared.events import Order, Payment
 from ecom_shared.settings import CassandraSettings
-from ecom_shared.versions import from_millis, payment_version_micros, to_millis
+from ecom_shared.versions import payment_version_micros
 
 PaymentSource = Literal["stream", "order", "dlq"]
 """How a payment reached its row: joined by the payment consumer (``stream``), taken from the
@@ -81,16 +82,6 @@ class DlqTable(Protocol):
     async def record_attempt(self, parked: ParkedPayment, now: datetime) -> None: ...
 
     async def remove(self, order_id: int, payment_id: int, version: int | None) -> None: ...
-
-
-_Time = TypeVar("_Time", datetime, None)
-
-
-def _utc(value: _Time) -> _Time:
-    """acsylla returns naive UTC datetimes; make them aware."""
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
 
 
 class CassandraOrders:
@@ -319,8 +310,8 @@ def _parked(row: Any) -> ParkedPayment:
         payment_method=required["payment_method"],
         card_last_four=row.column_value("card_last_four"),
         payment_status=required["payment_status"],
-        payment_datetime=_utc(required["paid_at"]),
+        payment_datetime=as_utc(required["paid_at"]),
     )
-    parked_at = _utc(row.column_value("parked_at"))
-    published_at = _utc(row.column_value("published_at"))
+    parked_at = as_utc(row.column_value("parked_at"))
+    published_at = as_utc(row.column_value("published_at"))
     return ParkedPayment(order_id, payment_id, payment, parked_at, attempts, published_at)

@@ -14,27 +14,8 @@ import zlib
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
+from ecom_shared.clock import to_millis
 from ecom_shared.events import Order, Payment
-
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND: Final = timedelta(microseconds=1)
-_MILLISECOND: Final = timedelta(milliseconds=1)
-
-
-def to_micros(moment: datetime) -> int:
-    """Microseconds since the epoch: Cassandra's write-timestamp unit (``moment`` is aware)."""
-    return (moment - _EPOCH) // _MICROSECOND
-
-
-def to_millis(moment: datetime) -> int:
-    """Milliseconds since the epoch, rounded down: the resolution of a CQL ``timestamp``."""
-    return (moment - _EPOCH) // _MILLISECOND
-
-
-def from_millis(millis: int) -> datetime:
-    """The instant ``millis`` milliseconds after the epoch, as a CQL ``timestamp`` holds it."""
-    return _EPOCH + millis * _MILLISECOND
-
 
 # Orders.
 

@@ -16,7 +16,7 @@ import os
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ import acsylla
 
 from ecom_devtools.services import ServiceProcess
 from ecom_shared.cassandra import Session
+from ecom_shared.clock import as_utc
 
 _SAMPLE = 200
 _POLL_SECONDS = 0.25
@@ -35,10 +36,8 @@ class BenchError(RuntimeError):
 
 
 def epoch(value: datetime | None) -> float | None:
-    """acsylla returns naive UTC datetimes; give seconds since the epoch."""
-    if value is None:
-        return None
-    return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
+    """Seconds since the epoch of a time as acsylla returns it (naive, in UTC)."""
+    return None if value is None else as_utc(value).timestamp()
 
 
 async def scan(session: Session, table: str, columns: Sequence[str]) -> list[tuple[Any, ...]]:

@@ -23,10 +23,11 @@ import uvloop
 from gcloud.aio.pubsub import SubscriberMessage
 from gcloud.aio.pubsub.subscriber_message import parse_publish_time
 
+from ecom_shared.clock import as_utc, from_millis
 from ecom_shared.cqltypes import decimal_to_blob
 from ecom_shared.events import Order, Payment, check_event_times, parse_event
 from ecom_shared.pubsub import ReceivedMessage
-from ecom_shared.versions import from_millis, order_version_micros
+from ecom_shared.versions import order_version_micros
 
 _REPEAT = 20_000
 APPS_ORDER = (
@@ -69,7 +70,7 @@ def _received(raw: SubscriberMessage) -> ReceivedMessage:
     return ReceivedMessage(
         ack_id=raw.ack_id,
         message_id=raw.message_id,
-        publish_time=raw.publish_time.replace(tzinfo=UTC),
+        publish_time=as_utc(raw.publish_time),
         data=raw.data,
         attributes=dict(raw.attributes or {}),
         delivery_attempt=raw.delivery_attempt,
