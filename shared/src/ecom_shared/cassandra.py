@@ -143,7 +143,7 @@ async def execute(session: Session, statement: Statement) -> Any:
         return await session.execute(statement)
     except UNAVAILABLE as exc:
         name = type(exc).__name__
-        raise StoreUnavailable(f"{name}: {str(exc)[:300]}", driver_error=name) from exc
+        raise StoreUnavailable(describe_error(exc), driver_error=name) from exc
 
 
 def bind(prepared: Prepared, values: Sequence[Any], *, timestamp: int | None = None) -> Statement:

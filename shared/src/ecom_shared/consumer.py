@@ -137,7 +137,7 @@ class Consumer:
                 "subscription.deadline_unknown",
                 subscription=self._subscription.name,
                 fallback_seconds=self._ack_deadline,
-                error=f"{type(exc).__name__}: {exc}"[:300],
+                error=describe_error(exc),
             )
             return self._ack_deadline
 

@@ -30,6 +30,7 @@ from ecom_devtools.cassandra import CassandraNode
 from ecom_devtools.emulator import PubSubEmulator
 from ecom_devtools.infra import started_infra
 from ecom_shared.cassandra import cassandra_session
+from ecom_shared.error_text import describe_error
 from ecom_shared.logs import configure_logging
 from ecom_shared.settings import CassandraSettings, LogSettings
 
@@ -95,8 +96,9 @@ async def _run_all(bench: Bench, emulator: PubSubEmulator) -> None:
         try:
             await step(bench)
         except Exception as exc:  # noqa: BLE001 - one failed scenario must not lose the others
-            say(f"ecom-bench: {name} FAILED: {exc!r}")
-            bench.results.setdefault("failures", {})[name] = repr(exc)[:1000]
+            error = describe_error(exc, limit=1000)
+            say(f"ecom-bench: {name} FAILED: {error}")
+            bench.results.setdefault("failures", {})[name] = error
         seconds[name] = round(seconds.get(name, 0.0) + time.monotonic() - began, 1)
         say(f"ecom-bench: {name} done in {time.monotonic() - began:.1f} s")
     bench.results["memory"] = e2e.memory_section(bench, RSS_LIMIT_BYTES)

@@ -13,6 +13,7 @@ from ecom_devtools.bench.context import Bench, Section, ratio
 from ecom_devtools.bench.measure import CpuMeter, scan, wait_exit
 from ecom_devtools.bench.stack import Stage, running, staged
 from ecom_devtools.bench.workload import ID_BASE, delete_parked, seed_orders, seed_parked
+from ecom_shared.error_text import clip
 
 _LOG_LINES_KEPT = 5
 
@@ -20,7 +21,7 @@ _LOG_LINES_KEPT = 5
 def _innermost_error(crash: dict[str, Any]) -> str | None:
     """The last ``exc_type: exc_value`` of a structlog exception record (the root cause)."""
     found = re.findall(r"'exc_type': '([^']*)', 'exc_value': ('[^']*'|\"[^\"]*\")", str(crash))
-    return f"{found[-1][0]}: {found[-1][1][1:-1]}"[:600] if found else None
+    return clip(f"{found[-1][0]}: {found[-1][1][1:-1]}", 600) if found else None
 
 
 def _last_event(lines: list[str], event: str) -> dict[str, Any]:
@@ -154,5 +155,5 @@ async def _tombstones_on(bench: Bench, stage: Stage, floor: Section) -> Section:
         "ratio": ratio(floor_seconds, seconds),
         "cassandra_warnings": sum(1 for line in lines if line.startswith("WARN")),
         "cassandra_errors": sum(1 for line in lines if line.startswith("ERROR")),
-        "cassandra_lines": [line[:400] for line in lines[:_LOG_LINES_KEPT]],
+        "cassandra_lines": [clip(line, 400) for line in lines[:_LOG_LINES_KEPT]],
     }

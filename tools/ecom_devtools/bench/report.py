@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ecom_devtools.bench.context import Section
+from ecom_shared.error_text import clip
 
 Row = tuple[str, str, str, str, str]  # what, figure, reference, ratio, target
 
@@ -113,7 +114,7 @@ _PATHS = {
 
 def _other_rows(results: Section) -> Iterator[Row]:
     for name, error in results.get("failures", {}).items():
-        yield (f"FAILED: {name}", error[:70], "", "", "")
+        yield (f"FAILED: {name}", clip(error, 70), "", "", "")
     for name, m in results.get("memory", {}).get("services", {}).items():
         yield (f"peak RSS {name} at full rate", _n(m["peak_rss_bytes"] / 2**20, " MiB"),
                "limit 150 MiB", _r(m["ratio"]), "≤ 100 %")  # fmt: skip
