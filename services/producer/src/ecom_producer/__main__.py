@@ -10,11 +10,10 @@ import asyncio
 import contextlib
 import time
 from pathlib import Path
-from typing import Any
 
 from ecom_producer.publish import PhasePublisher, RateLimiter, Tally
 from ecom_producer.settings import ProducerOptions, ProducerSettings
-from ecom_producer.stream import StreamOptions, StreamPlanner
+from ecom_producer.stream import StreamOptions, StreamPlanner, StreamShares
 from ecom_shared.events import EventType
 from ecom_shared.health import Telemetry, serve_http
 from ecom_shared.logs import configure_logging, get_logger
@@ -24,15 +23,6 @@ from ecom_shared.pubsub import PubSubPublisher, http_session
 from ecom_shared.service import load_settings, run_async
 
 log = get_logger(__name__)
-_SHARES = [
-    "payments_first",
-    "duplicates",
-    "no_payment",
-    "orphan_payments",
-    "reemits",
-    "second_payments",
-    "malformed",
-]
 
 
 def parse_args(argv: list[str] | None, defaults: ProducerOptions) -> ProducerOptions:
@@ -46,7 +36,7 @@ def parse_args(argv: list[str] | None, defaults: ProducerOptions) -> ProducerOpt
     parser.add_argument("--seed", type=int, help=f"random seed ({defaults.seed})")
     parser.add_argument("--id-base", type=int, help="first order id (default: from the clock)")
     parser.add_argument("--manifest", type=Path, help="append a JSON line per published message")
-    for share in _SHARES:
+    for share in StreamShares.model_fields:
         parser.add_argument(
             f"--{share.replace('_', '-')}",
             type=float,
@@ -60,7 +50,7 @@ def parse_args(argv: list[str] | None, defaults: ProducerOptions) -> ProducerOpt
 def stream_options(options: ProducerOptions) -> StreamOptions:
     # Ids derived from the clock keep separate runs against one table apart.
     id_base = options.id_base or int(time.time()) * 1000
-    shares: dict[str, Any] = {name: getattr(options, name) for name in _SHARES}
+    shares = options.model_dump(include=set(StreamShares.model_fields))
     return StreamOptions(seed=options.seed, id_base=id_base, **shares)
 
 

@@ -28,9 +28,10 @@ from __future__ import annotations
 
 import json
 import random
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Final
+from typing import Annotated, Any, Final
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from ecom_producer.malformed import malformed_message
 from ecom_producer.planned import Chunk, Planned
@@ -68,20 +69,28 @@ _STREETS = ["Main St", "Rue de Rivoli", "Königsallee", "Calle Mayor", "Baker St
 _CITIES = ["City A", "Paris", "Düsseldorf", "Madrid", "London", "東京"]
 
 
-@dataclass(frozen=True, slots=True)
-class StreamOptions:
-    """Shares are fractions in [0, 1]."""
+Share = Annotated[float, Field(ge=0, le=1)]
 
+
+class StreamShares(BaseModel):
+    """How often each kind of message comes, as fractions in [0, 1]: the one list the
+    producer's settings (``ECOM_PRODUCER__<SHARE>``) and flags (``--<share>``) are made of."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    payments_first: Share = 0.3  # of the payments: published before their order
+    duplicates: Share = 0.02  # of the messages: published again
+    no_payment: Share = 0.05  # of the orders: never paid
+    orphan_payments: Share = 0.02  # per order: a payment whose order is never published
+    reemits: Share = 0.1  # of the orders: published again with fresh fields
+    second_payments: Share = 0.02  # of the paid orders: a failed or pending payment first
+    malformed: Share = 0.01  # per message: a bad one added, which the pipeline must refuse
+
+
+class StreamOptions(StreamShares):
     seed: int = 42
     id_base: int = 1_000_000
-    payments_first: float = 0.3
-    duplicates: float = 0.02
-    no_payment: float = 0.05
-    orphan_payments: float = 0.02
-    reemits: float = 0.1
-    second_payments: float = 0.02
-    malformed: float = 0.01
-    start: datetime = field(default_factory=lambda: datetime(2026, 1, 1, tzinfo=UTC))
+    start: datetime = Field(default_factory=lambda: datetime(2026, 1, 1, tzinfo=UTC))
 
 
 class StreamPlanner:
