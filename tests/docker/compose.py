@@ -15,6 +15,7 @@ from typing import Any
 
 from ecom_devtools.drain import drain_now
 from tests.compose_files import ROOT
+from tests.polling import eventually_blocking, within_blocking
 
 # Variables of the developer's shell that would change what the Compose files mean.
 _FOREIGN = ("ECOM_", "PUBSUB_EMULATOR_HOST", "GOOGLE_APPLICATION_CREDENTIALS", "COMPOSE_")
@@ -102,11 +103,8 @@ class Compose:
         return str(next(iter(networks.values()))["IPAddress"])
 
     def wait_until(self, what: str, predicate: Any, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while not predicate():
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out after {timeout:.0f} s waiting until {what}")
-            time.sleep(1.0)
+        """Poll ``predicate`` at most a second apart (each look runs docker commands)."""
+        eventually_blocking(predicate, timeout, what=what, every=1.0)
 
 
 def running(compose: Compose, service: str) -> list[dict[str, Any]]:
@@ -130,12 +128,14 @@ def dead_lettered(compose: Compose, expected: int, timeout: float = 60) -> set[s
     message counted once, whatever redeliveries did)."""
     host_port = f"{compose.address('pubsub-emulator')}:8085"
     sources: set[str] = set()
-    deadline = time.monotonic() + timeout
-    while len(sources) < expected and time.monotonic() < deadline:
+
+    def all_came() -> bool:
         messages = asyncio.run(drain_now(host_port, "local-project", "dead-letter-sub"))
         assert all(m.attributes.get("error_reason") for m in messages), messages
-        sources |= {m.attributes["source_message_id"] for m in messages}
-        time.sleep(0.5)
+        sources.update(m.attributes["source_message_id"] for m in messages)
+        return len(sources) >= expected
+
+    within_blocking(all_came, timeout, every=0.5)
     return sources
 
 

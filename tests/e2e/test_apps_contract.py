@@ -8,7 +8,6 @@ exactly the payments whose time is no instant."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import re
@@ -16,7 +15,7 @@ import time
 import unicodedata
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -43,6 +42,7 @@ from tests.apps_tables import (
 from tests.faults.pubsub import waiting
 from tests.faults.services import CONSUMERS, Service
 from tests.infra import InfraUnderTest
+from tests.polling import eventually, within
 
 pytestmark = pytest.mark.timeout(600)  # the first test waits for the run (and Cassandra's start)
 
@@ -234,24 +234,34 @@ async def wait_quiet(
         "payment-consumer": sum(1 for _ in stream.messages("payments")),
     }
     for kind, count in want.items():
-        while (await by_kind[kind].metric("ecom_messages_acked_total") or 0) < count:
-            await _tick(services, deadline, f"{kind} acked fewer than {count}")
-    while True:
-        if await _idle(services, infra, settings):
-            await _two_passes(by_kind["dlq-worker"], services, deadline)
-            if await _idle(services, infra, settings):
-                return
-        await _tick(services, deadline, "the pipeline never went quiet")
+
+        async def acked(kind: str = kind, count: int = count) -> bool:
+            return (await by_kind[kind].metric("ecom_messages_acked_total") or 0) >= count
+
+        await _until(services, deadline, acked, f"{kind} acked at least {count}")
+
+    async def quiet() -> bool:
+        if not await _idle(services, infra, settings):
+            return False
+        await _two_passes(by_kind["dlq-worker"], services, deadline)
+        return await _idle(services, infra, settings)
+
+    await _until(services, deadline, quiet, "the pipeline went quiet")
 
 
-async def _tick(services: list[Service], deadline: float, failure: str) -> None:
-    for service in services:
-        if not service.alive:
-            log = service.process.log_path.read_text(encoding="utf-8", errors="replace")
-            pytest.fail(f"{service.name} exited: {log[-3000:]}")
-    if time.monotonic() > deadline:
-        pytest.fail(f"{failure} within {QUIET_TIMEOUT} s")
-    await asyncio.sleep(0.3)
+async def _until(
+    services: list[Service], deadline: float, check: Callable[[], Awaitable[bool]], what: str
+) -> None:
+    """Poll ``check`` until ``deadline``; fail at once, with its log, if a service exited."""
+
+    async def alive_and() -> bool:
+        for service in services:
+            if not service.alive:
+                log = service.process.log_path.read_text(encoding="utf-8", errors="replace")
+                pytest.fail(f"{service.name} exited: {log[-3000:]}")
+        return await check()
+
+    await eventually(alive_and, deadline - time.monotonic(), what=what, every=0.3)
 
 
 async def _idle(services: list[Service], infra: InfraUnderTest, settings: ServiceSettings) -> bool:
@@ -268,10 +278,19 @@ async def _idle(services: list[Service], infra: InfraUnderTest, settings: Servic
 async def _two_passes(worker: Service, services: list[Service], deadline: float) -> None:
     """Wait until the worker has finished two passes more than now (so one began after)."""
     name = "ecom_dlq_passes_total"
-    while (before := await worker.metric(name, outcome="ok")) is None:
-        await _tick(services, deadline, "the DLQ worker served no metrics")
-    while (await worker.metric(name, outcome="ok") or 0) < before + 2:
-        await _tick(services, deadline, "the DLQ worker made no two passes")
+    before: list[float] = []
+
+    async def served() -> bool:
+        passes = await worker.metric(name, outcome="ok")
+        if passes is not None:
+            before.append(passes)
+        return passes is not None
+
+    async def two_more() -> bool:
+        return (await worker.metric(name, outcome="ok") or 0) >= before[0] + 2
+
+    await _until(services, deadline, served, "the DLQ worker served its metrics")
+    await _until(services, deadline, two_more, "the DLQ worker made two more passes")
 
 
 # -- the dead-letter topic ----------------------------------------------------------------------
@@ -284,14 +303,15 @@ async def take_dead_letters(
     (30 s at most), then once more for any extra."""
     p = settings.pubsub
     got: dict[str, Pulled] = {}
-    deadline = time.monotonic() + 30
-    while True:
+
+    async def all_came_and_no_more() -> bool:
         pulled = await drain_now(infra.pubsub_host_port, p.project_id, p.dead_letter_subscription)
         for message in pulled:
             got.setdefault(message.attributes.get("source_message_id", message.message_id), message)
-        if not pulled and (len(got) >= want or time.monotonic() > deadline):
-            return list(got.values())
-        await asyncio.sleep(0.5)
+        return not pulled and len(got) >= want
+
+    await within(all_came_and_no_more, 30, every=0.5)
+    return list(got.values())
 
 
 def dead_letter_problems(run: AppsRun) -> list[str]:

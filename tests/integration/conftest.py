@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 
@@ -14,6 +14,7 @@ from ecom_shared.pubsub import OutgoingMessage
 from ecom_shared.resources import Resources, open_resources
 from ecom_shared.settings import ConsumerSettings, ServiceSettings
 from tests.infra import InfraUnderTest
+from tests.polling import eventually
 
 FAST_CONSUMER = ConsumerSettings(
     pullers=2,
@@ -89,13 +90,3 @@ async def send_and_wait(
     target = consumer.stats.acked + len(bodies)
     await publish(res, topic, bodies, attributes)
     await eventually(lambda: acked(consumer, target))
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 30.0) -> None:
-    """Await ``check()`` until it returns True; fail after ``timeout`` seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not await check():
-        if loop.time() > deadline:
-            pytest.fail(f"condition not met within {timeout} s")
-        await asyncio.sleep(0.2)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
+import time
 
-import pytest
 from gcloud.aio.pubsub import SubscriberClient
 
 from ecom_devtools.drain import drain_now
@@ -15,8 +14,9 @@ from ecom_shared.provision import provision
 from ecom_shared.pubsub import OutgoingMessage, ReceivedMessage
 from ecom_shared.resources import Resources
 from ecom_shared.settings import ServiceSettings
-from tests.integration.conftest import RunConsumer, acked, eventually
+from tests.integration.conftest import RunConsumer, acked
 from tests.integration.test_pipeline import drain
+from tests.polling import eventually
 from tests.unit.test_events import ORDER, body
 
 
@@ -84,12 +84,12 @@ async def test_thousands_of_messages_are_acked_once_without_redelivery(
 
 async def quiet(consumer: Consumer, seconds: float, *, timeout: float) -> None:
     """Poll until ``consumer`` has received nothing for ``seconds``; fail after ``timeout``."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    seen, since = consumer.stats.received, loop.time()
-    while loop.time() - since < seconds:
-        if loop.time() > deadline:
-            pytest.fail(f"still receiving after {timeout} s: {consumer.stats}")
-        await asyncio.sleep(0.2)
+    seen, since = consumer.stats.received, time.monotonic()
+
+    def still() -> bool:
+        nonlocal seen, since
         if consumer.stats.received != seen:
-            seen, since = consumer.stats.received, loop.time()
+            seen, since = consumer.stats.received, time.monotonic()
+        return time.monotonic() - since >= seconds
+
+    await eventually(still, timeout, what=f"nothing received for {seconds:g} s")

@@ -21,7 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from ecom_devtools.services import ServiceProcess
 from ecom_shared.settings import ServiceSettings
 from tests.infra import InfraUnderTest
-from tests.integration.conftest import eventually
+from tests.polling import eventually
 
 Spawn = Callable[..., ServiceProcess]
 QUICK = {

@@ -24,7 +24,8 @@ from ecom_shared.pubsub import OutgoingMessage, ReceivedMessage
 from ecom_shared.resources import Resources
 from ecom_shared.settings import ServiceSettings
 from ecom_shared.versions import order_version_micros, payment_version_micros
-from tests.integration.conftest import RunConsumer, acked, eventually, publish, send_and_wait
+from tests.integration.conftest import RunConsumer, acked, publish, send_and_wait
+from tests.polling import eventually
 from tests.unit.test_events import body
 
 ROW_COLUMNS = (

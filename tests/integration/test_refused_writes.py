@@ -13,10 +13,9 @@ family, and needs neither the session's Cassandra nor its emulator.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
 import acsylla
 import pytest
@@ -32,6 +31,7 @@ from ecom_shared.pubsub import OutgoingMessage
 from ecom_shared.resources import Resources, open_resources
 from ecom_shared.settings import PubSubSettings, ServiceSettings
 from tests.integration.conftest import FAST_CONSUMER
+from tests.polling import eventually, within
 from tests.secure_node import SecureNode, secure_node
 from tests.unit.test_events import ORDER, body
 
@@ -142,7 +142,7 @@ async def _refuse_writes(admin: Session, resources: Resources) -> bool:
     await _grant(admin, "REVOKE", str(c.username), c.keyspace)
     refused_at = time.monotonic()
     health = resources.telemetry.health
-    closed = await _within(lambda: not health.is_up(CASSANDRA), REFUSED_SECONDS / 2)
+    closed = await within(lambda: not health.is_up(CASSANDRA), REFUSED_SECONDS / 2)
     await asyncio.sleep(REFUSED_SECONDS - (time.monotonic() - refused_at))  # the outage itself
     await _grant(admin, "GRANT", str(c.username), c.keyspace)
     return closed
@@ -159,7 +159,9 @@ async def test_refused_writes_close_the_gate_and_nothing_healthy_is_dead_lettere
             stop, load_stop = asyncio.Event(), asyncio.Event()
             running = asyncio.create_task(consumer.run(stop))
             load = asyncio.create_task(orders.run(load_stop))
-            await _until(lambda: consumer.stats.acked >= 200, "orders flow before the refusal")
+            await eventually(
+                lambda: consumer.stats.acked >= 200, 60, what="orders flow before the refusal"
+            )
             gate_closed = await _refuse_writes(admin, resources)
             alive_while_refused = not running.done()
             await asyncio.sleep(5)  # more orders after the grant
@@ -172,7 +174,7 @@ async def test_refused_writes_close_the_gate_and_nothing_healthy_is_dead_lettere
                 stored.update(await _stored(admin, settings))
                 return published <= stored
 
-            await _within(all_stored, 120.0)
+            await within(all_stored, 120.0)
             p = settings.pubsub
             dead = await drain_now(emulator, p.project_id, p.dead_letter_subscription)
             reopened = resources.telemetry.health.is_up(CASSANDRA)
@@ -191,26 +193,3 @@ async def test_refused_writes_close_the_gate_and_nothing_healthy_is_dead_lettere
     assert reopened, seen
     assert alive_while_refused, seen
     assert set(reasons) <= {"cassandra:CassErrorServerUnauthorized"}, seen
-
-
-Check = Callable[[], bool | Awaitable[bool]]
-
-
-async def _within(check: Check, timeout: float) -> bool:
-    """Poll ``check`` until it holds or ``timeout`` passes; whether it came to hold."""
-    deadline = time.monotonic() + timeout
-    while not await _holds(check):
-        if time.monotonic() > deadline:
-            return False
-        await asyncio.sleep(0.2)
-    return True
-
-
-async def _holds(check: Check) -> bool:
-    outcome = check()
-    return await outcome if inspect.isawaitable(outcome) else outcome
-
-
-async def _until(check: Check, what: str, timeout: float = 60.0) -> None:
-    if not await _within(check, timeout):
-        pytest.fail(f"not within {timeout:.0f} s: {what}")

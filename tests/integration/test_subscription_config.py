@@ -15,7 +15,8 @@ from ecom_shared.pubsub import OutgoingMessage, ReceivedMessage, http_session
 from ecom_shared.resources import open_resources
 from ecom_shared.settings import ServiceSettings
 from tests.infra import InfraUnderTest
-from tests.integration.conftest import FAST_CONSUMER, eventually
+from tests.integration.conftest import FAST_CONSUMER
+from tests.polling import eventually
 
 REAL_DEADLINE = 10  # the subscription's own, the least Pub/Sub allows
 SETTING = 60  # what the settings say

@@ -28,8 +28,9 @@ from ecom_shared.pubsub import OutgoingMessage
 from ecom_shared.resources import Resources
 from ecom_shared.settings import ServiceSettings
 from tests.infra import InfraUnderTest
-from tests.integration.conftest import RunConsumer, acked, eventually
+from tests.integration.conftest import RunConsumer, acked
 from tests.integration.test_pipeline import payment_handler
+from tests.polling import eventually
 
 ORDERS = 40
 

@@ -23,7 +23,7 @@ from ecom_shared.events import Order, parse_event
 from ecom_shared.pubsub import ReceivedMessage
 from ecom_shared.resources import Resources
 from ecom_shared.settings import ServiceSettings
-from tests.integration.conftest import RunConsumer, acked, eventually, publish
+from tests.integration.conftest import RunConsumer, acked, publish
 from tests.integration.test_pipeline import (
     ORDER,
     PAYMENT,
@@ -32,6 +32,7 @@ from tests.integration.test_pipeline import (
     payment_handler,
     row,
 )
+from tests.polling import eventually
 from tests.unit.test_events import body
 
 PUBLISHED = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)

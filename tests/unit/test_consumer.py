@@ -16,6 +16,7 @@ from ecom_shared.health import Telemetry
 from ecom_shared.pubsub import ReceivedMessage
 from ecom_shared.settings import ConsumerSettings
 from tests.fakes import FakePublisher, FakeSubscription, received
+from tests.polling import eventually
 
 FAST = ConsumerSettings(
     pullers=2,
@@ -26,15 +27,6 @@ FAST = ConsumerSettings(
     backoff_max_seconds=0.02,
     shutdown_grace_seconds=2,
 )
-
-
-async def eventually(condition: object, timeout: float = 5.0) -> None:
-    """Poll ``condition()`` until true, failing after ``timeout`` seconds."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():  # type: ignore[operator]
-        if asyncio.get_running_loop().time() > deadline:
-            pytest.fail("condition not met in time")
-        await asyncio.sleep(0.005)
 
 
 class Harness:

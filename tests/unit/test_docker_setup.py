@@ -11,8 +11,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -32,6 +31,7 @@ from ecom_devtools.standins import (
     choose_images,
     inputs_digest,
 )
+from tests.polling import eventually_blocking
 
 REPO = Path(__file__).resolve().parents[2]
 STAND_INS_DIR = REPO / "docker" / "stand-ins"
@@ -463,14 +463,6 @@ def test_a_silent_remote_engine_is_not_replaced_by_a_local_one(
     assert not (tmp_path / "dockerd.pid").exists()
 
 
-def _wait_for(condition: Callable[[], bool]) -> None:
-    """Poll until ``condition`` holds: /proc shows a new command line a moment after spawn."""
-    deadline = time.monotonic() + 10
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met within 10 s"
-        time.sleep(0.01)
-
-
 def _sleeper(*args: str) -> list[str]:
     return [sys.executable, "-c", "import time; time.sleep(60)", *args]
 
@@ -479,7 +471,7 @@ def test_down_stops_only_the_dockerd_recorded_with_our_marker(tmp_path: Path) ->
     files = dockerhost.DockerdFiles(tmp_path)
     stranger = subprocess.Popen(_sleeper())  # a process that reused a recorded pid
     try:
-        _wait_for(lambda: read_cmdline(stranger.pid) is not None)
+        eventually_blocking(lambda: read_cmdline(stranger.pid) is not None, 10)  # /proc lags
         files.pid_file.write_text(f"{stranger.pid}\n")
         assert dockerhost.stop_dockerd(files) is None
         assert stranger.poll() is None  # not signalled: its arguments lack the marker
@@ -491,7 +483,7 @@ def test_down_stops_only_the_dockerd_recorded_with_our_marker(tmp_path: Path) ->
     assert files.pid_file.read_text().strip() == str(ours)
     with pytest.raises(ChildProcessError):
         os.waitpid(ours, os.WNOHANG)  # detached: not our child, nothing for us to reap
-    _wait_for(lambda: files.process().pid == ours)
+    eventually_blocking(lambda: files.process().pid == ours, 10)
     assert dockerhost.stop_dockerd(files) == ours  # found through the pid file alone
     assert not pid_alive(ours)
     assert files.process().pid is None
@@ -508,7 +500,7 @@ def test_stale_daemon_pid_file_is_removed_but_a_live_dockerd_is_reported(
     dockerhost.clear_stale_daemon_pid(pid_file)  # no file: nothing to do
     fake = subprocess.Popen(["bash", "-c", "exec -a dockerd sleep 60"])
     try:
-        _wait_for(lambda: (read_cmdline(fake.pid) or [""])[0] == "dockerd")
+        eventually_blocking(lambda: (read_cmdline(fake.pid) or [""])[0] == "dockerd", 10)
         pid_file.write_text(f"{fake.pid}\n")
         with pytest.raises(InfraError, match="does not answer"):
             dockerhost.clear_stale_daemon_pid(pid_file)

@@ -33,7 +33,8 @@ from ecom_shared.metrics import HealthMetrics, ProducerMetrics, new_registry
 from ecom_shared.pubsub import OutgoingMessage, PubSubPublisher, ReceivedMessage
 from ecom_shared.settings import LogSettings
 from tests.fakes import FakeSubscription, received
-from tests.unit.test_consumer import FAST, eventually
+from tests.polling import eventually
+from tests.unit.test_consumer import FAST
 from tests.unit.test_publishing import planned
 
 SECRET = "SECRET-b7e1"

@@ -15,7 +15,8 @@ from ecom_shared.events import Order, Payment, order_id_hint, parse_event
 from ecom_shared.pubsub import ReceivedMessage
 from tests.bodies import POISON
 from tests.fakes import received
-from tests.unit.test_consumer import Harness, eventually
+from tests.polling import eventually
+from tests.unit.test_consumer import Harness
 from tests.unit.test_events import APPS_ORDER, ORDER
 
 

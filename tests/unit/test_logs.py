@@ -13,7 +13,8 @@ from ecom_shared.logs import configure_logging, get_logger
 from ecom_shared.pubsub import ReceivedMessage
 from ecom_shared.settings import LogSettings
 from tests.fakes import received
-from tests.unit.test_consumer import Harness, eventually, ok_handler
+from tests.polling import eventually
+from tests.unit.test_consumer import Harness, ok_handler
 from tests.unit.test_events import ORDER, body
 
 

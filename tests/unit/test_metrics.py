@@ -22,7 +22,8 @@ from ecom_shared.metrics import PaymentMetrics, ProducerMetrics, StoreMetrics
 from ecom_shared.pubsub import ReceivedMessage
 from ecom_shared.timed_store import TimedDlq, TimedOrders
 from tests.fakes import FakeDlq, FakeOrders, FakePublisher, received
-from tests.unit.test_consumer import FAST, Harness, eventually, ok_handler
+from tests.polling import eventually
+from tests.unit.test_consumer import FAST, Harness, ok_handler
 from tests.unit.test_events import ORDER, PAYMENT, body
 from tests.unit.test_publishing import FlakyPublisher, planned
 from tests.unit.test_reconcile import payment

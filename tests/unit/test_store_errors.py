@@ -17,7 +17,7 @@ from ecom_shared.health import Telemetry
 from ecom_shared.policy import Action, decide
 from ecom_shared.settings import CassandraSettings
 from ecom_shared.store import StoreProbe
-from tests.unit.test_consumer import eventually
+from tests.polling import eventually
 
 CANNOT_TAKE_IT_NOW = {
     # no connection, or no TLS session
