@@ -2,7 +2,7 @@
 
 Decorators of :class:`~ecom_shared.store.OrdersTable` and :class:`~ecom_shared.store.DlqTable`,
 so handlers, the worker and the unit tests' fakes stay unaware of metrics. Each observation
-costs two clock reads and one histogram update (measured in ``scripts/bench_metrics.py``).
+costs two clock reads and one histogram update (``python -m ecom_devtools.bench.micro`` times it).
 """
 
 from __future__ import annotations
