@@ -12,8 +12,11 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+import acsylla
+
 from ecom_devtools.cassandra import CassandraNode
 from ecom_devtools.infra import InfraConfig
+from ecom_shared.cassandra import Session
 from ecom_shared.settings import CassandraSettings, PubSubSettings, ServiceSettings
 
 
@@ -75,3 +78,9 @@ class InfraUnderTest:
             if name.endswith(("_topic", "_subscription")):
                 env[f"ECOM_PUBSUB__{name.upper()}"] = getattr(p, name)
         return env
+
+
+async def node_answers(session: Session) -> None:
+    """Raise unless a Cassandra node answers a query of ``system.local``: any one live node
+    does, whatever the replicas of the pipeline's tables (its probe writes to them instead)."""
+    await session.execute(acsylla.create_statement("SELECT release_version FROM system.local"))

@@ -20,13 +20,14 @@ import acsylla
 import pytest
 import structlog
 
-from ecom_shared.cassandra import cassandra_session, ping
+from ecom_shared.cassandra import cassandra_session
 from ecom_shared.errors import CassandraConfigError
 from ecom_shared.events import Order, parse_event
 from ecom_shared.logs import configure_logging, get_logger
 from ecom_shared.schema import apply_schema
 from ecom_shared.settings import LogSettings
 from ecom_shared.store import CassandraOrders
+from tests.infra import node_answers
 from tests.secure_node import APP_PASSWORD, APP_USER, KEY_PASSWORD, SecureNode, secure_node
 from tests.tls import NODE_HOST_NAME
 from tests.unit.test_events import ORDER, body
@@ -91,7 +92,7 @@ async def test_client_certificate_is_required(node: SecureNode) -> None:
         async with cassandra_session(without):
             pytest.fail("connected without a client certificate")
     async with cassandra_session(node.settings()) as session:
-        await ping(session)
+        await node_answers(session)
 
 
 @pytest.mark.parametrize(
@@ -117,7 +118,7 @@ async def test_host_name_verification_accepts_the_right_certificate(node: Secure
     if socket.getnameinfo(("127.0.0.1", 0), 0)[0] != NODE_HOST_NAME:
         pytest.skip(f"127.0.0.1 does not resolve back to {NODE_HOST_NAME} on this machine")
     async with cassandra_session(node.settings(ssl_verify="peer_identity_dns")) as session:
-        await ping(session)
+        await node_answers(session)
 
 
 @pytest.fixture
@@ -151,7 +152,7 @@ async def test_passwords_never_reach_the_logs(
             pytest.fail("connected without a client certificate")
     settings = node.settings()
     async with cassandra_session(settings) as session:
-        await ping(session)
+        await node_answers(session)
     captured = capfd.readouterr()
     logged = captured.out + captured.err
     for event in ('"cassandra.connected"', '"cassandra.connect_failed"', '"service.crashed"'):

@@ -141,8 +141,7 @@ async def _refuse_writes(admin: Session, resources: Resources) -> bool:
     c = resources.settings.cassandra
     await _grant(admin, "REVOKE", str(c.username), c.keyspace)
     refused_at = time.monotonic()
-    health = resources.telemetry.health
-    closed = await within(lambda: not health.is_up(CASSANDRA), REFUSED_SECONDS / 2)
+    closed = await within(lambda: _cassandra_up(resources) == 0, REFUSED_SECONDS / 2)
     await asyncio.sleep(REFUSED_SECONDS - (time.monotonic() - refused_at))  # the outage itself
     await _grant(admin, "GRANT", str(c.username), c.keyspace)
     return closed
@@ -177,7 +176,7 @@ async def test_refused_writes_close_the_gate_and_nothing_healthy_is_dead_lettere
             await within(all_stored, 120.0)
             p = settings.pubsub
             dead = await drain_now(emulator, p.project_id, p.dead_letter_subscription)
-            reopened = resources.telemetry.health.is_up(CASSANDRA)
+            reopened = _cassandra_up(resources) == 1
             stop.set()
             await asyncio.wait_for(running, 30)
 
@@ -193,3 +192,10 @@ async def test_refused_writes_close_the_gate_and_nothing_healthy_is_dead_lettere
     assert reopened, seen
     assert alive_while_refused, seen
     assert set(reasons) <= {"cassandra:CassErrorServerUnauthorized"}, seen
+
+
+def _cassandra_up(resources: Resources) -> float | None:
+    """``ecom_dependency_up{dependency="cassandra"}``: 0 while the consumer's gate is closed."""
+    return resources.telemetry.registry.get_sample_value(
+        "ecom_dependency_up", {"dependency": CASSANDRA}
+    )

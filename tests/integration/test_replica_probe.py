@@ -13,14 +13,13 @@ from datetime import UTC, datetime
 
 import pytest
 
-from ecom_shared.cassandra import ping
 from ecom_shared.errors import StoreUnavailable
 from ecom_shared.events import Order, parse_event
 from ecom_shared.policy import decide
 from ecom_shared.provision import provision
 from ecom_shared.resources import open_resources
 from ecom_shared.settings import ServiceSettings
-from tests.infra import InfraUnderTest
+from tests.infra import InfraUnderTest, node_answers
 
 ORDER = parse_event(
     Order,
@@ -46,7 +45,7 @@ async def test_probe_fails_while_a_quorum_of_replicas_is_missing(infra: InfraUnd
     settings = replicated(infra, 3)  # one node: one replica of three answers
     await provision(settings, pubsub=False)
     async with open_resources(settings) as resources:
-        await ping(resources.cql)  # the old probe: any live node answers it
+        await node_answers(resources.cql)  # any live node answers a query of system.local
         with pytest.raises(StoreUnavailable) as written:
             await resources.orders.upsert_order(ORDER, 1_000_000, datetime.now(UTC))
         with pytest.raises(StoreUnavailable) as probed:

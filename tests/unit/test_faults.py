@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import NoReturn
 
 import pytest
+import structlog
 from pydantic import ValidationError
 
 from ecom_dlq_worker.reconcile import Reconciler
@@ -19,7 +20,7 @@ from ecom_payment_consumer.handler import PaymentHandler
 from ecom_shared.consumer import Consumer
 from ecom_shared.deadletter import DeadLetters
 from ecom_shared.events import Order, Payment, parse_event
-from ecom_shared.faults import NO_CRASH, CrashHook, CrashPoint, FaultSettings
+from ecom_shared.faults import CrashHook, CrashPoint, FaultSettings
 from ecom_shared.pubsub import ReceivedMessage
 from ecom_shared.settings import ConsumerServiceSettings
 from tests.fakes import FakeDlq, FakeOrders, FakePublisher, FakeSubscription, received
@@ -52,7 +53,9 @@ def test_unset_by_default_and_off_means_never_firing() -> None:
         for _ in range(1000):
             hook.reached(point)
     assert recorder.fired == []
-    assert NO_CRASH.armed is None
+    with structlog.testing.capture_logs() as logs:
+        CrashHook.from_settings(FaultSettings())
+    assert logs == []  # nothing armed, nothing said
 
 
 def test_fires_on_the_nth_reach_of_its_own_point_only() -> None:
@@ -74,7 +77,11 @@ def test_armed_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     faults = DlqWorkerSettings().faults
     assert faults.crash_at is CrashPoint.AFTER_RECONCILE_BEFORE_DELETE
     assert faults.crash_after == 4
-    assert CrashHook.from_settings(faults).armed is CrashPoint.AFTER_RECONCILE_BEFORE_DELETE
+    with structlog.testing.capture_logs() as logs:
+        CrashHook.from_settings(faults)
+    assert [(e["event"], e["point"], e["after"]) for e in logs] == [
+        ("fault.armed", "after_reconcile_before_delete", 4)
+    ]
     monkeypatch.setenv("ECOM_FAULTS__CRASH_AT", "somewhere_else")
     with pytest.raises(ValidationError):
         ConsumerServiceSettings()
@@ -82,10 +89,13 @@ def test_armed_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_firing_logs_the_point_and_dies_by_sigkill() -> None:
     script = (
-        "from ecom_shared.faults import CrashHook, CrashPoint\n"
+        "from ecom_shared.faults import NO_CRASH, CrashHook, CrashPoint\n"
         "from ecom_shared.logs import configure_logging\n"
         "from ecom_shared.settings import LogSettings\n"
         "configure_logging(LogSettings(), service='t')\n"
+        "for point in CrashPoint:\n"
+        "    NO_CRASH.reached(point)\n"
+        "print('unarmed: no crash', flush=True)\n"
         "CrashHook(CrashPoint.AFTER_WRITE_BEFORE_ACK).reached(CrashPoint.AFTER_WRITE_BEFORE_ACK)\n"
         "print('survived', flush=True)\n"
     )
@@ -93,6 +103,7 @@ def test_firing_logs_the_point_and_dies_by_sigkill() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
     )
     assert done.returncode == -9, done.stderr
+    assert "unarmed: no crash" in done.stdout  # the normal runs' hook passes every point
     assert "survived" not in done.stdout
     [line] = [json.loads(x) for x in done.stdout.splitlines() if "fault.crash" in x]
     assert line["point"] == "after_write_before_ack"

@@ -20,15 +20,27 @@ async def _settle() -> None:
         await asyncio.sleep(0)
 
 
+async def _free(limit: AdaptiveLimit) -> int:
+    """How many enter at once now (they leave again at once): ``limit.limit`` unless a slot
+    is held or was leaked."""
+    release, entered = asyncio.Event(), list[int]()
+    tasks = [asyncio.create_task(_hold(limit, release, entered, n)) for n in range(limit.limit + 1)]
+    await _settle()
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    return len(entered)
+
+
 async def test_at_most_the_limit_enter_and_the_rest_follow_in_order() -> None:
     limit, release, entered = AdaptiveLimit(3, 1), asyncio.Event(), list[int]()
     tasks = [asyncio.create_task(_hold(limit, release, entered, n)) for n in range(7)]
     await _settle()
-    assert (entered, limit.held) == ([0, 1, 2], 3)
+    assert entered == [0, 1, 2]
     release.set()
     await asyncio.gather(*tasks)
     assert entered == list(range(7))
-    assert limit.held == 0
+    assert await _free(limit) == 3
 
 
 async def test_a_failure_drops_to_the_floor_and_each_success_adds_one() -> None:
@@ -47,7 +59,7 @@ async def test_a_failure_drops_to_the_floor_and_each_success_adds_one() -> None:
     assert limit.limit == 4  # never past the maximum
     release.set()
     await asyncio.gather(*tasks)
-    assert limit.held == 0
+    assert await _free(limit) == 4
 
 
 async def test_holders_above_a_lowered_limit_keep_their_slots_and_no_one_new_enters() -> None:
@@ -57,11 +69,11 @@ async def test_holders_above_a_lowered_limit_keep_their_slots_and_no_one_new_ent
     limit.backed_off()
     late = asyncio.create_task(_hold(limit, release, entered, 3))
     await _settle()
-    assert (entered, limit.held) == ([0, 1, 2], 3)
+    assert entered == [0, 1, 2]
     release.set()
     await asyncio.gather(*first, late)
     assert entered == [0, 1, 2, 3]
-    assert limit.held == 0
+    assert await _free(limit) == 1  # the limit stayed at the floor: nothing succeeded
 
 
 async def test_a_cancelled_waiter_leaks_no_slot() -> None:
@@ -74,18 +86,17 @@ async def test_a_cancelled_waiter_leaks_no_slot() -> None:
     await holder
     with pytest.raises(asyncio.CancelledError):
         await waiting
-    assert limit.held == 0
+    assert await _free(limit) == 1
     assert entered == [0]
     # Woken (its slot counted for it) and cancelled before it ran: the slot is handed back.
     await limit.__aenter__()
     woken = asyncio.create_task(limit.__aenter__())
     await _settle()
     await limit.__aexit__(None, None, None)  # hands the slot to `woken`, which has not run yet
-    assert limit.held == 1
     woken.cancel()
     with pytest.raises(asyncio.CancelledError):
         await woken
-    assert limit.held == 0
+    assert await _free(limit) == 1
 
 
 def test_the_floor_must_fit_under_the_maximum() -> None:

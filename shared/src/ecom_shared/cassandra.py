@@ -305,9 +305,3 @@ def _split_dense(dense: _DenseRange) -> list[tuple[int, int]]:
         error=describe_error(dense.cause),
     )
     return parts
-
-
-async def ping(session: Session) -> None:
-    """Raise unless a Cassandra node answers a trivial query (any one live node does: see
-    :class:`ecom_shared.store.StoreProbe` for what the services check)."""
-    await session.execute(acsylla.create_statement("SELECT release_version FROM system.local"))

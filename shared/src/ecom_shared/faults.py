@@ -83,10 +83,6 @@ class CrashHook:
             log.warning("fault.armed", point=settings.crash_at.value, after=settings.crash_after)
         return cls(settings.crash_at, settings.crash_after)
 
-    @property
-    def armed(self) -> CrashPoint | None:
-        return self._point
-
     def reached(self, point: CrashPoint) -> None:
         """Call where ``point`` is in the code. Off, this is one comparison and a return."""
         if point is not self._point:

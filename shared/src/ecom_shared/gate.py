@@ -38,10 +38,6 @@ class DependencyGate:
         for dependency in self._probes:
             health.track(dependency)
 
-    @property
-    def is_open(self) -> bool:
-        return self._open.is_set()
-
     def close(self, dependency: str = CASSANDRA, reason: str = "") -> None:
         if self._open.is_set():
             log.warning("dependency.unavailable", dependency=dependency, reason=reason)

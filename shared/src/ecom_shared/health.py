@@ -90,9 +90,6 @@ class HealthState:
         self._checks[dependency] = None
         self._gauge(dependency, up=True)
 
-    def is_up(self, dependency: str) -> bool:
-        return self._checks.get(dependency) is None
-
     def liveness(self) -> tuple[bool, dict[str, Any]]:
         if self._main is not None and self._main.done():
             return False, {"alive": False, "reason": "the service's main task has ended"}

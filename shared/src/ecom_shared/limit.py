@@ -32,10 +32,6 @@ class AdaptiveLimit:
     def limit(self) -> int:
         return self._limit
 
-    @property
-    def held(self) -> int:
-        return self._held
-
     async def __aenter__(self) -> None:
         if self._held < self._limit and not self._waiters:
             self._held += 1

@@ -23,7 +23,6 @@ from ecom_shared.errors import InvalidMessage, PipelineError
 
 
 class Action(enum.Enum):
-    ACK = "ack"
     DEAD_LETTER = "dead_letter"
     RETRY = "retry"
 

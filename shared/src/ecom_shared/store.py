@@ -231,8 +231,8 @@ class StoreProbe:
     A read alone is not enough: a node may answer reads while it refuses every write (the
     role's MODIFY permission revoked, a disk full, a table dropped), and a gate reopened by a
     read would pull again and burn delivery attempts until healthy messages reach the
-    dead-letter topic. Nor is :func:`~ecom_shared.cassandra.ping`: with two of three replicas
-    down, any live node still answers ``system.local`` while every ``LOCAL_QUORUM`` write fails.
+    dead-letter topic. Nor is a query of ``system.local``: with two of three replicas down,
+    any live node still answers it while every ``LOCAL_QUORUM`` write fails.
 
     So the probe writes to both tables, then reads one partition of the orders table as the
     services read it. The writes are deletes of a reserved key, ``order_id`` 0, that no order
