@@ -2,7 +2,7 @@
 Every message is recorded in publish order, so the tables it must leave can be worked out
 from the messages alone (:mod:`tests.apps_tables`); nothing here uses product code.
 
-Modelled on the original course project's two producer scripts (issue 13): one JSON body per
+Modelled on the original course project's two producer scripts: one JSON body per
 message and no attributes; order ids cycle 1..N, each cycle sending every order again with
 fresh random fields (there is no ``updated_at``: the version published last must win);
 ``price`` is ``json.dumps`` of ``random.uniform(100, 1500)``; statuses and methods are

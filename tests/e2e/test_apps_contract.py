@@ -1,4 +1,4 @@
-"""The apps' messages as they are (issue 13): a stream in exactly the original producers'
+"""The apps' messages as they are: a stream in exactly the original producers'
 format (:mod:`tests.apps_stream`: 2,000 orders in three versions each, their payments, some
 first, duplicates, invalid hours, unknown fields, non-ASCII text), published with no
 attributes, through the services as processes on the real emulator and Cassandra. Then every

@@ -124,8 +124,7 @@ class ReadBack:
 @pytest.fixture(scope="module")
 async def read_back(demo: dict[str, Any], infra: InfraUnderTest) -> ReadBack:
     """The manifest through :mod:`tests.manifest_stream` and :func:`expected_from`, the tables
-    through CQL of the tests' own: nothing of ``ecom-verify``, which the demo used to say
-    PASSED."""
+    through CQL of the tests' own: nothing of ``ecom-verify``, whose PASSED the demo prints."""
     stream = read_manifest(Path(demo["summary"]["manifest"]))
     expected = expected_from(stream.orders, stream.payments)
     async with cassandra_session(cassandra(infra)) as session:

@@ -1,4 +1,4 @@
-"""Which version a row ends with, on the real Cassandra 5.0 (issue 14, items 2, 3 and 6).
+"""Which version a row ends with, on the real Cassandra 5.0.
 
 Messages are handed to the services' own handlers with chosen publish times (as the consumer
 loop would after a pull), so each test fixes the delivery order it means; the emulator is used
@@ -66,7 +66,7 @@ async def stored_payment(resources: Resources) -> tuple[Any, ...]:
     return stored["payment_id"], stored["payment_status"], stored["card_last_four"]
 
 
-# Item 2: versions of one payment.
+# Versions of one payment.
 
 PAID = datetime(2026, 1, 1, 8, 5, tzinfo=UTC)  # PAYMENT's payment_datetime
 PENDING = body(PAYMENT, payment_status="Pending", card_last_four="1111")
@@ -132,7 +132,7 @@ async def test_a_join_deletes_only_the_version_it_joined(resources: Resources) -
     assert await dlq_rows(resources) == []
 
 
-# Item 3: two versions of one order with one timestamp.
+# Two versions of one order with one timestamp.
 
 SHIPPED = {"item": "Mug", "quantity": 1, "order_status": "Shipped", "shipping_address": "1 Main"}
 PENDING_ORDER = {
@@ -185,7 +185,7 @@ async def test_two_versions_in_one_publish_request_leave_one_whole_version(
     assert order_fields(await row(resources, 1)) in (as_stored(SHIPPED), as_stored(PENDING_ORDER))
 
 
-# Item 6: event times after the publish time.
+# Event times after the publish time.
 
 
 async def test_event_times_far_after_their_publish_time_are_dead_lettered(

@@ -360,7 +360,7 @@ def one_puller_harness(
 
 
 async def test_a_finished_message_is_settled_before_its_lease_ends_while_its_batch_runs() -> None:
-    """Issue 14, item 8: one message of a batch is done at once, the other takes 1.5 ack
+    """One message of a batch is done at once, the other takes 1.5 ack
     deadlines; the first must be acked (or its lease extended) before its deadline passes."""
     instant, slow = received(b"instant"), received(b"slow")
 

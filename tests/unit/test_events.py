@@ -22,7 +22,7 @@ from ecom_shared.events import (
 )
 from tests.bodies import POISON
 
-# The two example bodies of the apps' contract (issue 13), byte for byte as they publish them.
+# The two example bodies of the apps' contract, byte for byte as they publish them.
 APPS_ORDER = (
     b'{"order_id": 17, "customer_id": 343, "item": "Laptop", "quantity": 3, '
     b'"price": 929.6972748780319, "shipping_address": "123 Main St, City A, Country", '

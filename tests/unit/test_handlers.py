@@ -194,7 +194,7 @@ def test_unknown_field_names_get_a_bounded_number_of_labels() -> None:
     assert counts[("payment", OTHER)] == 25
 
 
-# Versions of one payment (issue 14, item 2): the newer wins on every path.
+# Versions of one payment: the newer wins on every path.
 
 PAID_AT = datetime(2023, 9, 1, 17, 1, 30, tzinfo=UTC)  # test_events.PAYMENT's time
 PENDING = body(PAYMENT, payment_status="Pending", card_last_four="1111")
@@ -262,7 +262,7 @@ async def test_a_version_deleted_by_its_join_does_not_come_back_when_redelivered
     assert len(publisher.sent) == 1
 
 
-# Event times after the publish time (issue 14, item 6).
+# Event times after the publish time.
 
 
 async def test_an_order_dated_far_after_its_publish_time_is_refused_and_not_written() -> None:

@@ -119,7 +119,7 @@ _CASSANDRA_IN_SH_FLAGS = (
 
 # Dev-only start/stop speed-ups for a single node that has no peers to tell it is leaving.
 _DEV_SPEED_FLAGS = (
-    # Estimate the memtable row overhead from 100 sample rows, not 100,000 (about 1.5 s).
+    # Estimate the memtable row overhead from 100 sample rows, not 100,000 (a slow start-up step).
     "-Dcassandra.memtable_row_overhead_computation_step=100",
     # Do not sleep 2 s after announcing the shutdown over gossip.
     "-Dcassandra.shutdown_announce_in_ms=0",

@@ -1,11 +1,10 @@
 """A publisher that merges concurrent publishes to one topic into one request.
 
-The payment consumer announces every parked payment on ``dlq-payments``. Published one by
-one, those announcements cost a request each: measured by ``ecom-bench``, the parked path
-ran at 30 % of the payment ceiling, with the emulator busy on a full core. Hundreds of
-handlers run at once, so their announcements can share a request. Each caller still returns
-only when Pub/Sub has accepted *its* messages, or raises what the shared request raised, so
-"ack only after the publish succeeded" holds exactly as before.
+The payment consumer announces every parked payment on ``dlq-payments``, and hundreds of its
+handlers run at once: one request per announcement would make Pub/Sub, not Cassandra, the
+bound of the parked path, so the announcements of a moment share a request. Each caller still
+returns only when Pub/Sub has accepted *its* messages, or raises what the shared request
+raised, so "ack only after the publish succeeded" holds for every message.
 """
 
 from __future__ import annotations

@@ -243,7 +243,7 @@ class Consumer:
         """Handle one message and queue its outcome: ack it, or redeliver it later.
 
         Nothing is logged on success, so no per-message log context is bound: the failure
-        paths name the message themselves (binding and unbinding cost about 2 µs a message).
+        paths name the message themselves (binding and unbinding would cost every message).
         """
         try:
             async with self._slots:

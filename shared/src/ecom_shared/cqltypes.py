@@ -1,7 +1,7 @@
 """CQL values that acsylla 1.2.0 cannot bind or read correctly, encoded by hand.
 
 acsylla writes a ``decimal`` as the ASCII digits of its unscaled value instead of a varint
-(``Decimal("476.79")`` is stored as 574117368440.89, measured with ``CAST(price AS text)``),
+(``Decimal("476.79")`` is stored as 574117368440.89, as ``CAST(price AS text)`` shows),
 and reads it back with the same mistake, so the error is invisible to acsylla itself and
 visible to every other client. So money is written through ``blobAsDecimal(?)`` with the
 serialized form built here, and read back through ``decimalAsBlob(...)``.

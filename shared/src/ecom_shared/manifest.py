@@ -12,8 +12,8 @@ Records, by ``kind``:
 
 The producer adds ``"message_id"``, the id Pub/Sub gave the message, to each record once it was
 accepted (:func:`with_message_id`): before ``event``, which stays last; last in a malformed
-record. Lines without it (older manifests) read as before; the dead-letter check of
-``ecom-verify`` needs it on every malformed record.
+record. A line without it reads all the same; the dead-letter check of ``ecom-verify`` needs
+it on every malformed record.
 
 Lines are read with every JSON number that has a fraction or an exponent as a ``Decimal`` from
 its own digits (a price of ``929.6972748780319`` stays exactly that), and they are in

@@ -8,7 +8,7 @@ what was published. Then each order gets its winning payment (the latest ``payme
 ties broken by the payment id), and a payment whose order never came is expected to stay
 parked. Lookups are by primary key, so checking one stored row is one B-tree probe; SQLite's
 page cache is capped (:data:`CACHE_KIB`), so memory does not grow with the manifest, only the
-file does (about 120 bytes a manifest line).
+file does.
 
 Malformed records that name their message (``message_id``) are kept by topic and id with the
 reason the pipeline must give, for the dead-letter check.
@@ -122,7 +122,7 @@ class Totals:
     published: int = 0
     duplicates: int = 0
     malformed: int = 0
-    malformed_unnamed: int = 0  # malformed records without a message id (older producers)
+    malformed_unnamed: int = 0  # malformed records that carry no message id
 
 
 class ManifestIndex:

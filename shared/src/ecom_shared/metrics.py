@@ -5,7 +5,7 @@ an order consumer never exports a DLQ gauge that would read as "the DLQ is empty
 ``gcloud-aio`` client's own metrics (about its ``subscribe()`` helper, which we do not use)
 live in the library's default registry and are deliberately not served.
 
-Cost matters at 5-9k messages/s on two cores: the consumer loop counts per batch (``inc(n)``)
+Cost matters, as every message passes these hooks: the consumer loop counts per batch (``inc(n)``)
 and labels are bound once, so the happy path pays only the store's latency histogram, which
 is a lock-free one made for a single event loop (:class:`LoopHistogram`).
 """
@@ -30,7 +30,7 @@ from prometheus_client import (
 from prometheus_client.metrics_core import HistogramMetricFamily
 
 CASSANDRA_BUCKETS: Final = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5.0)
-"""0.5 ms to 5 s: a healthy single-row write takes about 1 ms; 5 s is the request timeout."""
+"""0.5 ms to 5 s: from below a healthy single-row write up to the default request timeout."""
 
 PASS_BUCKETS: Final = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 

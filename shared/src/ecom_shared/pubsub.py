@@ -157,7 +157,8 @@ class PubSubSubscription:
         messages the server hands it, which then return only after their ack deadline. The
         request goes through gcloud-aio's session (its token, its error on a bad status); the
         reply is read here, because gcloud-aio 7.0.0 parses ``publishTime`` with ``strptime``
-        (about 8 µs a message, and it refuses the nine-digit fractions Pub/Sub may send).
+        (slow, as ``ecom_devtools.bench.micro`` shows, and it refuses the nine-digit fractions
+        Pub/Sub may send).
         """
         response = await self._client.session.post(
             self._pull_url,

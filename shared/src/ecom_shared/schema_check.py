@@ -3,8 +3,8 @@ describes them (``system_schema.columns``) against the product's own definition.
 
 ``CREATE TABLE IF NOT EXISTS`` silently keeps a table that already exists, whatever its
 columns: another application's table of the same name (the original course project's
-``orders_payments_facts``, with ``price double`` and times as ``text``), or one made by an
-earlier version of the product. This module tells them apart:
+``orders_payments_facts``, with ``price double`` and times as ``text``), or one made by
+another version of the product. This module tells them apart:
 
 - a column of ours with another type, or another primary key, makes the table unusable:
   :class:`SchemaMismatch`, naming each such column with both types, before anything is written;

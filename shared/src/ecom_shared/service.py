@@ -3,7 +3,7 @@
 Signal handlers only set a stop event; the service's coroutine drains and returns its exit
 code (0 when asked to stop, 1 when it crashed). Once it has returned, SIGTERM and SIGINT are
 ignored while the process closes its loop and exits: a second signal then (an orchestrator
-that signals again, a second Ctrl-C) no longer turns a clean drain into a death by signal.
+that signals again, a second Ctrl-C) cannot turn a clean drain into a death by signal.
 """
 
 from __future__ import annotations

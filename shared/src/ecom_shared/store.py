@@ -37,7 +37,7 @@ class ParkedPayment:
     payment: Payment | None  # None for a stub (payment fields gone, attempts left)
     parked_at: datetime | None
     attempts: int
-    published_at: datetime | None = None  # None in a row parked by an earlier release
+    published_at: datetime | None = None  # None in a row parked without it
 
     @property
     def version(self) -> int | None:
@@ -210,8 +210,8 @@ class CassandraDlq:
         # Plain write, no LWT (mixing Paxos and plain writes on one partition is unsafe), with
         # the timestamp of the version read: if a join deleted that version meanwhile, its
         # delete (same timestamp, and a delete wins a tie) shadows this write, so no stub is
-        # left. (Rows parked by an earlier release may still hold stubs: ``scan`` reports them
-        # with no payment, and the worker removes them.)
+        # left. (Written with any other timestamp, it would leave a stub, attempts without payment
+        # fields: ``scan`` reports such a row with no payment, and the worker removes it.)
         values = [parked.attempts + 1, now, parked.order_id, parked.payment_id]
         statement = bind(self._st["attempt"], values, timestamp=parked.version)
         await execute(self._session, statement)

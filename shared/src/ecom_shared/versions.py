@@ -79,7 +79,7 @@ def payment_version_micros(payment: Payment, published_at: datetime) -> int:
 
     The result is a version number in Cassandra's microsecond field, not a time (about
     1.5e18 for a payment of 2023), and always above any clock's timestamp (4.1e15 in 2100):
-    a payment written by an earlier release, or a cell written or deleted without
+    a payment written with a clock's timestamp, or a cell written or deleted without
     ``USING TIMESTAMP`` (by hand, or a stub's removal), never outranks a payment version.
     """
     paid_seconds = (payment.payment_datetime - _SINCE) // timedelta(seconds=1)

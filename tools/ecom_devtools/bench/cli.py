@@ -1,6 +1,6 @@
 """``ecom-bench``: start a private Cassandra and emulator, run the scenarios, report.
 
-    ecom-bench                    # every scenario at full size (about 15 minutes here)
+    ecom-bench                    # every scenario at full size
     ecom-bench --smoke            # tiny sizes, for CI
     ecom-bench --only order_drain,payment_drain --profile
 

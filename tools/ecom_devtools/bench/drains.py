@@ -106,12 +106,9 @@ async def _drain_on(bench: Bench, stage: Stage, spec: DrainSpec, *, profile: boo
 
 async def warm_up(bench: Bench) -> None:
     """Throwaway drains of both minimal consumers, so that the JVMs (Cassandra, emulator) have
-    compiled their hot paths before anything is measured.
-
-    A 20k-order drain was not enough: in the first ceiling drain after it Cassandra still spent
-    350 to 440 µs of CPU per order (five runs), against 100 to 170 µs in the ceiling drains
-    later in the same runs. The warm-up's figures are kept in ``results.json`` (``warm_up``),
-    out of the table.
+    compiled their hot paths before anything is measured: a JVM still compiling spends several
+    times the CPU per order it spends later, which would put the first ceiling far below the
+    others. The warm-up's figures are kept in ``results.json`` (``warm_up``), out of the table.
     """
     if bench.options.smoke:
         return  # smoke figures mean nothing anyway; save the time
@@ -145,9 +142,9 @@ async def drain_rounds(bench: Bench) -> None:
     """Each minimal consumer and the product's drains of the same kind, back to back, in
     ``drain_rounds`` rounds; each product drain is set against its own round's ceiling.
 
-    On this shared machine the same drain's rate moves by a third between runs minutes apart,
-    so a product drain compared with the best of several ceilings measured at other times
-    mostly measures when each ran. Pairs measured back to back share the machine's state; odd
+    On a shared machine the same drain's rate moves between runs minutes apart, so a product
+    drain compared with the best of several ceilings measured at other times mostly measures
+    when each ran. Pairs measured back to back share the machine's state; odd
     rounds run the ceiling first and even rounds run it last, so a drift over the run favours
     neither side. The reported ratio is the median round's (see :func:`summarise_rounds`).
     """

@@ -10,9 +10,9 @@ later of the two messages was published.
 What is measured is the pipeline in its steady state, as it runs in production: the consumers
 have started (connected, statements prepared) before the producer publishes its first message,
 and the emulator and Cassandra have already carried an unmeasured paced run of the same kind
-(``--e2e-warm-up-seconds``). Without both, the first seconds of every run measured start-up:
-in one run here at 723 msg/s, the first five seconds had a median latency of 105 to 276 ms and
-the last ten 13 to 25 ms, while a freshly started emulator compiled its hot paths.
+(``--e2e-warm-up-seconds``). Without both, the first seconds of every run would measure
+start-up instead: connecting, preparing, and a freshly started emulator compiling its hot
+paths.
 """
 
 from __future__ import annotations

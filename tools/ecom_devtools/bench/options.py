@@ -18,7 +18,7 @@ SCENARIOS = (
     "verifier",
 )
 DEFAULT_SCENARIOS = SCENARIOS[:-1]
-"""A full run leaves out the verifier at 1M orders (about 20 minutes more here): ask for it with
+"""A full run leaves out the verifier at 1M orders (a long run of its own): ask for it with
 ``--only verifier``. The smoke run includes it."""
 
 
