@@ -49,8 +49,6 @@ pytestmark = pytest.mark.timeout(600)  # the first test waits for the run (and C
 SERVICE_ENV = {
     "ECOM_LOG__LEVEL": "INFO",
     "ECOM_CONSUMER__RETRY_DELAY_SECONDS": "1",
-    "ECOM_CONSUMER__BACKOFF_INITIAL_SECONDS": "0.2",
-    "ECOM_CONSUMER__BACKOFF_MAX_SECONDS": "2",
     "ECOM_WORKER__INTERVAL_SECONDS": "1",
 }
 """Shorter waits than production, so a parked payment is joined within a second or two."""

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from ecom_shared.consumer import Consumer, Handler
+from ecom_shared.consumer import Consumer, Handler, Pacing
 from ecom_shared.provision import provision
 from ecom_shared.pubsub import OutgoingMessage
 from ecom_shared.resources import Resources, open_resources
@@ -17,14 +17,9 @@ from tests.infra import InfraUnderTest
 from tests.polling import eventually
 
 FAST_CONSUMER = ConsumerSettings(
-    pullers=2,
-    max_messages=200,
-    pull_timeout_seconds=120,
-    retry_delay_seconds=1,
-    backoff_initial_seconds=0.2,
-    backoff_max_seconds=1,
-    shutdown_grace_seconds=10,
+    pullers=2, max_messages=200, retry_delay_seconds=1, shutdown_grace_seconds=10
 )
+QUICK_PACING = Pacing(backoff_initial_seconds=0.2, backoff_max_seconds=1)
 
 
 @pytest.fixture
@@ -57,6 +52,7 @@ def run_consumer(resources: Resources) -> RunConsumer:
             FAST_CONSUMER,
             ack_deadline_seconds=resources.settings.pubsub.ack_deadline_seconds,
             probe=resources.probe,
+            pacing=QUICK_PACING,
         )
         stop = asyncio.Event()
         task = asyncio.create_task(consumer.run(stop))

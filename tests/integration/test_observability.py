@@ -26,11 +26,8 @@ from tests.polling import eventually
 Spawn = Callable[..., ServiceProcess]
 QUICK = {
     "ECOM_CONSUMER__PULLERS": "2",
-    "ECOM_CONSUMER__PROBE_SECONDS": "1",
-    "ECOM_CONSUMER__BACKOFF_MAX_SECONDS": "2",
     "ECOM_CONSUMER__RETRY_DELAY_SECONDS": "1",
     "ECOM_WORKER__INTERVAL_SECONDS": "1",
-    "ECOM_WORKER__PROBE_SECONDS": "1",
     "ECOM_CASSANDRA__REQUEST_TIMEOUT_SECONDS": "2",
 }
 

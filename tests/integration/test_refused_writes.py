@@ -16,6 +16,7 @@ import asyncio
 import secrets
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import acsylla
 import pytest
@@ -30,7 +31,7 @@ from ecom_shared.provision import provision
 from ecom_shared.pubsub import OutgoingMessage
 from ecom_shared.resources import Resources, open_resources
 from ecom_shared.settings import PubSubSettings, ServiceSettings
-from tests.integration.conftest import FAST_CONSUMER
+from tests.integration.conftest import FAST_CONSUMER, QUICK_PACING
 from tests.polling import eventually, within
 from tests.secure_node import SecureNode, secure_node
 from tests.unit.test_events import ORDER, body
@@ -39,7 +40,7 @@ pytestmark = pytest.mark.integration
 
 EMULATOR_PORT = 29085  # beside the secure node's ports: never the session emulator's
 DELIVERY_ATTEMPTS = 5  # the least Pub/Sub allows
-CONSUMER = FAST_CONSUMER.model_copy(update={"probe_seconds": 1.0})  # retries after 1 s
+PACING = replace(QUICK_PACING, probe_seconds=1.0)  # probes every second
 REFUSED_SECONDS = 35.0
 """Seven times what 5 deliveries a second apart last: without the gate, the messages pulled
 while writes are refused would all have left for ``dead-letter`` well before the grant."""
@@ -128,10 +129,11 @@ def _consumer(resources: Resources) -> Consumer:
         resources.subscription(settings.pubsub.orders_subscription),
         OrderHandler(resources.orders, resources.dlq),
         resources.dead_letters,
-        CONSUMER,
+        FAST_CONSUMER,
         ack_deadline_seconds=settings.pubsub.ack_deadline_seconds,
         probe=resources.probe,
         telemetry=resources.telemetry,
+        pacing=PACING,
     )
 
 

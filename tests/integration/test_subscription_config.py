@@ -15,7 +15,7 @@ from ecom_shared.pubsub import OutgoingMessage, ReceivedMessage, http_session
 from ecom_shared.resources import open_resources
 from ecom_shared.settings import ServiceSettings
 from tests.infra import InfraUnderTest
-from tests.integration.conftest import FAST_CONSUMER
+from tests.integration.conftest import FAST_CONSUMER, QUICK_PACING
 from tests.polling import eventually
 
 REAL_DEADLINE = 10  # the subscription's own, the least Pub/Sub allows
@@ -77,6 +77,7 @@ async def test_setup_reports_what_differs_and_the_consumer_leases_for_the_real_d
             FAST_CONSUMER,  # two loops: one is free to take whatever Pub/Sub delivers again
             ack_deadline_seconds=SETTING,
             probe=res.probe,
+            pacing=QUICK_PACING,
         )
         stop = asyncio.Event()
         task = asyncio.create_task(consumer.run(stop))

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Sequence
 import pytest
 import structlog
 
-from ecom_shared.consumer import Consumer, Handler
+from ecom_shared.consumer import Consumer, Handler, Pacing
 from ecom_shared.deadletter import DeadLetters
 from ecom_shared.errors import InvalidMessage, StoreUnavailable
 from ecom_shared.health import Telemetry
@@ -18,15 +18,8 @@ from ecom_shared.settings import ConsumerSettings
 from tests.fakes import FakePublisher, FakeSubscription, received
 from tests.polling import eventually
 
-FAST = ConsumerSettings(
-    pullers=2,
-    max_messages=10,
-    pull_timeout_seconds=100,
-    retry_delay_seconds=7,
-    backoff_initial_seconds=0.01,
-    backoff_max_seconds=0.02,
-    shutdown_grace_seconds=2,
-)
+FAST = ConsumerSettings(pullers=2, max_messages=10, retry_delay_seconds=7, shutdown_grace_seconds=2)
+FAST_PACING = Pacing(backoff_initial_seconds=0.01, backoff_max_seconds=0.02)
 
 
 class Harness:
@@ -36,6 +29,7 @@ class Harness:
         messages: list[ReceivedMessage],
         *,
         settings: ConsumerSettings = FAST,
+        pacing: Pacing = FAST_PACING,
         probe_failures: int = 0,
         ack_deadline: int = 60,
         ack_deadline_setting: int = 60,
@@ -53,6 +47,7 @@ class Harness:
             ack_deadline_seconds=ack_deadline_setting,
             probe=self.probe,
             telemetry=self.telemetry,
+            pacing=pacing,
         )
         self.stop = asyncio.Event()
 

@@ -22,7 +22,7 @@ from prometheus_client import generate_latest
 from yarl import URL
 
 from ecom_producer.publish import PhasePublisher, Tally
-from ecom_shared.consumer import Consumer
+from ecom_shared.consumer import UNREADY_AFTER_PULL_FAILURES, Consumer
 from ecom_shared.deadletter import DeadLetters
 from ecom_shared.error_text import clip, describe_error
 from ecom_shared.errors import InvalidMessage
@@ -34,7 +34,7 @@ from ecom_shared.pubsub import OutgoingMessage, PubSubPublisher, ReceivedMessage
 from ecom_shared.settings import LogSettings
 from tests.fakes import FakeSubscription, received
 from tests.polling import eventually
-from tests.unit.test_consumer import FAST
+from tests.unit.test_consumer import FAST, FAST_PACING
 from tests.unit.test_publishing import planned
 
 SECRET = "SECRET-b7e1"
@@ -149,15 +149,18 @@ async def test_no_secret_from_failed_pulls_dead_letters_retries_or_acks(
         health = RecordedHealth(metrics=HealthMetrics(registry))
         health.started()
         sub = FakeSubscription([received(b"invalid"), received(b"announce"), received(b"ok")])
-        sub.error, sub.fail_pulls, sub.fail_acks = refused_request(), 3, 2
+        # Enough failed pulls for one of the two loops to fail as often as marks Pub/Sub down.
+        failed_pulls = UNREADY_AFTER_PULL_FAILURES * FAST.pullers
+        sub.error, sub.fail_pulls, sub.fail_acks = refused_request(), failed_pulls, 2
         consumer = Consumer(
             sub,
             handler,
             DeadLetters(publisher, "dead-letter"),
-            FAST.model_copy(update={"unready_after_pull_failures": 1}),
+            FAST,
             ack_deadline_seconds=60,
             probe=_answers,
             telemetry=Telemetry(registry, health),
+            pacing=FAST_PACING,
         )
         stop = asyncio.Event()
         task = asyncio.create_task(consumer.run(stop))
@@ -169,7 +172,8 @@ async def test_no_secret_from_failed_pulls_dead_letters_retries_or_acks(
     assert {"pull.failed", "message.dead_letter_failed", "message.retry", "ack.failed"} <= events
     assert_secret_nowhere(lines, registry, health)
     reasons = [json.loads(body)["reason"] for body in health.bodies]
-    pulls = [r for r in reasons if r.startswith("unreachable: pubsub: 1 pulls failed")]
+    failed = f"unreachable: pubsub: {UNREADY_AFTER_PULL_FAILURES} pulls failed"
+    pulls = [r for r in reasons if r.startswith(failed)]
     dead = [r for r in reasons if r.startswith("unreachable: pubsub: dead-letter publish")]
     assert pulls, reasons
     assert dead, reasons

@@ -24,7 +24,7 @@ from ecom_shared.faults import CrashHook, CrashPoint, FaultSettings
 from ecom_shared.pubsub import ReceivedMessage
 from ecom_shared.settings import ConsumerServiceSettings
 from tests.fakes import FakeDlq, FakeOrders, FakePublisher, FakeSubscription, received
-from tests.unit.test_consumer import FAST
+from tests.unit.test_consumer import FAST, FAST_PACING
 from tests.unit.test_events import ORDER, PAYMENT, body
 from tests.unit.test_handlers import OrderLandsWhileParking
 
@@ -126,6 +126,7 @@ async def test_consumer_point_is_after_the_writes_and_before_the_acks() -> None:
         FAST.model_copy(update={"pullers": 1}),
         ack_deadline_seconds=60,
         probe=_probe,
+        pacing=FAST_PACING,
         crash=CrashHook(CrashPoint.AFTER_WRITE_BEFORE_ACK, 1, recorder.die),
     )
     with pytest.RaisesGroup(Crashed, flatten_subgroups=True):

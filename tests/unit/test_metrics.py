@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,6 +15,7 @@ from ecom_dlq_worker.worker import DlqWorker
 from ecom_payment_consumer.handler import PaymentHandler
 from ecom_producer.publish import PhasePublisher, Tally
 from ecom_shared.backoff import Backoff
+from ecom_shared.consumer import UNREADY_AFTER_PULL_FAILURES
 from ecom_shared.errors import CASSANDRA, InvalidMessage, StoreUnavailable
 from ecom_shared.events import EventType, Order, parse_event
 from ecom_shared.gate import DependencyGate
@@ -23,7 +25,7 @@ from ecom_shared.pubsub import ReceivedMessage
 from ecom_shared.timed_store import TimedDlq, TimedOrders
 from tests.fakes import FakeDlq, FakeOrders, FakePublisher, received
 from tests.polling import eventually
-from tests.unit.test_consumer import FAST, Harness, ok_handler
+from tests.unit.test_consumer import FAST, FAST_PACING, Harness, ok_handler
 from tests.unit.test_events import ORDER, PAYMENT, body
 from tests.unit.test_publishing import FlakyPublisher, planned
 from tests.unit.test_reconcile import payment
@@ -75,7 +77,7 @@ async def test_consecutive_pull_failures_mark_pubsub_down_until_a_pull_succeeds(
     h.sub.fail_pulls = 1_000_000
     async with h.running():
         await eventually(lambda: not reported_up(health, "pubsub"))
-        assert h.consumer.stats.pull_errors >= FAST.unready_after_pull_failures
+        assert h.consumer.stats.pull_errors >= UNREADY_AFTER_PULL_FAILURES
         assert value(h.telemetry.registry, "ecom_pull_errors_total", SUB) >= 3
         h.sub.fail_pulls = 0
         h.sub.queue.append(message)
@@ -101,8 +103,8 @@ async def test_a_store_outage_marks_cassandra_down_until_the_probe_answers() -> 
 
 
 async def test_an_idle_consumer_notices_cassandra_down_through_its_probe() -> None:
-    settings = FAST.model_copy(update={"probe_seconds": 0.01})
-    h = Harness(ok_handler, [], settings=settings, probe_failures=1_000_000)
+    pacing = replace(FAST_PACING, probe_seconds=0.01)
+    h = Harness(ok_handler, [], pacing=pacing, probe_failures=1_000_000)
     async with h.running():
         await eventually(lambda: not reported_up(h.telemetry.health, "cassandra"))
         pulls = h.sub.pulls
@@ -242,8 +244,10 @@ async def test_a_failed_dlq_pass_marks_cassandra_down_and_a_probe_brings_it_back
         if not answers.is_set():
             raise StoreUnavailable("ping timed out")
 
-    settings = WorkerSettings(interval_seconds=0.05, probe_seconds=0.01)
-    worker = DlqWorker(Reconciler(FakeOrders(), broken, settings), settings, telemetry, probe)
+    settings = WorkerSettings(interval_seconds=0.05)
+    worker = DlqWorker(
+        Reconciler(FakeOrders(), broken, settings), settings, telemetry, probe, probe_seconds=0.01
+    )
     with pytest.raises(ExceptionGroup):
         await worker.run_pass()
     assert value(telemetry.registry, "ecom_dlq_passes_total", {"outcome": "failed"}) == 1

@@ -31,7 +31,7 @@ from ecom_shared.error_text import clip, describe_error
 from ecom_shared.errors import CASSANDRA, PUBSUB, InvalidMessage
 from ecom_shared.events import order_id_hint
 from ecom_shared.faults import NO_CRASH, CrashHook
-from ecom_shared.gate import DependencyGate, Probe
+from ecom_shared.gate import PROBE_SECONDS, DependencyGate, Probe
 from ecom_shared.health import Telemetry
 from ecom_shared.limit import AdaptiveLimit
 from ecom_shared.logs import get_logger
@@ -48,6 +48,31 @@ log = get_logger(__name__)
 
 CONFIG_READ_SECONDS: Final = 5.0
 """How long start-up waits for the subscription's configuration before using the setting."""
+
+PULL_TIMEOUT_SECONDS: Final = 120.0
+"""The client's bound on a long-poll pull. It must outlast the server's own wait (about 90 s):
+a pull the client abandons still leases the messages the server hands it."""
+
+PROGRESS_SECONDS: Final = 30.0
+"""Interval of the ``consumer.progress`` lines, written while the counters move."""
+
+UNREADY_AFTER_PULL_FAILURES: Final = 3
+"""Consecutive failed pulls after which ``/readyz`` reports Pub/Sub unreachable: a single
+failed pull (a connection reset) is only retried, with backoff."""
+
+
+@dataclass(frozen=True, slots=True)
+class Pacing:
+    """How soon a consumer probes Cassandra, and how it backs off a dependency that failed:
+    delays doubling (with jitter) from the first to the last bound, for the gate's probes and
+    for failed pulls. Fixed in the product; tests pass shorter ones."""
+
+    probe_seconds: float = PROBE_SECONDS
+    backoff_initial_seconds: float = 0.5
+    backoff_max_seconds: float = 30.0
+
+    def backoff(self) -> Backoff:
+        return Backoff(self.backoff_initial_seconds, self.backoff_max_seconds)
 
 
 @dataclass(slots=True)
@@ -74,8 +99,10 @@ class Consumer:
         probe: Probe,
         telemetry: Telemetry | None = None,
         crash: CrashHook = NO_CRASH,
+        pacing: Pacing = Pacing(),
     ) -> None:
         self._subscription = subscription
+        self._pacing = pacing
         self._crash = crash
         self._handler = handler
         self._dead_letters = dead_letters
@@ -85,11 +112,7 @@ class Consumer:
         self._health = telemetry.health
         self._health.track(PUBSUB)
         self._metrics = ConsumerMetrics(telemetry.registry, subscription.name)
-        self._gate = DependencyGate(
-            {CASSANDRA: probe},
-            Backoff(settings.backoff_initial_seconds, settings.backoff_max_seconds),
-            telemetry.health,
-        )
+        self._gate = DependencyGate({CASSANDRA: probe}, pacing.backoff(), telemetry.health)
         self._slots = AdaptiveLimit(settings.max_in_flight, settings.min_in_flight)
         self._metrics.in_flight_limit.set(self._slots.limit)
         self.stats = ConsumerStats()
@@ -118,7 +141,7 @@ class Consumer:
             group.create_task(self._enforce_grace(stop, pullers))
             helpers = [
                 group.create_task(self._report_progress(stop)),
-                group.create_task(self._gate.watch(stop, self._settings.probe_seconds)),
+                group.create_task(self._gate.watch(stop, self._pacing.probe_seconds)),
             ]
             await asyncio.wait(pullers)
             for helper in helpers:
@@ -144,7 +167,7 @@ class Consumer:
     async def _report_progress(self, stop: asyncio.Event) -> None:
         """One INFO line per interval with the counters, while they move (none per message)."""
         last: dict[str, object] = {}
-        while not await wait_or_stop(stop, self._settings.progress_seconds):
+        while not await wait_or_stop(stop, PROGRESS_SECONDS):
             now = asdict(self.stats)
             if now != last:
                 log.info("consumer.progress", subscription=self._subscription.name, **now)
@@ -159,9 +182,7 @@ class Consumer:
                 task.cancel()
 
     async def _pull_loop(self, stop: asyncio.Event, group: asyncio.TaskGroup) -> None:
-        backoff = Backoff(
-            self._settings.backoff_initial_seconds, self._settings.backoff_max_seconds
-        )
+        backoff = self._pacing.backoff()
         settler = Settler(
             self._subscription,
             ack_deadline=self._ack_deadline,
@@ -190,9 +211,7 @@ class Consumer:
 
     async def _pull(self, stop: asyncio.Event, backoff: Backoff) -> list[ReceivedMessage]:
         pull = asyncio.ensure_future(
-            self._subscription.pull(
-                self._settings.max_messages, self._settings.pull_timeout_seconds
-            )
+            self._subscription.pull(self._settings.max_messages, PULL_TIMEOUT_SECONDS)
         )
         stopping = asyncio.ensure_future(stop.wait())
         try:
@@ -225,7 +244,7 @@ class Consumer:
         self._metrics.pull_errors.inc()
         error = describe_error(exc)
         log.warning("pull.failed", error=error, consecutive=consecutive)
-        if consecutive >= self._settings.unready_after_pull_failures:
+        if consecutive >= UNREADY_AFTER_PULL_FAILURES:
             self._health.down(PUBSUB, f"{consecutive} pulls failed in a row, last: {error}")
 
     async def _process(self, batch: list[ReceivedMessage], settler: Settler) -> None:

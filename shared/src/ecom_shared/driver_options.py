@@ -7,12 +7,15 @@ the driver is given without a network.
 from __future__ import annotations
 
 import enum
-from typing import Any
+from typing import Any, Final
 
 import acsylla
 
 from ecom_shared.pem import read_pem
 from ecom_shared.settings import CassandraSettings
+
+IO_THREADS: Final = 1
+"""The driver's I/O threads: one event loop's requests keep one thread busy at most."""
 
 
 def cluster_options(settings: CassandraSettings) -> dict[str, Any]:
@@ -22,7 +25,7 @@ def cluster_options(settings: CassandraSettings) -> dict[str, Any]:
         "consistency": acsylla.Consistency[settings.consistency],
         "request_timeout": settings.request_timeout_seconds,
         "connect_timeout": settings.connect_timeout_seconds,
-        "num_threads_io": settings.io_threads,
+        "num_threads_io": IO_THREADS,
         "log_level": "error",
         "exponential_reconnect_base_delay_ms": 500,
         "exponential_reconnect_max_delay_ms": 10_000,

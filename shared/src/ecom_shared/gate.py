@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
+from typing import Final
 
 from ecom_shared.backoff import Backoff, wait_or_stop
 from ecom_shared.error_text import describe_error
@@ -17,6 +18,10 @@ from ecom_shared.logs import get_logger
 
 Probe = Callable[[], Awaitable[None]]
 """Raises while a dependency the handler needs cannot take its requests."""
+
+PROBE_SECONDS: Final = 10.0
+"""How often the consumers and the DLQ worker check Cassandra while all is well, so that an
+idle service notices an outage (and ``/readyz`` turns) before a message fails."""
 
 log = get_logger(__name__)
 

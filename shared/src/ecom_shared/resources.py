@@ -1,4 +1,8 @@
-"""The resources a service holds, opened in one exit stack and closed in reverse order."""
+"""The resources a service holds, opened in one exit stack and closed in reverse order.
+
+:func:`open_store` opens what a service of the tables alone needs (the DLQ worker);
+:func:`open_resources` adds Pub/Sub for the services of the stream.
+"""
 
 from __future__ import annotations
 
@@ -15,25 +19,20 @@ from ecom_shared.health import Telemetry, serve_http
 from ecom_shared.metrics import StoreMetrics
 from ecom_shared.pubsub import PubSubPublisher, PubSubSubscription, http_session
 from ecom_shared.schema import check_schema
-from ecom_shared.settings import ServiceSettings
+from ecom_shared.settings import ServiceSettings, StoreServiceSettings
 from ecom_shared.store import CassandraDlq, CassandraOrders, DlqTable, OrdersTable, StoreProbe
 from ecom_shared.timed_store import TimedDlq, TimedOrders
 
 
 @dataclass(frozen=True, slots=True)
-class Resources:
-    settings: ServiceSettings
+class Store:
+    """Cassandra's session, the tables (timed), the store probe and the telemetry."""
+
     cql: Session
-    http: aiohttp.ClientSession
-    publisher: PubSubPublisher
     orders: OrdersTable
     dlq: DlqTable
-    dead_letters: DeadLetters
     telemetry: Telemetry
     store_probe: StoreProbe
-
-    def subscription(self, name: str) -> PubSubSubscription:
-        return PubSubSubscription(self.http, self.settings.pubsub.project_id, name)
 
     async def probe(self) -> None:
         """Raise unless Cassandra can take the pipeline's writes and reads now, at the
@@ -41,11 +40,24 @@ class Resources:
         await self.store_probe()
 
 
+@dataclass(frozen=True, slots=True)
+class Resources(Store):
+    """The store, and Pub/Sub: the publisher, the dead-letter topic, subscriptions."""
+
+    settings: ServiceSettings
+    http: aiohttp.ClientSession
+    publisher: PubSubPublisher
+    dead_letters: DeadLetters
+
+    def subscription(self, name: str) -> PubSubSubscription:
+        return PubSubSubscription(self.http, self.settings.pubsub.project_id, name)
+
+
 @contextlib.asynccontextmanager
-async def open_resources(
-    settings: ServiceSettings, *, stop: asyncio.Event | None = None, serve: bool = False
-) -> AsyncIterator[Resources]:
-    """Connect to Cassandra and Pub/Sub and prepare every statement; close all on exit.
+async def open_store(
+    settings: StoreServiceSettings, *, stop: asyncio.Event | None = None, serve: bool = False
+) -> AsyncIterator[Store]:
+    """Connect to Cassandra and prepare every statement; close all on exit.
 
     With ``serve``, metrics and health are served first (``settings.http``), so probes answer
     while Cassandra is still being reached: ``/readyz`` says "starting" until all is open, and
@@ -55,25 +67,41 @@ async def open_resources(
     async with contextlib.AsyncExitStack() as stack:
         if serve:
             await stack.enter_async_context(serve_http(settings.http, telemetry))
-        http = await stack.enter_async_context(http_session())
         cql = await stack.enter_async_context(cassandra_session(settings.cassandra))
         await check_schema(cql, settings.cassandra)  # tables usable, before any write
-        publisher = PubSubPublisher(
-            http, settings.pubsub.project_id, timeout=settings.pubsub.request_timeout_seconds
-        )
         store_metrics = StoreMetrics(telemetry.registry)
         orders = await CassandraOrders.prepare(cql, settings.cassandra)
         dlq = await CassandraDlq.prepare(cql, settings.cassandra)
         store_probe = await StoreProbe.prepare(cql, settings.cassandra)
         telemetry.health.started()
-        yield Resources(
-            settings=settings,
+        yield Store(
             cql=cql,
-            http=http,
-            publisher=publisher,
             orders=TimedOrders(orders, store_metrics),
             dlq=TimedDlq(dlq, store_metrics),
-            dead_letters=DeadLetters(publisher, settings.pubsub.dead_letter_topic),
             telemetry=telemetry,
             store_probe=store_probe,
+        )
+
+
+@contextlib.asynccontextmanager
+async def open_resources(
+    settings: ServiceSettings, *, stop: asyncio.Event | None = None, serve: bool = False
+) -> AsyncIterator[Resources]:
+    """The store (:func:`open_store`) and a Pub/Sub client session; all closed on exit."""
+    async with contextlib.AsyncExitStack() as stack:
+        http = await stack.enter_async_context(http_session())
+        store = await stack.enter_async_context(open_store(settings, stop=stop, serve=serve))
+        publisher = PubSubPublisher(
+            http, settings.pubsub.project_id, timeout=settings.pubsub.request_timeout_seconds
+        )
+        yield Resources(
+            cql=store.cql,
+            orders=store.orders,
+            dlq=store.dlq,
+            telemetry=store.telemetry,
+            store_probe=store.store_probe,
+            settings=settings,
+            http=http,
+            publisher=publisher,
+            dead_letters=DeadLetters(publisher, settings.pubsub.dead_letter_topic),
         )

@@ -1,11 +1,14 @@
 """Settings: one model per service, built from ``ECOM_*`` environment variables.
 
-Every service reads the same shared sections (``ECOM_PUBSUB__*``, ``ECOM_CASSANDRA__*``,
+Services read the shared sections they use (``ECOM_PUBSUB__*``, ``ECOM_CASSANDRA__*``,
 ``ECOM_LOG__*``) so one ``.env`` file configures the whole pipeline; a service adds its own
-section (for example ``ECOM_CONSUMER__PULLERS``). Long-running services also serve metrics
-and health on the port ``ECOM_HTTP__*`` gives. Settings are built in ``main()`` and passed
-down, never read at import time. The emulator is chosen by the standard
-``PUBSUB_EMULATOR_HOST`` variable, which gcloud-aio reads itself.
+section (for example ``ECOM_CONSUMER__PULLERS``) and ignores the sections it has no use for.
+Long-running services also serve metrics and health on the port ``ECOM_HTTP__*`` gives.
+Settings are built in ``main()`` and passed down, never read at import time. The emulator is
+chosen by the standard ``PUBSUB_EMULATOR_HOST`` variable, which gcloud-aio reads itself.
+
+Settings are what an operator tunes; how often the services probe, retry and report is fixed
+in the code as named constants (:mod:`ecom_shared.consumer`, :mod:`ecom_shared.gate`).
 """
 
 from __future__ import annotations
@@ -138,7 +141,6 @@ class CassandraSettings(_Section):
     consistency: Literal["ONE", "LOCAL_ONE", "QUORUM", "LOCAL_QUORUM", "ALL"] = "LOCAL_QUORUM"
     request_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
     connect_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
-    io_threads: int = Field(default=1, ge=1, le=32)
     startup_timeout_seconds: float = Field(
         default=120.0, ge=0, le=3600, description="how long start-up keeps trying to connect"
     )
@@ -229,26 +231,10 @@ class ConsumerSettings(_Section):
         description="where the in-flight limit starts over when Cassandra fails to answer "
         "(it then grows by one per message written, back to max_in_flight)",
     )
-    pull_timeout_seconds: float = Field(
-        default=120.0,
-        ge=100,
-        le=600,
-        description="client bound on a long-poll pull; must outlast the server's own wait "
-        "(about 90 s), because a pull the client abandons still leases messages",
-    )
     retry_delay_seconds: int = Field(
         default=10, ge=0, le=600, description="how long a failed message waits to be redelivered"
     )
-    backoff_initial_seconds: float = Field(default=0.5, gt=0, le=60)
-    backoff_max_seconds: float = Field(default=30.0, gt=0, le=600)
     shutdown_grace_seconds: float = Field(default=20.0, gt=0, le=600)
-    progress_seconds: float = Field(default=30.0, gt=0, description="interval of progress lines")
-    probe_seconds: float = Field(
-        default=10.0, gt=0, le=600, description="how often Cassandra is checked while all is well"
-    )
-    unready_after_pull_failures: int = Field(
-        default=3, ge=1, le=1000, description="consecutive failed pulls that mark Pub/Sub down"
-    )
     max_event_time_ahead_seconds: float = Field(
         default=3600.0,
         ge=0,
@@ -271,8 +257,9 @@ class ConsumerSettings(_Section):
         return self
 
 
-class ServiceSettings(BaseSettings):
-    """What every service shares. Services subclass it and add their own section."""
+class StoreServiceSettings(BaseSettings):
+    """What a service that works on the tables alone reads (the DLQ worker): Cassandra,
+    logging and its HTTP port. Services subclass it and add their own section."""
 
     model_config = SettingsConfigDict(
         env_prefix="ECOM_",
@@ -281,10 +268,15 @@ class ServiceSettings(BaseSettings):
         extra="forbid",
     )
 
-    pubsub: PubSubSettings = Field(default_factory=PubSubSettings)
     cassandra: CassandraSettings = Field(default_factory=CassandraSettings)
     log: LogSettings = Field(default_factory=LogSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
+
+
+class ServiceSettings(StoreServiceSettings):
+    """What a service of the stream reads: Pub/Sub as well."""
+
+    pubsub: PubSubSettings = Field(default_factory=PubSubSettings)
 
 
 class ConsumerServiceSettings(ServiceSettings):

@@ -10,7 +10,7 @@ from ecom_dlq_worker.settings import DlqWorkerSettings
 from ecom_dlq_worker.worker import DlqWorker
 from ecom_shared.faults import CrashHook
 from ecom_shared.logs import configure_logging
-from ecom_shared.resources import open_resources
+from ecom_shared.resources import open_store
 from ecom_shared.service import load_settings, run_async
 
 
@@ -23,17 +23,17 @@ def main(argv: list[str] | None = None) -> int:
 
     async def serve(stop: asyncio.Event) -> int:
         # One pass is not a long-running service: --once serves no metrics or health port.
-        async with open_resources(settings, stop=stop, serve=not args.once) as resources:
+        async with open_store(settings, stop=stop, serve=not args.once) as store:
             worker = DlqWorker(
                 Reconciler(
-                    resources.orders,
-                    resources.dlq,
+                    store.orders,
+                    store.dlq,
                     settings.worker,
                     crash=CrashHook.from_settings(settings.faults),
                 ),
                 settings.worker,
-                resources.telemetry,
-                resources.probe,
+                store.telemetry,
+                store.probe,
             )
             if args.once:
                 report = await worker.run_pass(stop)

@@ -12,6 +12,7 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Final
 
 from ecom_dlq_worker.settings import WorkerSettings
 from ecom_shared.clock import Clock, utc_now
@@ -23,6 +24,9 @@ from ecom_shared.policy import is_transient
 from ecom_shared.store import DlqTable, OrdersTable, ParkedPayment, UnreadableRow
 
 log = get_logger(__name__)
+
+STALE_IDS_REPORTED: Final = 20
+"""Stale payments a pass names (``order_id/payment_id``) in its summary; all are counted."""
 
 
 @dataclass(slots=True)
@@ -110,7 +114,7 @@ class Reconciler:
         report.oldest_age_seconds = max(report.oldest_age_seconds, round(age.total_seconds(), 3))
         if age > timedelta(seconds=self._settings.max_age_seconds):
             report.stale += 1
-            if len(report.stale_ids) < self._settings.report_limit:
+            if len(report.stale_ids) < STALE_IDS_REPORTED:
                 report.stale_ids.append(f"{parked.order_id}/{parked.payment_id}")
 
 

@@ -1,11 +1,14 @@
-"""Settings of the DLQ worker: the shared sections plus ``ECOM_WORKER__*``."""
+"""Settings of the DLQ worker: Cassandra, logging and HTTP, plus ``ECOM_WORKER__*``.
+
+The worker reads and writes the tables alone, so it has no Pub/Sub section (``ECOM_PUBSUB__*``
+in a shared ``.env`` is ignored here)."""
 
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ecom_shared.faults import FaultSettings
-from ecom_shared.settings import ServiceSettings
+from ecom_shared.settings import StoreServiceSettings
 
 
 class WorkerSettings(BaseModel):
@@ -26,12 +29,8 @@ class WorkerSettings(BaseModel):
     max_age_seconds: float = Field(
         default=3600.0, gt=0, description="parked longer than this is reported as stale"
     )
-    report_limit: int = Field(default=20, ge=0, le=1000, description="stale ids named per pass")
-    probe_seconds: float = Field(
-        default=10.0, gt=0, le=600, description="how often Cassandra is checked between passes"
-    )
 
 
-class DlqWorkerSettings(ServiceSettings):
+class DlqWorkerSettings(StoreServiceSettings):
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     faults: FaultSettings = Field(default_factory=FaultSettings)  # tests only: ecom_shared.faults

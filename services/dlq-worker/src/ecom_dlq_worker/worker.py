@@ -1,7 +1,8 @@
 """The DLQ worker as a service: a pass every interval, its outcome in metrics and readiness.
 
 A pass that reads the table proves Cassandra answers; between passes a probe checks it every
-``probe_seconds``, so ``/readyz`` turns within seconds of an outage, not at the next pass.
+:data:`~ecom_shared.gate.PROBE_SECONDS`, so ``/readyz`` turns within seconds of an outage, not
+at the next pass.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from ecom_dlq_worker.settings import WorkerSettings
 from ecom_shared.backoff import wait_or_stop
 from ecom_shared.error_text import describe_error
 from ecom_shared.errors import CASSANDRA
-from ecom_shared.gate import Probe
+from ecom_shared.gate import PROBE_SECONDS, Probe
 from ecom_shared.health import Telemetry
 from ecom_shared.logs import get_logger
 from ecom_shared.metrics import DlqMetrics
@@ -30,10 +31,13 @@ class DlqWorker:
         settings: WorkerSettings,
         telemetry: Telemetry,
         probe: Probe,
+        *,
+        probe_seconds: float = PROBE_SECONDS,
     ) -> None:
         self._reconciler = reconciler
         self._settings = settings
         self._probe = probe
+        self._probe_seconds = probe_seconds  # shorter in tests
         self._health = telemetry.health
         self._health.track(CASSANDRA)
         self._metrics = DlqMetrics(telemetry.registry)
@@ -85,7 +89,7 @@ class DlqWorker:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._settings.interval_seconds
         while (left := deadline - loop.time()) > 0:
-            if await wait_or_stop(stop, min(left, self._settings.probe_seconds)):
+            if await wait_or_stop(stop, min(left, self._probe_seconds)):
                 return True
             if deadline - loop.time() > 0:
                 await self._check_cassandra()

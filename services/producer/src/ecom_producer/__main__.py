@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import time
 from pathlib import Path
+from typing import Final
 
 from ecom_producer.publish import PhasePublisher, RateLimiter, Tally
 from ecom_producer.settings import ProducerOptions, ProducerSettings
@@ -23,6 +24,9 @@ from ecom_shared.pubsub import PubSubPublisher, http_session
 from ecom_shared.service import load_settings, run_async
 
 log = get_logger(__name__)
+
+PROGRESS_SECONDS: Final = 2.0
+"""Interval of the ``producer.progress`` lines."""
 
 
 def parse_args(argv: list[str] | None, defaults: ProducerOptions) -> ProducerOptions:
@@ -88,7 +92,7 @@ async def produce(settings: ProducerSettings, options: ProducerOptions, stop: as
                 await phases.publish(phase)
             if remaining is not None:
                 remaining -= size
-            if time.monotonic() - last_report >= options.progress_seconds:
+            if time.monotonic() - last_report >= PROGRESS_SECONDS:
                 log.info("producer.progress", **tally.as_fields())
                 last_report = time.monotonic()
     log.info("producer.done", **tally.as_fields(), manifest=str(options.manifest or ""))

@@ -20,7 +20,6 @@ class ProducerOptions(StreamShares):
         default=None, ge=1, le=10**15, description="first order id; default: derived from the clock"
     )
     manifest: Path | None = Field(default=None, description="JSON-lines ground truth to append to")
-    progress_seconds: float = Field(default=2.0, gt=0)
 
 
 class ProducerSettings(ServiceSettings):
