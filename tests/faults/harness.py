@@ -71,12 +71,7 @@ from tests.infra import InfraUnderTest
 SERVICE_ENV = {
     "ECOM_LOG__LEVEL": "INFO",
     "ECOM_CONSUMER__RETRY_DELAY_SECONDS": "1",
-    "ECOM_CONSUMER__BACKOFF_INITIAL_SECONDS": "0.2",
-    "ECOM_CONSUMER__BACKOFF_MAX_SECONDS": "2",
-    "ECOM_CONSUMER__PROBE_SECONDS": "1",
-    "ECOM_CONSUMER__PROGRESS_SECONDS": "5",
     "ECOM_WORKER__INTERVAL_SECONDS": "1",
-    "ECOM_WORKER__PROBE_SECONDS": "1",
 }
 """Shorter waits than production, so faults heal within a test; nothing else differs."""
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
 from ecom_devtools.cassandra import JVM_FLAGS, CassandraNode, ensure_cassandra
@@ -23,6 +22,7 @@ from ecom_devtools.java import REQUIRED_MAJOR, find_java
 from tests.faults.harness import Scenario
 from tests.faults.services import Service
 from tests.infra import InfraUnderTest
+from tests.polling import Check, eventually
 
 READY_TIMEOUT = 240.0  # Cassandra replays its commit log on a restart; the machine is shared
 
@@ -188,13 +188,14 @@ def outage_settings(scenario: Scenario) -> None:
     scenario.settings = settings.model_copy(update={"pubsub": pubsub, "cassandra": cassandra})
 
 
-async def until(check: Callable[[], Awaitable[bool]], what: str, timeout: float = 180.0) -> None:
-    """Poll ``check`` until it holds; fail naming ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout:.0f} s: {what}")
-        await asyncio.sleep(0.2)
+OUTAGE_WAIT = 180.0
+"""How long a scenario waits for a consequence of an outage (a gate closing or reopening, a
+producer getting on): Cassandra's restart on this shared machine takes minutes at worst."""
+
+
+async def until(check: Check, what: str) -> None:
+    """Poll ``check`` until it holds; fail naming ``what`` after :data:`OUTAGE_WAIT`."""
+    await eventually(check, OUTAGE_WAIT, what=what)
 
 
 async def metric(service: Service, name: str, **labels: str) -> float:

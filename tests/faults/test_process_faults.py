@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import random
 import signal
-import time
 from pathlib import Path
 
 import pytest
@@ -23,6 +22,7 @@ from ecom_shared.settings import ConsumerSettings
 from tests.faults.harness import Scenario
 from tests.faults.services import Service
 from tests.infra import InfraUnderTest
+from tests.polling import eventually
 
 # Generous: each scenario waits on its own deadlines, and this machine's 2 cores are shared.
 pytestmark = pytest.mark.timeout(600)
@@ -32,23 +32,21 @@ STOP_BUDGET = ConsumerSettings().shutdown_grace_seconds + 10  # compose.yaml: 30
 
 async def until(service: Service, metric: str, at_least: float, timeout: float = 120) -> None:
     """Poll the service's metric until it reaches ``at_least``; fail at the deadline."""
-    deadline = time.monotonic() + timeout
-    while (await service.metric(metric) or 0) < at_least:
-        if time.monotonic() > deadline:
-            pytest.fail(f"{service.name}: {metric} stayed below {at_least} for {timeout} s")
-        await asyncio.sleep(0.05)
+
+    async def reached() -> bool:
+        return (await service.metric(metric) or 0) >= at_least
+
+    await eventually(reached, timeout, what=f"{service.name}: {metric} reaching {at_least}")
 
 
 async def until_busy(consumer: Service, received: int, timeout: float = 120) -> None:
     """Poll until the consumer has received ``received`` messages and is writing some now."""
-    deadline = time.monotonic() + timeout
-    while True:
+
+    async def busy() -> bool:
         got = await consumer.metric("ecom_messages_received_total") or 0
-        if got >= received and (await consumer.metric("ecom_messages_in_flight") or 0) > 0:
-            return
-        if time.monotonic() > deadline:
-            pytest.fail(f"{consumer.name} was not busy within {timeout} s (received {got})")
-        await asyncio.sleep(0.05)
+        return got >= received and (await consumer.metric("ecom_messages_in_flight") or 0) > 0
+
+    await eventually(busy, timeout, what=f"{consumer.name} busy after {received} messages")
 
 
 async def kill_at_random_point(s: Scenario, target: Service, rng: random.Random) -> None:
