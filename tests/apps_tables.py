@@ -25,7 +25,7 @@ from typing import Any, Final
 
 import acsylla
 
-from ecom_shared.cassandra import Session
+from ecom_shared.cassandra.session import Session
 from ecom_shared.settings import CassandraSettings
 from tests.apps_stream import AppsStream, Sent, is_instant
 

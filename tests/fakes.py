@@ -7,10 +7,10 @@ import itertools
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 
+from ecom_shared.cassandra.store import ParkedPayment, PaymentSource, UnreadableRow
 from ecom_shared.clock import from_millis, to_millis
 from ecom_shared.events import Order, Payment
-from ecom_shared.pubsub import OutgoingMessage, ReceivedMessage
-from ecom_shared.store import ParkedPayment, PaymentSource, UnreadableRow
+from ecom_shared.pubsub.client import OutgoingMessage, ReceivedMessage
 
 _ids = itertools.count(1)
 

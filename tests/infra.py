@@ -16,7 +16,7 @@ import acsylla
 
 from ecom_devtools.cassandra import CassandraNode
 from ecom_devtools.infra import InfraConfig
-from ecom_shared.cassandra import Session
+from ecom_shared.cassandra.session import Session
 from ecom_shared.settings import CassandraSettings, PubSubSettings, ServiceSettings
 
 

@@ -23,8 +23,8 @@ from typing import Any
 import pytest
 
 from ecom_devtools.drain import Pulled, drain_now
-from ecom_shared.cassandra import cassandra_session
-from ecom_shared.provision import provision
+from ecom_shared.cassandra.session import cassandra_session
+from ecom_shared.pubsub.provision import provision
 from ecom_shared.settings import ServiceSettings
 from tests.apps_stream import AppsStream, Sent, Topic, apps_stream, publish_stream
 from tests.apps_tables import (

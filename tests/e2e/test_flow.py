@@ -14,7 +14,7 @@ from typing import Any, Final
 
 import pytest
 
-from ecom_shared.cassandra import cassandra_session
+from ecom_shared.cassandra.session import cassandra_session
 from ecom_shared.manifest import ExpectedState, load_expected, read_records
 from ecom_shared.settings import CassandraSettings
 from tests.apps_tables import (

@@ -29,7 +29,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from ecom_shared.pubsub import ReceivedMessage
+from ecom_shared.pubsub.client import ReceivedMessage
 from tests.faults.interleaving import Stream
 
 ORDER_FIELDS = (

@@ -51,9 +51,9 @@ from types import TracebackType
 
 from ecom_devtools.drain import Pulled
 from ecom_producer.verify import Report, verify
-from ecom_shared.cassandra import Session, cassandra_session
+from ecom_shared.cassandra.session import Session, cassandra_session
 from ecom_shared.manifest import ExpectedState, load_expected, read_records
-from ecom_shared.provision import provision
+from ecom_shared.pubsub.provision import provision
 from tests.faults.copies import count_copies, unannounced
 from tests.faults.pubsub import (
     check_dead_letters,

@@ -23,12 +23,12 @@ from ecom_dlq_worker.reconcile import Reconciler
 from ecom_dlq_worker.settings import WorkerSettings
 from ecom_order_consumer.handler import OrderHandler
 from ecom_payment_consumer.handler import PaymentHandler
-from ecom_shared.consumer import Handler
 from ecom_shared.errors import InvalidMessage
 from ecom_shared.events import EventType, Order, Payment
 from ecom_shared.policy import Action, decide
-from ecom_shared.pubsub import ReceivedMessage
-from ecom_shared.resources import Resources
+from ecom_shared.pubsub.client import ReceivedMessage
+from ecom_shared.runtime.consumer import Handler
+from ecom_shared.runtime.resources import Resources
 from tests.bodies import body_of
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

@@ -1,6 +1,6 @@
 """Crashes at the three worst moments (issue 5, scenario 3), through the product's crash hook.
 
-``ECOM_FAULTS__CRASH_AT`` (``ecom_shared.faults``) makes a service kill itself with SIGKILL
+``ECOM_FAULTS__CRASH_AT`` (``ecom_shared.runtime.faults``) makes a service kill itself with SIGKILL
 exactly where a fact is durable but not yet acknowledged: the order consumer between joining
 a parked payment and its DLQ delete, then between its writes and their ack; the payment
 consumer between a DLQ insert and its ack, then between its writes and their ack; the DLQ
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from ecom_shared.faults import CrashPoint
+from ecom_shared.runtime.faults import CrashPoint
 from tests.faults.harness import Scenario
 from tests.faults.services import Service
 from tests.infra import InfraUnderTest

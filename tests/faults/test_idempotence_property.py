@@ -34,8 +34,8 @@ import pytest
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
-from ecom_shared.provision import provision
-from ecom_shared.resources import open_resources
+from ecom_shared.pubsub.provision import provision
+from ecom_shared.runtime.resources import open_resources
 from tests.faults.expected import differences, expected_state
 from tests.faults.interleaving import Delivery, Pipeline, Stream, dump, streams
 from tests.faults.report import FaultReport, emit

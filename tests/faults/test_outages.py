@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from ecom_shared.provision import provision
+from ecom_shared.pubsub.provision import provision
 from tests.faults.harness import Scenario
 from tests.faults.outages import (
     MAX_MESSAGES,

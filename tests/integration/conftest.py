@@ -8,10 +8,10 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from ecom_shared.consumer import Consumer, Handler, Pacing
-from ecom_shared.provision import provision
-from ecom_shared.pubsub import OutgoingMessage
-from ecom_shared.resources import Resources, open_resources
+from ecom_shared.pubsub.client import OutgoingMessage
+from ecom_shared.pubsub.provision import provision
+from ecom_shared.runtime.consumer import Consumer, Handler, Pacing
+from ecom_shared.runtime.resources import Resources, open_resources
 from ecom_shared.settings import ConsumerSettings, ServiceSettings
 from tests.infra import InfraUnderTest
 from tests.polling import eventually

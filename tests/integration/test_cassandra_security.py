@@ -20,13 +20,13 @@ import acsylla
 import pytest
 import structlog
 
-from ecom_shared.cassandra import cassandra_session
+from ecom_shared.cassandra.schema import apply_schema
+from ecom_shared.cassandra.session import cassandra_session
+from ecom_shared.cassandra.store import CassandraOrders
 from ecom_shared.errors import CassandraConfigError
 from ecom_shared.events import Order, parse_event
-from ecom_shared.logs import configure_logging, get_logger
-from ecom_shared.schema import apply_schema
+from ecom_shared.observability.logs import configure_logging, get_logger
 from ecom_shared.settings import LogSettings
-from ecom_shared.store import CassandraOrders
 from tests.infra import node_answers
 from tests.secure_node import APP_PASSWORD, APP_USER, KEY_PASSWORD, SecureNode, secure_node
 from tests.tls import NODE_HOST_NAME

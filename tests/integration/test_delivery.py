@@ -9,10 +9,10 @@ from gcloud.aio.pubsub import SubscriberClient
 
 from ecom_devtools.drain import drain_now
 from ecom_order_consumer.handler import OrderHandler
-from ecom_shared.consumer import Consumer
-from ecom_shared.provision import provision
-from ecom_shared.pubsub import OutgoingMessage, ReceivedMessage
-from ecom_shared.resources import Resources
+from ecom_shared.pubsub.client import OutgoingMessage, ReceivedMessage
+from ecom_shared.pubsub.provision import provision
+from ecom_shared.runtime.consumer import Consumer
+from ecom_shared.runtime.resources import Resources
 from ecom_shared.settings import ServiceSettings
 from tests.integration.conftest import RunConsumer, acked
 from tests.integration.test_pipeline import drain

@@ -10,10 +10,10 @@ import pytest
 
 from ecom_dlq_worker.reconcile import Reconciler
 from ecom_dlq_worker.settings import WorkerSettings
-from ecom_shared.cassandra import too_many_tombstones
+from ecom_shared.cassandra.session import too_many_tombstones
 from ecom_shared.clock import utc_now
 from ecom_shared.events import Payment, parse_event
-from ecom_shared.resources import Resources
+from ecom_shared.runtime.resources import Resources
 from tests.integration.test_pipeline import store_orders_only
 from tests.unit.test_events import PAYMENT, body
 

@@ -11,8 +11,8 @@ from ecom_dlq_worker.settings import WorkerSettings
 from ecom_dlq_worker.worker import DlqWorker
 from ecom_shared.clock import utc_now
 from ecom_shared.events import Payment, parse_event
-from ecom_shared.health import Telemetry
-from ecom_shared.resources import Resources
+from ecom_shared.observability.health import Telemetry
+from ecom_shared.runtime.resources import Resources
 from tests.integration.test_pipeline import row, store_orders_only
 from tests.unit.test_events import PAYMENT, body
 

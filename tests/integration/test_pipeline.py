@@ -20,8 +20,8 @@ from ecom_payment_consumer.handler import PaymentHandler
 from ecom_producer.malformed import _KINDS, malformed_kinds, malformed_message
 from ecom_shared.clock import utc_now
 from ecom_shared.events import EventType, Order, Payment, parse_event
-from ecom_shared.pubsub import OutgoingMessage, ReceivedMessage
-from ecom_shared.resources import Resources
+from ecom_shared.pubsub.client import OutgoingMessage, ReceivedMessage
+from ecom_shared.runtime.resources import Resources
 from ecom_shared.settings import ServiceSettings
 from ecom_shared.versions import order_version_micros, payment_version_micros
 from tests.integration.conftest import RunConsumer, acked, publish, send_and_wait
@@ -57,8 +57,8 @@ PAYMENT_ATTRS: dict[str, str] = {}
 
 async def row(res: Resources, order_id: int) -> dict[str, Any] | None:
     c = res.settings.cassandra
-    # Money is read as text: acsylla cannot decode a CQL decimal (see ecom_shared.cqltypes), and
-    # CAST shows exactly what any other client sees.
+    # Money is read as text: acsylla cannot decode a CQL decimal (see
+    # ecom_shared.cassandra.cqltypes), and CAST shows exactly what any other client sees.
     prepared = await res.cql.create_prepared(
         f"SELECT {ROW_COLUMNS}, CAST(price AS text) AS price "
         f"FROM {c.keyspace}.{c.orders_table} WHERE order_id = ?"

@@ -5,8 +5,8 @@ consumers, are dead-lettered with their reason and acked, and the consumers go o
 from __future__ import annotations
 
 from ecom_order_consumer.handler import OrderHandler
-from ecom_shared.consumer import Consumer
-from ecom_shared.resources import Resources
+from ecom_shared.runtime.consumer import Consumer
+from ecom_shared.runtime.resources import Resources
 from ecom_shared.settings import ServiceSettings
 from tests.bodies import POISON
 from tests.integration.conftest import RunConsumer, send_and_wait

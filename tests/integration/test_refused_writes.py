@@ -24,12 +24,12 @@ import pytest
 from ecom_devtools.drain import drain_now
 from ecom_devtools.emulator import EmulatorConfig, PubSubEmulator
 from ecom_order_consumer.handler import OrderHandler
-from ecom_shared.cassandra import Session, cassandra_session, scan_by_token
-from ecom_shared.consumer import Consumer
+from ecom_shared.cassandra.session import Session, cassandra_session, scan_by_token
 from ecom_shared.errors import CASSANDRA
-from ecom_shared.provision import provision
-from ecom_shared.pubsub import OutgoingMessage
-from ecom_shared.resources import Resources, open_resources
+from ecom_shared.pubsub.client import OutgoingMessage
+from ecom_shared.pubsub.provision import provision
+from ecom_shared.runtime.consumer import Consumer
+from ecom_shared.runtime.resources import Resources, open_resources
 from ecom_shared.settings import PubSubSettings, ServiceSettings
 from tests.integration.conftest import FAST_CONSUMER, QUICK_PACING
 from tests.polling import eventually, within

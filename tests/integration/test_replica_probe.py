@@ -16,8 +16,8 @@ import pytest
 from ecom_shared.errors import StoreUnavailable
 from ecom_shared.events import Order, parse_event
 from ecom_shared.policy import decide
-from ecom_shared.provision import provision
-from ecom_shared.resources import open_resources
+from ecom_shared.pubsub.provision import provision
+from ecom_shared.runtime.resources import open_resources
 from ecom_shared.settings import ServiceSettings
 from tests.infra import InfraUnderTest, node_answers
 

@@ -12,12 +12,12 @@ import acsylla
 import pytest
 from gcloud.aio.pubsub import PublisherClient
 
-from ecom_shared.cassandra import Session, cassandra_session
-from ecom_shared.provision import provision
-from ecom_shared.pubsub import http_session
-from ecom_shared.resources import open_resources
-from ecom_shared.schema import ORDERS, check_tables
-from ecom_shared.schema_check import Column, SchemaMismatch, read_columns
+from ecom_shared.cassandra.schema import ORDERS, check_tables
+from ecom_shared.cassandra.schema_check import Column, SchemaMismatch, read_columns
+from ecom_shared.cassandra.session import Session, cassandra_session
+from ecom_shared.pubsub.client import http_session
+from ecom_shared.pubsub.provision import provision
+from ecom_shared.runtime.resources import open_resources
 from ecom_shared.settings import ServiceSettings
 from tests.infra import InfraUnderTest
 

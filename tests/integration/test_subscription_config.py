@@ -9,10 +9,10 @@ from collections.abc import Callable
 import structlog
 from gcloud.aio.pubsub import PublisherClient, SubscriberClient
 
-from ecom_shared.consumer import Consumer
-from ecom_shared.provision import provision
-from ecom_shared.pubsub import OutgoingMessage, ReceivedMessage, http_session
-from ecom_shared.resources import open_resources
+from ecom_shared.pubsub.client import OutgoingMessage, ReceivedMessage, http_session
+from ecom_shared.pubsub.provision import provision
+from ecom_shared.runtime.consumer import Consumer
+from ecom_shared.runtime.resources import open_resources
 from ecom_shared.settings import ServiceSettings
 from tests.infra import InfraUnderTest
 from tests.integration.conftest import FAST_CONSUMER, QUICK_PACING

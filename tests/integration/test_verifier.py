@@ -24,8 +24,8 @@ from ecom_producer.verify_dead_letters import DeadLetterCheck, SubscriptionDeadL
 from ecom_shared.events import EventType
 from ecom_shared.manifest import malformed_record, read_records, with_message_id
 from ecom_shared.manifest_index import ManifestIndex
-from ecom_shared.pubsub import OutgoingMessage
-from ecom_shared.resources import Resources
+from ecom_shared.pubsub.client import OutgoingMessage
+from ecom_shared.runtime.resources import Resources
 from ecom_shared.settings import ServiceSettings
 from tests.infra import InfraUnderTest
 from tests.integration.conftest import RunConsumer, acked

@@ -20,8 +20,8 @@ from ecom_shared.clock import utc_now
 from ecom_shared.completion import complete_parked
 from ecom_shared.errors import InvalidMessage
 from ecom_shared.events import Order, parse_event
-from ecom_shared.pubsub import ReceivedMessage
-from ecom_shared.resources import Resources
+from ecom_shared.pubsub.client import ReceivedMessage
+from ecom_shared.runtime.resources import Resources
 from ecom_shared.settings import ServiceSettings
 from tests.integration.conftest import RunConsumer, acked, publish
 from tests.integration.test_pipeline import (

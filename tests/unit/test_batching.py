@@ -7,8 +7,8 @@ from collections.abc import Sequence
 
 import pytest
 
-from ecom_shared.batching import BatchingPublisher
-from ecom_shared.pubsub import OutgoingMessage
+from ecom_shared.pubsub.batching import BatchingPublisher
+from ecom_shared.pubsub.client import OutgoingMessage
 from tests.fakes import FakePublisher
 
 

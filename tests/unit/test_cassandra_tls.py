@@ -12,9 +12,9 @@ import acsylla
 import pytest
 from pydantic import ValidationError
 
-from ecom_shared.cassandra import create_cluster
-from ecom_shared.driver_options import cluster_options
-from ecom_shared.service import load_settings
+from ecom_shared.cassandra.driver_options import cluster_options
+from ecom_shared.cassandra.session import create_cluster
+from ecom_shared.runtime.service import load_settings
 from ecom_shared.settings import CassandraSettings, ServiceSettings
 from tests.tls import TlsFiles, make_tls_files
 

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from ecom_shared.coalesce import Coalescer
+from ecom_shared.runtime.coalesce import Coalescer
 
 
 class Reads:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from ecom_shared.replication import parse_replication
+from ecom_shared.cassandra.replication import parse_replication
 from ecom_shared.settings import ServiceSettings
 from tests.compose_files import (
     BASE_FILE,

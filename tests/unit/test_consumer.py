@@ -9,11 +9,11 @@ from collections.abc import AsyncIterator, Sequence
 import pytest
 import structlog
 
-from ecom_shared.consumer import Consumer, Handler, Pacing
-from ecom_shared.deadletter import DeadLetters
 from ecom_shared.errors import InvalidMessage, StoreUnavailable
-from ecom_shared.health import Telemetry
-from ecom_shared.pubsub import ReceivedMessage
+from ecom_shared.observability.health import Telemetry
+from ecom_shared.pubsub.client import ReceivedMessage
+from ecom_shared.pubsub.deadletter import DeadLetters
+from ecom_shared.runtime.consumer import Consumer, Handler, Pacing
 from ecom_shared.settings import ConsumerSettings
 from tests.fakes import FakePublisher, FakeSubscription, received
 from tests.polling import eventually

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from ecom_shared.cqltypes import blob_to_decimal, decimal_to_blob
+from ecom_shared.cassandra.cqltypes import blob_to_decimal, decimal_to_blob
 
 
 @pytest.mark.parametrize(

@@ -22,15 +22,15 @@ from prometheus_client import generate_latest
 from yarl import URL
 
 from ecom_producer.publish import PhasePublisher, Tally
-from ecom_shared.consumer import UNREADY_AFTER_PULL_FAILURES, Consumer
-from ecom_shared.deadletter import DeadLetters
 from ecom_shared.error_text import clip, describe_error
 from ecom_shared.errors import InvalidMessage
 from ecom_shared.events import EventType
-from ecom_shared.health import HealthState, Telemetry
-from ecom_shared.logs import configure_logging, get_logger
-from ecom_shared.metrics import HealthMetrics, ProducerMetrics, new_registry
-from ecom_shared.pubsub import OutgoingMessage, PubSubPublisher, ReceivedMessage
+from ecom_shared.observability.health import HealthState, Telemetry
+from ecom_shared.observability.logs import configure_logging, get_logger
+from ecom_shared.observability.metrics import HealthMetrics, ProducerMetrics, new_registry
+from ecom_shared.pubsub.client import OutgoingMessage, PubSubPublisher, ReceivedMessage
+from ecom_shared.pubsub.deadletter import DeadLetters
+from ecom_shared.runtime.consumer import UNREADY_AFTER_PULL_FAILURES, Consumer
 from ecom_shared.settings import LogSettings
 from tests.fakes import FakeSubscription, received
 from tests.polling import eventually

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from ecom_shared.errors import InvalidMessage
 from ecom_shared.events import Order, Payment, order_id_hint, parse_event
-from ecom_shared.pubsub import ReceivedMessage
+from ecom_shared.pubsub.client import ReceivedMessage
 from tests.bodies import POISON
 from tests.fakes import received
 from tests.polling import eventually

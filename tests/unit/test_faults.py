@@ -17,11 +17,11 @@ from pydantic import ValidationError
 from ecom_dlq_worker.reconcile import Reconciler
 from ecom_dlq_worker.settings import DlqWorkerSettings, WorkerSettings
 from ecom_payment_consumer.handler import PaymentHandler
-from ecom_shared.consumer import Consumer
-from ecom_shared.deadletter import DeadLetters
 from ecom_shared.events import Order, Payment, parse_event
-from ecom_shared.faults import CrashHook, CrashPoint, FaultSettings
-from ecom_shared.pubsub import ReceivedMessage
+from ecom_shared.pubsub.client import ReceivedMessage
+from ecom_shared.pubsub.deadletter import DeadLetters
+from ecom_shared.runtime.consumer import Consumer
+from ecom_shared.runtime.faults import CrashHook, CrashPoint, FaultSettings
 from ecom_shared.settings import ConsumerServiceSettings
 from tests.fakes import FakeDlq, FakeOrders, FakePublisher, FakeSubscription, received
 from tests.unit.test_consumer import FAST, FAST_PACING
@@ -89,8 +89,8 @@ def test_armed_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_firing_logs_the_point_and_dies_by_sigkill() -> None:
     script = (
-        "from ecom_shared.faults import NO_CRASH, CrashHook, CrashPoint\n"
-        "from ecom_shared.logs import configure_logging\n"
+        "from ecom_shared.runtime.faults import NO_CRASH, CrashHook, CrashPoint\n"
+        "from ecom_shared.observability.logs import configure_logging\n"
         "from ecom_shared.settings import LogSettings\n"
         "configure_logging(LogSettings(), service='t')\n"
         "for point in CrashPoint:\n"

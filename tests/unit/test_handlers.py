@@ -11,11 +11,11 @@ from ecom_dlq_worker.reconcile import Reconciler
 from ecom_dlq_worker.settings import WorkerSettings
 from ecom_order_consumer.handler import OrderHandler
 from ecom_payment_consumer.handler import PaymentHandler
+from ecom_shared.cassandra.store import ParkedPayment
 from ecom_shared.completion import complete_parked
 from ecom_shared.errors import InvalidMessage
 from ecom_shared.events import EventType, Order, Payment, parse_event
-from ecom_shared.metrics import new_registry
-from ecom_shared.store import ParkedPayment
+from ecom_shared.observability.metrics import new_registry
 from ecom_shared.unknown_fields import MAX_NAMES, OTHER, UnknownFields
 from tests.fakes import FakeDlq, FakeOrders, FakePublisher, received
 from tests.unit import test_events

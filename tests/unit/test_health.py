@@ -13,10 +13,10 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
-from ecom_shared.health import HealthState, HttpPortUnavailable, Telemetry, serve_http
-from ecom_shared.healthcheck import main as ecom_health
-from ecom_shared.healthcheck import probe_url
-from ecom_shared.metrics import HealthMetrics, new_registry
+from ecom_shared.observability.health import HealthState, HttpPortUnavailable, Telemetry, serve_http
+from ecom_shared.observability.healthcheck import main as ecom_health
+from ecom_shared.observability.healthcheck import probe_url
+from ecom_shared.observability.metrics import HealthMetrics, new_registry
 from ecom_shared.settings import HttpSettings
 
 LOCAL = HttpSettings(host="127.0.0.1", port=0)

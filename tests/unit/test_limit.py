@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from ecom_shared.limit import AdaptiveLimit
+from ecom_shared.runtime.limit import AdaptiveLimit
 
 
 async def _hold(limit: AdaptiveLimit, release: asyncio.Event, entered: list[int], n: int) -> None:

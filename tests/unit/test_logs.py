@@ -9,8 +9,8 @@ import pytest
 import structlog
 
 from ecom_shared.errors import InvalidMessage
-from ecom_shared.logs import configure_logging, get_logger
-from ecom_shared.pubsub import ReceivedMessage
+from ecom_shared.observability.logs import configure_logging, get_logger
+from ecom_shared.pubsub.client import ReceivedMessage
 from ecom_shared.settings import LogSettings
 from tests.fakes import received
 from tests.polling import eventually

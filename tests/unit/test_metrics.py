@@ -14,15 +14,15 @@ from ecom_dlq_worker.settings import WorkerSettings
 from ecom_dlq_worker.worker import DlqWorker
 from ecom_payment_consumer.handler import PaymentHandler
 from ecom_producer.publish import PhasePublisher, Tally
-from ecom_shared.backoff import Backoff
-from ecom_shared.consumer import UNREADY_AFTER_PULL_FAILURES
+from ecom_shared.cassandra.timed_store import TimedDlq, TimedOrders
 from ecom_shared.errors import CASSANDRA, InvalidMessage, StoreUnavailable
 from ecom_shared.events import EventType, Order, parse_event
-from ecom_shared.gate import DependencyGate
-from ecom_shared.health import HealthState, Telemetry
-from ecom_shared.metrics import PaymentMetrics, ProducerMetrics, StoreMetrics
-from ecom_shared.pubsub import ReceivedMessage
-from ecom_shared.timed_store import TimedDlq, TimedOrders
+from ecom_shared.observability.health import HealthState, Telemetry
+from ecom_shared.observability.metrics import PaymentMetrics, ProducerMetrics, StoreMetrics
+from ecom_shared.pubsub.client import ReceivedMessage
+from ecom_shared.runtime.backoff import Backoff
+from ecom_shared.runtime.consumer import UNREADY_AFTER_PULL_FAILURES
+from ecom_shared.runtime.gate import DependencyGate
 from tests.fakes import FakeDlq, FakeOrders, FakePublisher, received
 from tests.polling import eventually
 from tests.unit.test_consumer import FAST, FAST_PACING, Harness, ok_handler

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from ecom_shared.microbatch import MicroBatcher
+from ecom_shared.runtime.microbatch import MicroBatcher
 
 
 async def test_items_of_one_key_go_together_and_keys_stay_apart() -> None:

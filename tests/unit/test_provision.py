@@ -7,14 +7,14 @@ from typing import Any
 import pytest
 import structlog
 
-from ecom_shared.provision import (
+from ecom_shared.pubsub.client import ack_deadline_of
+from ecom_shared.pubsub.provision import (
     Difference,
     report_difference,
     subscription_body,
     subscription_differences,
     subscription_specs,
 )
-from ecom_shared.pubsub import ack_deadline_of
 from ecom_shared.settings import PubSubSettings
 
 SETTINGS = PubSubSettings(project_id="p", ack_deadline_seconds=60, max_delivery_attempts=20)

@@ -14,7 +14,6 @@ import pytest
 
 from ecom_producer.planned import Label, Planned
 from ecom_producer.publish import PHASE_GAP_SECONDS, PhasePublisher, RateLimiter, Tally
-from ecom_shared.deadletter import DeadLetters
 from ecom_shared.errors import PublishFailed
 from ecom_shared.events import EventType
 from ecom_shared.manifest import (
@@ -24,7 +23,8 @@ from ecom_shared.manifest import (
     payment_record,
     read_records,
 )
-from ecom_shared.pubsub import OutgoingMessage, ReceivedMessage, _chunks, received_message
+from ecom_shared.pubsub.client import OutgoingMessage, ReceivedMessage, _chunks, received_message
+from ecom_shared.pubsub.deadletter import DeadLetters
 from tests.fakes import FakePublisher
 
 

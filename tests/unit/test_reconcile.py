@@ -9,9 +9,9 @@ import structlog
 from ecom_dlq_worker.reconcile import Reconciler
 from ecom_dlq_worker.settings import WorkerSettings
 from ecom_dlq_worker.worker import DlqWorker
+from ecom_shared.cassandra.store import ParkedPayment, UnreadableRow
 from ecom_shared.events import Order, Payment, parse_event
-from ecom_shared.health import Telemetry
-from ecom_shared.store import ParkedPayment, UnreadableRow
+from ecom_shared.observability.health import Telemetry
 from tests.fakes import FakeDlq, FakeOrders
 from tests.unit.test_events import ORDER, PAYMENT, body
 

@@ -7,8 +7,8 @@ import re
 import pytest
 from pydantic import ValidationError
 
-from ecom_shared.replication import parse_replication
-from ecom_shared.schema import schema_statements
+from ecom_shared.cassandra.replication import parse_replication
+from ecom_shared.cassandra.schema import schema_statements
 from ecom_shared.settings import CassandraSettings
 
 NTS = "{'class': 'NetworkTopologyStrategy', 'dc1': 3, 'dc2': 2}"

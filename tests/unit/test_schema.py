@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from ecom_shared.schema import DLQ, ORDERS, migration_statements, schema_statements
-from ecom_shared.schema_check import (
+from ecom_shared.cassandra.schema import DLQ, ORDERS, migration_statements, schema_statements
+from ecom_shared.cassandra.schema_check import (
     Column,
     SchemaMismatch,
     TableCheck,

@@ -14,7 +14,7 @@ from typing import IO
 _CHILD = textwrap.dedent(
     """
     import asyncio, atexit, sys, time
-    from ecom_shared.service import run_async
+    from ecom_shared.runtime.service import run_async
 
     def slow_exit() -> None:
         print("exiting", flush=True)

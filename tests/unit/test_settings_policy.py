@@ -7,7 +7,7 @@ from pydantic import ValidationError
 
 from ecom_shared.errors import CassandraConfigError, InvalidMessage, PublishFailed, StoreUnavailable
 from ecom_shared.policy import Action, decide
-from ecom_shared.service import load_settings
+from ecom_shared.runtime.service import load_settings
 from ecom_shared.settings import CassandraSettings, ConsumerServiceSettings, PubSubSettings
 
 

@@ -9,14 +9,14 @@ from typing import Any
 import acsylla
 import pytest
 
-from ecom_shared.backoff import Backoff
-from ecom_shared.cassandra import execute
+from ecom_shared.cassandra.session import execute
+from ecom_shared.cassandra.store import StoreProbe
 from ecom_shared.errors import CASSANDRA, StoreUnavailable
-from ecom_shared.gate import DependencyGate
-from ecom_shared.health import Telemetry
+from ecom_shared.observability.health import Telemetry
 from ecom_shared.policy import Action, decide
+from ecom_shared.runtime.backoff import Backoff
+from ecom_shared.runtime.gate import DependencyGate
 from ecom_shared.settings import CassandraSettings
-from ecom_shared.store import StoreProbe
 from tests.polling import eventually
 from tests.unit.test_metrics import reported_up
 

@@ -10,7 +10,13 @@ from typing import Any
 import acsylla
 import pytest
 
-from ecom_shared.cassandra import MAX_TOKEN, MIN_TOKEN, scan_by_token, split_range, token_ranges
+from ecom_shared.cassandra.session import (
+    MAX_TOKEN,
+    MIN_TOKEN,
+    scan_by_token,
+    split_range,
+    token_ranges,
+)
 from ecom_shared.errors import StoreUnavailable
 
 

@@ -15,7 +15,7 @@ import pytest
 from ecom_producer.verify import EXIT_USAGE, parked_row, price_text, render, stored_row
 from ecom_producer.verify import main as verify_main
 from ecom_producer.verify_checks import CATEGORIES, ParkedRow, Report, StoredRow, check
-from ecom_shared.cqltypes import decimal_to_blob
+from ecom_shared.cassandra.cqltypes import decimal_to_blob
 from ecom_shared.manifest import (
     expected_state,
     malformed_record,

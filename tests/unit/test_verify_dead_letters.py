@@ -28,7 +28,7 @@ from ecom_producer.verify_dead_letters import (
 )
 from ecom_shared.manifest import expected_state, malformed_record, with_message_id
 from ecom_shared.manifest_index import ManifestIndex
-from ecom_shared.pubsub import ReceivedMessage
+from ecom_shared.pubsub.client import ReceivedMessage
 from tests.fakes import received
 from tests.unit.test_verify import (
     GOOD_PARKED,

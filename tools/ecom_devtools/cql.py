@@ -11,7 +11,7 @@ import acsylla
 import acsylla.errors
 
 from ecom_devtools.errors import CqlError
-from ecom_shared.cassandra import create_cluster
+from ecom_shared.cassandra.session import create_cluster
 from ecom_shared.settings import CassandraSettings
 
 Row = dict[str, object]

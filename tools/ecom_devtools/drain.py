@@ -1,8 +1,8 @@
 """Read what waits on an emulator subscription right now, without long polls.
 
-The product's consumers use long polls (``ecom_shared.pubsub``); tools that must know "what is
-there now" (tests, the demo's summary) ask the emulator with ``returnImmediately`` instead, so
-no abandoned pull leases messages away. Emulator only: no credentials are sent.
+The product's consumers use long polls (``ecom_shared.pubsub.client``); tools that must know
+"what is there now" (tests, the demo's summary) ask the emulator with ``returnImmediately``
+instead, so no abandoned pull leases messages away. Emulator only: no credentials are sent.
 """
 
 from __future__ import annotations

@@ -1,6 +1,8 @@
 """The shared library of the order/payment pipeline.
 
-Modules, each named for what it holds: ``settings``, ``logs``, ``events``, ``errors``,
-``policy``, ``pubsub``, ``consumer``, ``deadletter``, ``cassandra``, ``schema``, ``store``,
-``resources``, ``service``, ``provision``, ``manifest``.
+The domain lives at the top: the events on the wire, the errors and the one error policy,
+write versions, settings. Beneath it, one package per concern: :mod:`ecom_shared.cassandra`
+(the session and the tables), :mod:`ecom_shared.pubsub` (the client, dead letters, set-up),
+:mod:`ecom_shared.runtime` (running a service and the consumer loop) and
+:mod:`ecom_shared.observability` (logs, metrics, health).
 """

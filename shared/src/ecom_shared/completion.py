@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from ecom_shared.faults import NO_CRASH, CrashHook, CrashPoint
-from ecom_shared.store import DlqTable, OrdersTable, ParkedPayment, PaymentSource
+from ecom_shared.cassandra.store import DlqTable, OrdersTable, ParkedPayment, PaymentSource
+from ecom_shared.runtime.faults import NO_CRASH, CrashHook, CrashPoint
 
 
 async def complete_parked(

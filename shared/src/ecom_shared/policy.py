@@ -10,8 +10,8 @@
 
 The decision reads the error's own attributes (``retriable``, ``dependency``), never a list of
 a library's exception classes: the store and the publisher raise the pipeline's errors for
-their dependency's failures (:func:`ecom_shared.cassandra.execute`,
-:class:`ecom_shared.pubsub.PubSubPublisher`).
+their dependency's failures (:func:`ecom_shared.cassandra.session.execute`,
+:class:`ecom_shared.pubsub.client.PubSubPublisher`).
 """
 
 from __future__ import annotations

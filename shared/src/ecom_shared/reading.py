@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from ecom_shared.events import EventT, check_event_times, parse_event
-from ecom_shared.pubsub import ReceivedMessage
+from ecom_shared.pubsub.client import ReceivedMessage
 from ecom_shared.unknown_fields import UnknownFields
 
 

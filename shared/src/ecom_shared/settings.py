@@ -8,7 +8,8 @@ Settings are built in ``main()`` and passed down, never read at import time. The
 chosen by the standard ``PUBSUB_EMULATOR_HOST`` variable, which gcloud-aio reads itself.
 
 Settings are what an operator tunes; how often the services probe, retry and report is fixed
-in the code as named constants (:mod:`ecom_shared.consumer`, :mod:`ecom_shared.gate`).
+in the code as named constants (:mod:`ecom_shared.runtime.consumer`,
+:mod:`ecom_shared.runtime.gate`).
 """
 
 from __future__ import annotations
@@ -20,14 +21,14 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from ecom_shared.faults import FaultSettings
-from ecom_shared.pem import (
+from ecom_shared.cassandra.pem import (
     check_private_key_present,
     load_certificates,
     load_private_key,
     same_public_key,
 )
-from ecom_shared.replication import parse_replication
+from ecom_shared.cassandra.replication import parse_replication
+from ecom_shared.runtime.faults import FaultSettings
 
 _CQL_IDENTIFIER = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,47}$")
 _PUBSUB_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9\-_.~+%]{2,254}$")
@@ -219,7 +220,7 @@ class HttpSettings(_Section):
 class ConsumerSettings(_Section):
     """How a consumer pulls: ``pullers`` loops, each with one batch of up to ``max_messages``;
     at most ``max_in_flight`` messages are being written at any moment, fewer for a while after
-    Cassandra failed to answer (:mod:`ecom_shared.limit`)."""
+    Cassandra failed to answer (:mod:`ecom_shared.runtime.limit`)."""
 
     pullers: int = Field(default=8, ge=1, le=64)
     max_messages: int = Field(default=1000, ge=1, le=1000)
@@ -283,4 +284,5 @@ class ConsumerServiceSettings(ServiceSettings):
     """Settings of the order and payment consumers."""
 
     consumer: ConsumerSettings = Field(default_factory=ConsumerSettings)
-    faults: FaultSettings = Field(default_factory=FaultSettings)  # tests only: ecom_shared.faults
+    # For the fault-injection tests only: ecom_shared.runtime.faults.
+    faults: FaultSettings = Field(default_factory=FaultSettings)

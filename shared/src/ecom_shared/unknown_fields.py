@@ -14,8 +14,8 @@ from typing import Final
 from prometheus_client import CollectorRegistry
 
 from ecom_shared.events import EventType, Order, Payment
-from ecom_shared.logs import get_logger
-from ecom_shared.metrics import EventMetrics
+from ecom_shared.observability.logs import get_logger
+from ecom_shared.observability.metrics import EventMetrics
 
 MAX_NAMES: Final = 50
 OTHER: Final = "(other)"

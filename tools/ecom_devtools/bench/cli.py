@@ -29,9 +29,9 @@ from ecom_devtools.bench.stack import Infra
 from ecom_devtools.cassandra import CassandraNode
 from ecom_devtools.emulator import PubSubEmulator
 from ecom_devtools.infra import started_infra
-from ecom_shared.cassandra import cassandra_session
+from ecom_shared.cassandra.session import cassandra_session
 from ecom_shared.error_text import describe_error
-from ecom_shared.logs import configure_logging
+from ecom_shared.observability.logs import configure_logging
 from ecom_shared.settings import CassandraSettings, LogSettings
 
 Scenario = Callable[[Bench], Awaitable[None]]

@@ -8,7 +8,7 @@ from typing import Any
 
 from ecom_devtools.bench.options import BenchOptions
 from ecom_devtools.bench.stack import Infra
-from ecom_shared.cassandra import Session
+from ecom_shared.cassandra.session import Session
 
 
 async def _nothing() -> None:

@@ -29,13 +29,13 @@ from gcloud.aio.pubsub import SubscriberMessage
 from gcloud.aio.pubsub.subscriber_message import parse_publish_time
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
+from ecom_shared.cassandra.cqltypes import decimal_to_blob
+from ecom_shared.cassandra.store import PaymentSource
+from ecom_shared.cassandra.timed_store import TimedOrders
 from ecom_shared.clock import as_utc, from_millis
-from ecom_shared.cqltypes import decimal_to_blob
 from ecom_shared.events import Order, Payment, check_event_times, parse_event
-from ecom_shared.metrics import ConsumerMetrics, StoreMetrics, new_registry
-from ecom_shared.pubsub import ReceivedMessage
-from ecom_shared.store import PaymentSource
-from ecom_shared.timed_store import TimedOrders
+from ecom_shared.observability.metrics import ConsumerMetrics, StoreMetrics, new_registry
+from ecom_shared.pubsub.client import ReceivedMessage
 from ecom_shared.versions import order_version_micros
 
 _REPEAT = 20_000

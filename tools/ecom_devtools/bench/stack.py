@@ -16,8 +16,8 @@ import aiohttp
 from gcloud.aio.pubsub import PublisherClient, SubscriberClient
 
 from ecom_devtools.services import ServiceProcess
-from ecom_shared.provision import provision
-from ecom_shared.pubsub import http_session
+from ecom_shared.pubsub.client import http_session
+from ecom_shared.pubsub.provision import provision
 from ecom_shared.settings import CassandraSettings, PubSubSettings, ServiceSettings
 
 KEYSPACE = "ecom_bench"

@@ -31,8 +31,8 @@ from ecom_devtools.bench.verifier_rows import (
     paid_at,
     row_values,
 )
-from ecom_shared.cqltypes import decimal_to_blob
-from ecom_shared.procstat import peak_rss_bytes
+from ecom_shared.cassandra.cqltypes import decimal_to_blob
+from ecom_shared.observability.procstat import peak_rss_bytes
 
 EXPECTED_COUNTS = {
     "orders_missing": 3,  # three rows deleted (all paid orders) ...

@@ -23,8 +23,8 @@ from ecom_devtools.bench.context import Bench
 from ecom_devtools.bench.stack import Stage
 from ecom_devtools.bench.workload import ID_BASE
 from ecom_producer.stream import ORDER_STATUSES, ORPHAN_ID_OFFSET, PAYMENT_METHODS
-from ecom_shared.cassandra import Session, bind
-from ecom_shared.cqltypes import decimal_to_blob
+from ecom_shared.cassandra.cqltypes import decimal_to_blob
+from ecom_shared.cassandra.session import Session, bind
 from ecom_shared.manifest import malformed_record, open_manifest, order_record, payment_record
 
 _CHUNK = 20_000  # orders generated, written to the manifest and inserted at a time

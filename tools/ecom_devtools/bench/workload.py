@@ -17,8 +17,8 @@ from typing import Any
 
 from ecom_devtools.bench.stack import PROJECT, Stage
 from ecom_producer.stream import StreamOptions, StreamPlanner
-from ecom_shared.cassandra import Session, bind
-from ecom_shared.pubsub import (
+from ecom_shared.cassandra.session import Session, bind
+from ecom_shared.pubsub.client import (
     MAX_MESSAGES_PER_PUBLISH,
     OutgoingMessage,
     PubSubPublisher,

@@ -8,10 +8,10 @@ import asyncio
 from ecom_dlq_worker.reconcile import Reconciler
 from ecom_dlq_worker.settings import DlqWorkerSettings
 from ecom_dlq_worker.worker import DlqWorker
-from ecom_shared.faults import CrashHook
-from ecom_shared.logs import configure_logging
-from ecom_shared.resources import open_store
-from ecom_shared.service import load_settings, run_async
+from ecom_shared.observability.logs import configure_logging
+from ecom_shared.runtime.faults import CrashHook
+from ecom_shared.runtime.resources import open_store
+from ecom_shared.runtime.service import load_settings, run_async
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,13 +15,13 @@ from datetime import timedelta
 from typing import Final
 
 from ecom_dlq_worker.settings import WorkerSettings
+from ecom_shared.cassandra.store import DlqTable, OrdersTable, ParkedPayment, UnreadableRow
 from ecom_shared.clock import Clock, utc_now
 from ecom_shared.completion import complete_parked
 from ecom_shared.error_text import describe_error
-from ecom_shared.faults import NO_CRASH, CrashHook
-from ecom_shared.logs import get_logger
+from ecom_shared.observability.logs import get_logger
 from ecom_shared.policy import is_transient
-from ecom_shared.store import DlqTable, OrdersTable, ParkedPayment, UnreadableRow
+from ecom_shared.runtime.faults import NO_CRASH, CrashHook
 
 log = get_logger(__name__)
 
@@ -56,7 +56,7 @@ class Reconciler:
         self._dlq = dlq
         self._settings = settings
         self._clock = clock
-        self._crash = crash  # the fault-injection tests' hook (ecom_shared.faults)
+        self._crash = crash  # the fault-injection tests' hook (ecom_shared.runtime.faults)
 
     async def run_pass(self, stop: asyncio.Event | None = None) -> PassReport:
         """Scan the whole DLQ once. Stops taking new rows when ``stop`` is set."""

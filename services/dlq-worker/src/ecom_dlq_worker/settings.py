@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ecom_shared.faults import FaultSettings
+from ecom_shared.runtime.faults import FaultSettings
 from ecom_shared.settings import StoreServiceSettings
 
 
@@ -33,4 +33,6 @@ class WorkerSettings(BaseModel):
 
 class DlqWorkerSettings(StoreServiceSettings):
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
-    faults: FaultSettings = Field(default_factory=FaultSettings)  # tests only: ecom_shared.faults
+    faults: FaultSettings = Field(
+        default_factory=FaultSettings
+    )  # tests only: ecom_shared.runtime.faults

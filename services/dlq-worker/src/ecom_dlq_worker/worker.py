@@ -1,8 +1,8 @@
 """The DLQ worker as a service: a pass every interval, its outcome in metrics and readiness.
 
 A pass that reads the table proves Cassandra answers; between passes a probe checks it every
-:data:`~ecom_shared.gate.PROBE_SECONDS`, so ``/readyz`` turns within seconds of an outage, not
-at the next pass.
+:data:`~ecom_shared.runtime.gate.PROBE_SECONDS`, so ``/readyz`` turns within seconds of an
+outage, not at the next pass.
 """
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ from dataclasses import asdict
 
 from ecom_dlq_worker.reconcile import PassReport, Reconciler
 from ecom_dlq_worker.settings import WorkerSettings
-from ecom_shared.backoff import wait_or_stop
 from ecom_shared.error_text import describe_error
 from ecom_shared.errors import CASSANDRA
-from ecom_shared.gate import PROBE_SECONDS, Probe
-from ecom_shared.health import Telemetry
-from ecom_shared.logs import get_logger
-from ecom_shared.metrics import DlqMetrics
+from ecom_shared.observability.health import Telemetry
+from ecom_shared.observability.logs import get_logger
+from ecom_shared.observability.metrics import DlqMetrics
+from ecom_shared.runtime.backoff import wait_or_stop
+from ecom_shared.runtime.gate import PROBE_SECONDS, Probe
 
 log = get_logger(__name__)
 

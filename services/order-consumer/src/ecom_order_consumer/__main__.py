@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from ecom_order_consumer.handler import OrderHandler
-from ecom_shared.consumer_main import consumer_main
 from ecom_shared.events import EventType
-from ecom_shared.service import load_settings
+from ecom_shared.runtime.consumer_main import consumer_main
+from ecom_shared.runtime.service import load_settings
 from ecom_shared.settings import ConsumerServiceSettings
 from ecom_shared.unknown_fields import UnknownFields
 

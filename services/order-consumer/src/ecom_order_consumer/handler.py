@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from ecom_shared.cassandra.store import DlqTable, OrdersTable, ParkedPayment
 from ecom_shared.clock import Clock, utc_now
-from ecom_shared.coalesce import Coalescer
 from ecom_shared.completion import complete_parked
 from ecom_shared.events import MAX_AHEAD, Order
-from ecom_shared.faults import NO_CRASH, CrashHook
-from ecom_shared.pubsub import ReceivedMessage
+from ecom_shared.pubsub.client import ReceivedMessage
 from ecom_shared.reading import read_event
-from ecom_shared.store import DlqTable, OrdersTable, ParkedPayment
+from ecom_shared.runtime.coalesce import Coalescer
+from ecom_shared.runtime.faults import NO_CRASH, CrashHook
 from ecom_shared.unknown_fields import UnknownFields
 from ecom_shared.versions import order_version_micros
 
@@ -47,7 +47,7 @@ class OrderHandler:
         self._unknown_fields = unknown_fields
         self._dlq = dlq
         self._clock = clock
-        self._crash = crash  # the fault-injection tests' hook (ecom_shared.faults)
+        self._crash = crash  # the fault-injection tests' hook (ecom_shared.runtime.faults)
         # Hundreds of orders are handled at once: their looks share one IN read per
         # millisecond (one read per order would cost Cassandra about as much as the write).
         self._parked: Coalescer[int, list[ParkedPayment]] = Coalescer(dlq.parked_for_many, list)

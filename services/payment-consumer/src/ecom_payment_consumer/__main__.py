@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from ecom_payment_consumer.handler import PaymentHandler
-from ecom_shared.batching import BatchingPublisher
-from ecom_shared.consumer_main import consumer_main
 from ecom_shared.events import EventType
-from ecom_shared.metrics import PaymentMetrics
-from ecom_shared.service import load_settings
+from ecom_shared.observability.metrics import PaymentMetrics
+from ecom_shared.pubsub.batching import BatchingPublisher
+from ecom_shared.runtime.consumer_main import consumer_main
+from ecom_shared.runtime.service import load_settings
 from ecom_shared.settings import ConsumerServiceSettings
 from ecom_shared.unknown_fields import UnknownFields
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from ecom_shared.cassandra.store import DlqTable, OrdersTable, ParkedPayment
 from ecom_shared.clock import Clock, utc_now
 from ecom_shared.completion import complete_parked
 from ecom_shared.events import (
@@ -13,10 +14,9 @@ from ecom_shared.events import (
     EventType,
     Payment,
 )
-from ecom_shared.faults import NO_CRASH, CrashHook, CrashPoint
-from ecom_shared.pubsub import OutgoingMessage, Publisher, ReceivedMessage
+from ecom_shared.pubsub.client import OutgoingMessage, Publisher, ReceivedMessage
 from ecom_shared.reading import read_event
-from ecom_shared.store import DlqTable, OrdersTable, ParkedPayment
+from ecom_shared.runtime.faults import NO_CRASH, CrashHook, CrashPoint
 from ecom_shared.unknown_fields import UnknownFields
 from ecom_shared.versions import payment_version_micros
 
@@ -29,8 +29,8 @@ class PaymentHandler:
     consumer looks for parked payments after writing its order, so of two racing writes the
     later one always sees the earlier (and the DLQ worker's pass remains the safety net).
     ``on_parked`` is called once a payment stays parked and is announced (the service counts
-    it in a metric). ``crash`` is the fault-injection tests' hook (:mod:`ecom_shared.faults`),
-    off otherwise.
+    it in a metric). ``crash`` is the fault-injection tests' hook
+    (:mod:`ecom_shared.runtime.faults`), off otherwise.
 
     Every write of the payment (its row, its DLQ insert, the delete after a join) carries the
     version's timestamp (:func:`~ecom_shared.versions.payment_version_micros`, from the payment

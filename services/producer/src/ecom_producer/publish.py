@@ -21,15 +21,15 @@ from dataclasses import dataclass, field
 from typing import Final, TextIO
 
 from ecom_producer.planned import Planned
-from ecom_shared.backoff import Backoff
 from ecom_shared.error_text import describe_error
 from ecom_shared.errors import PUBSUB, PublishFailed
 from ecom_shared.events import EventType
-from ecom_shared.health import HealthState
-from ecom_shared.logs import get_logger
 from ecom_shared.manifest import with_message_id
-from ecom_shared.metrics import ProducerMetrics
-from ecom_shared.pubsub import OutgoingMessage, Publisher
+from ecom_shared.observability.health import HealthState
+from ecom_shared.observability.logs import get_logger
+from ecom_shared.observability.metrics import ProducerMetrics
+from ecom_shared.pubsub.client import OutgoingMessage, Publisher
+from ecom_shared.runtime.backoff import Backoff
 
 log = get_logger(__name__)
 

@@ -34,13 +34,13 @@ from ecom_producer.verify_dead_letters import (
     SubscriptionDeadLetters,
     check_dead_letters,
 )
-from ecom_shared.cassandra import Session, cassandra_session, scan_by_token
-from ecom_shared.logs import configure_logging, get_logger
+from ecom_shared.cassandra.session import Session, cassandra_session, scan_by_token
 from ecom_shared.manifest import ExpectedState, millis
 from ecom_shared.manifest_index import ManifestIndex
-from ecom_shared.procstat import peak_rss_bytes
-from ecom_shared.pubsub import PubSubSubscription, http_session
-from ecom_shared.service import load_settings, run_async
+from ecom_shared.observability.logs import configure_logging, get_logger
+from ecom_shared.observability.procstat import peak_rss_bytes
+from ecom_shared.pubsub.client import PubSubSubscription, http_session
+from ecom_shared.runtime.service import load_settings, run_async
 from ecom_shared.settings import CassandraSettings, ServiceSettings
 
 __all__ = ["CATEGORIES", "EXIT_USAGE", "Report", "main", "render", "verify"]
@@ -55,7 +55,7 @@ _ORDER_COLUMNS: Final = (
     "order_id, customer_id, item, quantity, decimalAsBlob(price) AS price_blob, shipping_address,"
     " order_status, order_created_at, order_created_on, payment_id, payment_method,"
     " card_last_four, payment_status, paid_at, payment_source"
-)  # price through a blob: acsylla reads decimals wrongly (see ecom_shared.cqltypes)
+)  # price through a blob: acsylla reads decimals wrongly (see ecom_shared.cassandra.cqltypes)
 _PARKED_COLUMNS: Final = (
     "order_id, payment_id, payment_method, card_last_four, payment_status, paid_at"
 )

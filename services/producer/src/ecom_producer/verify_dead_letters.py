@@ -3,8 +3,8 @@ message the manifest lists was dead-lettered with the reason it gives, and nothi
 
 **Matching.** A consumer dead-letters a message with the subscription it came from and its
 Pub/Sub id in the attributes (``source_subscription``, ``source_message_id``: see
-:mod:`ecom_shared.deadletter`); the manifest names each malformed message by its topic and the
-id Pub/Sub returned to the producer. The subscription gives the topic (the orders or the
+:mod:`ecom_shared.pubsub.deadletter`); the manifest names each malformed message by its topic
+and the id Pub/Sub returned to the producer. The subscription gives the topic (the orders or the
 payments subscription of the settings), so a dead letter is matched to its message by
 ``(topic, source_message_id)``; message ids are unique within a topic. Counted once per source:
 
@@ -37,9 +37,9 @@ from typing import Final, Protocol
 import aiohttp
 
 from ecom_producer.verify_checks import Report
-from ecom_shared.logs import get_logger
 from ecom_shared.manifest_index import ManifestIndex
-from ecom_shared.pubsub import ReceivedMessage
+from ecom_shared.observability.logs import get_logger
+from ecom_shared.pubsub.client import ReceivedMessage
 from ecom_shared.settings import PubSubSettings
 
 DEAD_LETTER_CATEGORIES: Final = (
@@ -90,7 +90,7 @@ class DeadLetterSource(Protocol):
 
 class Peekable(Protocol):
     """What reading without consuming needs of a subscription
-    (:class:`~ecom_shared.pubsub.PubSubSubscription` has it)."""
+    (:class:`~ecom_shared.pubsub.client.PubSubSubscription` has it)."""
 
     name: str
 

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
-from ecom_shared.cassandra import Prepared, Session, bind, execute, scan_by_token
+from ecom_shared.cassandra.cqltypes import decimal_to_blob
+from ecom_shared.cassandra.session import Prepared, Session, bind, execute, scan_by_token
 from ecom_shared.clock import as_utc, from_millis, to_millis
-from ecom_shared.cqltypes import decimal_to_blob
 from ecom_shared.error_text import describe_error
 from ecom_shared.events import Order, Payment
 from ecom_shared.settings import CassandraSettings
@@ -98,7 +98,7 @@ class CassandraOrders:
         table = f"{settings.keyspace}.{settings.orders_table}"
         upsert = await session.create_prepared(
             f"UPDATE {table} SET customer_id = ?, item = ?, quantity = ?, "
-            "price = blobAsDecimal(?), "  # acsylla cannot bind decimals: see ecom_shared.cqltypes
+            "price = blobAsDecimal(?), "  # acsylla cannot bind decimals: see cassandra.cqltypes
             "shipping_address = ?, order_status = ?, order_created_at = ?, order_created_on = ?, "
             "order_version_at = ?, order_ingested_at = ? WHERE order_id = ?"
         )

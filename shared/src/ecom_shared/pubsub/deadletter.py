@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from typing import Final
 
-from ecom_shared.pubsub import OutgoingMessage, Publisher, ReceivedMessage
+from ecom_shared.pubsub.client import OutgoingMessage, Publisher, ReceivedMessage
 
 _MAX_ATTRIBUTE_BYTES: Final = 1024  # Pub/Sub's limit for one attribute value
 

@@ -10,11 +10,11 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Final
 
-from ecom_shared.backoff import Backoff, wait_or_stop
 from ecom_shared.error_text import describe_error
 from ecom_shared.errors import CASSANDRA
-from ecom_shared.health import HealthState
-from ecom_shared.logs import get_logger
+from ecom_shared.observability.health import HealthState
+from ecom_shared.observability.logs import get_logger
+from ecom_shared.runtime.backoff import Backoff, wait_or_stop
 
 Probe = Callable[[], Awaitable[None]]
 """Raises while a dependency the handler needs cannot take its requests."""
@@ -28,7 +28,7 @@ log = get_logger(__name__)
 
 class DependencyGate:
     """Open while dependencies answer. Closed by a failure; reopened once every dependency
-    that failed answers its probe (for Cassandra, :class:`~ecom_shared.store.StoreProbe`:
+    that failed answers its probe (for Cassandra, :class:`~ecom_shared.cassandra.store.StoreProbe`:
     a write and a read). A dependency without a probe (Pub/Sub: its pulls and publishes
     report for it) is tried again by the next request once the backoff has passed."""
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from ecom_shared.consumer import Consumer, Handler
-from ecom_shared.faults import CrashHook
-from ecom_shared.logs import configure_logging
-from ecom_shared.resources import Resources, open_resources
-from ecom_shared.service import run_async
+from ecom_shared.observability.logs import configure_logging
+from ecom_shared.runtime.consumer import Consumer, Handler
+from ecom_shared.runtime.faults import CrashHook
+from ecom_shared.runtime.resources import Resources, open_resources
+from ecom_shared.runtime.service import run_async
 from ecom_shared.settings import ConsumerServiceSettings, PubSubSettings
 
 HandlerFactory = Callable[[Resources, CrashHook], Handler]

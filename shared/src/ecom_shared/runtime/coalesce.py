@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
 
-from ecom_shared.microbatch import MicroBatcher
+from ecom_shared.runtime.microbatch import MicroBatcher
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")

@@ -3,7 +3,7 @@ creation and migration by ``ecom-setup``, and the check the services make at sta
 
 Names come from settings (validated identifiers). Set-up never writes to a table it cannot use:
 it compares the tables that exist with :data:`ORDERS` and :data:`DLQ` first (a column of ours
-with another type stops it, naming the column: see :mod:`ecom_shared.schema_check`), then
+with another type stops it, naming the column: see :mod:`ecom_shared.cassandra.schema_check`), then
 creates what is absent and adds the columns of ours that an existing table lacks, and never
 changes a column's type.
 """
@@ -15,9 +15,7 @@ from typing import NamedTuple
 
 import acsylla
 
-from ecom_shared.cassandra import Session
-from ecom_shared.logs import get_logger
-from ecom_shared.schema_check import (
+from ecom_shared.cassandra.schema_check import (
     Column,
     TableCheck,
     TableShape,
@@ -26,6 +24,8 @@ from ecom_shared.schema_check import (
     require_compatible,
     require_complete,
 )
+from ecom_shared.cassandra.session import Session
+from ecom_shared.observability.logs import get_logger
 from ecom_shared.settings import CassandraSettings
 
 log = get_logger(__name__)
@@ -162,7 +162,7 @@ async def apply_schema(session: Session, settings: CassandraSettings) -> None:
     """Create the keyspace and tables if they do not exist, and add the columns of ours that an
     existing table lacks. Safe to run any number of times.
 
-    Raises :class:`~ecom_shared.schema_check.SchemaMismatch`, before any statement is run,
+    Raises :class:`~ecom_shared.cassandra.schema_check.SchemaMismatch`, before any statement is run,
     when an existing table has a column of ours with another type or another primary key.
     """
     before = await check_tables(session, settings)
@@ -179,9 +179,9 @@ async def apply_schema(session: Session, settings: CassandraSettings) -> None:
 
 
 async def check_schema(session: Session, settings: CassandraSettings) -> None:
-    """Raise :class:`~ecom_shared.schema_check.SchemaMismatch` unless both tables exist and
-    can take every write the product makes: a service calls this at start, before it prepares
-    a statement or writes anything."""
+    """Raise :class:`~ecom_shared.cassandra.schema_check.SchemaMismatch` unless both tables
+    exist and can take every write the product makes: a service calls this at start, before it
+    prepares a statement or writes anything."""
     checks = await check_tables(session, settings)
     require_complete(checks)
     _log_extra_columns(checks)

@@ -23,9 +23,9 @@ from typing import Final
 import aiohttp
 
 from ecom_shared.error_text import describe_error
-from ecom_shared.faults import NO_CRASH, CrashHook, CrashPoint
-from ecom_shared.logs import get_logger
-from ecom_shared.pubsub import MAX_ACK_IDS_PER_REQUEST, Subscription
+from ecom_shared.observability.logs import get_logger
+from ecom_shared.pubsub.client import MAX_ACK_IDS_PER_REQUEST, Subscription
+from ecom_shared.runtime.faults import NO_CRASH, CrashHook, CrashPoint
 
 ACK_FLUSH_SECONDS: Final = 2.0
 """Longest a finished message waits for its ack while its batch still runs. A fast batch is

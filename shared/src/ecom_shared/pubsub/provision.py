@@ -14,9 +14,10 @@ subscription on another topic, without a dead-letter policy or with another dead
 still succeeds: subscriptions that the apps' own deployment made are the operator's to change
 (``docs/original-names.md`` shows how).
 
-Tables that exist already are checked before anything is written (``ecom_shared.schema``): one
-that cannot hold what the product writes stops set-up with one line naming each differing
-column (``service.refused``), and exit code 1; one that lacks columns of ours gets them added.
+Tables that exist already are checked before anything is written
+(``ecom_shared.cassandra.schema``): one that cannot hold what the product writes stops set-up
+with one line naming each differing column (``service.refused``), and exit code 1; one that
+lacks columns of ours gets them added.
 """
 
 from __future__ import annotations
@@ -30,11 +31,11 @@ from typing import Any
 import aiohttp
 from gcloud.aio.pubsub import PublisherClient, SubscriberClient
 
-from ecom_shared.cassandra import cassandra_session
-from ecom_shared.logs import configure_logging, get_logger
-from ecom_shared.pubsub import http_session
-from ecom_shared.schema import apply_schema
-from ecom_shared.service import load_settings, run_async
+from ecom_shared.cassandra.schema import apply_schema
+from ecom_shared.cassandra.session import cassandra_session
+from ecom_shared.observability.logs import configure_logging, get_logger
+from ecom_shared.pubsub.client import http_session
+from ecom_shared.runtime.service import load_settings, run_async
 from ecom_shared.settings import PubSubSettings, ServiceSettings
 
 log = get_logger(__name__)

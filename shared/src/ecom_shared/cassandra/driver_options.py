@@ -11,7 +11,7 @@ from typing import Any, Final
 
 import acsylla
 
-from ecom_shared.pem import read_pem
+from ecom_shared.cassandra.pem import read_pem
 from ecom_shared.settings import CassandraSettings
 
 IO_THREADS: Final = 1

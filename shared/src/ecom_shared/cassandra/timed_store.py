@@ -1,7 +1,8 @@
 """The store ports with a latency histogram around every Cassandra request they make.
 
-Decorators of :class:`~ecom_shared.store.OrdersTable` and :class:`~ecom_shared.store.DlqTable`,
-so handlers, the worker and the unit tests' fakes stay unaware of metrics. Each observation
+Decorators of :class:`~ecom_shared.cassandra.store.OrdersTable` and
+:class:`~ecom_shared.cassandra.store.DlqTable`, so handlers, the worker and the unit tests'
+fakes stay unaware of metrics. Each observation
 costs two clock reads and one histogram update (``python -m ecom_devtools.bench.micro`` times it).
 """
 
@@ -12,9 +13,15 @@ from datetime import datetime
 from time import perf_counter
 from typing import TypeVar
 
+from ecom_shared.cassandra.store import (
+    DlqTable,
+    OrdersTable,
+    ParkedPayment,
+    PaymentSource,
+    UnreadableRow,
+)
 from ecom_shared.events import Order, Payment
-from ecom_shared.metrics import LoopSeries, StoreMetrics
-from ecom_shared.store import DlqTable, OrdersTable, ParkedPayment, PaymentSource, UnreadableRow
+from ecom_shared.observability.metrics import LoopSeries, StoreMetrics
 
 T = TypeVar("T")
 

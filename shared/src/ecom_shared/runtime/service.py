@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 
 from ecom_shared.errors import PipelineError
-from ecom_shared.logs import get_logger
+from ecom_shared.observability.logs import get_logger
 
 log = get_logger(__name__)
 

@@ -31,7 +31,7 @@ from typing import NoReturn
 import structlog
 from pydantic import BaseModel, ConfigDict, Field
 
-# structlog directly, not ecom_shared.logs: the settings module imports this one.
+# structlog directly, not ecom_shared.observability.logs: the settings module imports this one.
 log = structlog.stdlib.get_logger(__name__)
 
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ecom_shared.microbatch import MicroBatcher
-from ecom_shared.pubsub import MAX_MESSAGES_PER_PUBLISH, OutgoingMessage, Publisher
+from ecom_shared.pubsub.client import MAX_MESSAGES_PER_PUBLISH, OutgoingMessage, Publisher
+from ecom_shared.runtime.microbatch import MicroBatcher
 
 
 class BatchingPublisher:

@@ -13,15 +13,21 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from ecom_shared.cassandra import Session, cassandra_session
-from ecom_shared.deadletter import DeadLetters
-from ecom_shared.health import Telemetry, serve_http
-from ecom_shared.metrics import StoreMetrics
-from ecom_shared.pubsub import PubSubPublisher, PubSubSubscription, http_session
-from ecom_shared.schema import check_schema
+from ecom_shared.cassandra.schema import check_schema
+from ecom_shared.cassandra.session import Session, cassandra_session
+from ecom_shared.cassandra.store import (
+    CassandraDlq,
+    CassandraOrders,
+    DlqTable,
+    OrdersTable,
+    StoreProbe,
+)
+from ecom_shared.cassandra.timed_store import TimedDlq, TimedOrders
+from ecom_shared.observability.health import Telemetry, serve_http
+from ecom_shared.observability.metrics import StoreMetrics
+from ecom_shared.pubsub.client import PubSubPublisher, PubSubSubscription, http_session
+from ecom_shared.pubsub.deadletter import DeadLetters
 from ecom_shared.settings import ServiceSettings, StoreServiceSettings
-from ecom_shared.store import CassandraDlq, CassandraOrders, DlqTable, OrdersTable, StoreProbe
-from ecom_shared.timed_store import TimedDlq, TimedOrders
 
 
 @dataclass(frozen=True, slots=True)

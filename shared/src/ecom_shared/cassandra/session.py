@@ -18,11 +18,11 @@ from typing import Any, Final
 
 import acsylla
 
-from ecom_shared.backoff import Backoff
-from ecom_shared.driver_options import cluster_options
+from ecom_shared.cassandra.driver_options import cluster_options
 from ecom_shared.error_text import describe_error
 from ecom_shared.errors import CassandraConfigError, StoreUnavailable
-from ecom_shared.logs import get_logger
+from ecom_shared.observability.logs import get_logger
+from ecom_shared.runtime.backoff import Backoff
 from ecom_shared.settings import CassandraSettings
 
 log = get_logger(__name__)

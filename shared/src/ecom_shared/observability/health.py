@@ -24,8 +24,8 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
 from ecom_shared.error_text import clip, redact
-from ecom_shared.logs import get_logger
-from ecom_shared.metrics import HealthMetrics, new_registry
+from ecom_shared.observability.logs import get_logger
+from ecom_shared.observability.metrics import HealthMetrics, new_registry
 from ecom_shared.settings import HttpSettings
 
 log = get_logger(__name__)

@@ -1,15 +1,15 @@
 """The one consumer loop every consumer runs.
 
 Each of ``pullers`` loops pulls a batch and hands every message to the handler concurrently;
-its :class:`~ecom_shared.settle.Settler` keeps the leases of what the loop holds alive for the
-subscription's own ack deadline (read at start), and acks what finished: a fast batch in one
+its :class:`~ecom_shared.runtime.settle.Settler` keeps the leases of what the loop holds alive
+for the subscription's own ack deadline (read at start), and acks what finished: a fast batch in one
 request once it is done, sent while the loop already waits on its next pull, a slow one as it
 goes (one ack request in flight per loop). A handler that returns means "written durably, ack
 it"; one that raises is judged by
 :func:`ecom_shared.policy.decide`. While a dependency is down the loop stops pulling and
 probes it with backoff, so a Cassandra outage does not burn delivery attempts; and how many
 messages are written at once starts over from a small number after Cassandra failed to answer
-(:mod:`ecom_shared.limit`), so the batches in hand do not flood it as it recovers. A failed
+(:mod:`ecom_shared.runtime.limit`), so the batches in hand do not flood it as it recovers. A failed
 pull (emulator restarted, connection reset) is retried with backoff too. A stop request
 lets each puller finish and ack the batch it holds, within a stated grace period.
 
@@ -25,21 +25,21 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Final
 
-from ecom_shared.backoff import Backoff, wait_or_stop
-from ecom_shared.deadletter import DeadLetters
 from ecom_shared.error_text import clip, describe_error
 from ecom_shared.errors import CASSANDRA, PUBSUB, InvalidMessage
 from ecom_shared.events import order_id_hint
-from ecom_shared.faults import NO_CRASH, CrashHook
-from ecom_shared.gate import PROBE_SECONDS, DependencyGate, Probe
-from ecom_shared.health import Telemetry
-from ecom_shared.limit import AdaptiveLimit
-from ecom_shared.logs import get_logger
-from ecom_shared.metrics import ConsumerMetrics
+from ecom_shared.observability.health import Telemetry
+from ecom_shared.observability.logs import get_logger
+from ecom_shared.observability.metrics import ConsumerMetrics
 from ecom_shared.policy import Action, decide
-from ecom_shared.pubsub import ReceivedMessage, Subscription
+from ecom_shared.pubsub.client import ReceivedMessage, Subscription
+from ecom_shared.pubsub.deadletter import DeadLetters
+from ecom_shared.runtime.backoff import Backoff, wait_or_stop
+from ecom_shared.runtime.faults import NO_CRASH, CrashHook
+from ecom_shared.runtime.gate import PROBE_SECONDS, DependencyGate, Probe
+from ecom_shared.runtime.limit import AdaptiveLimit
+from ecom_shared.runtime.settle import Settler
 from ecom_shared.settings import ConsumerSettings
-from ecom_shared.settle import Settler
 
 Handler = Callable[[ReceivedMessage], Awaitable[None]]
 """Return: the message's effects are durable, ack it. Raise: the error policy decides."""
