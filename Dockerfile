@@ -5,7 +5,7 @@
 #   build   : a venv with the hash-pinned runtime dependencies (binary wheels only) and the
 #             project's own packages, built into wheels by a pinned hatchling that stays here
 #   runtime : that venv (no pip, no setuptools) on a clean base, a non-root user, no compilers
-#   order-consumer, payment-consumer, dlq-worker, producer, setup : runtime + the command
+#   order-consumer, payment-consumer, dlq-worker, producer, verifier, setup : runtime + the command
 #
 # The long-running services serve /metrics, /livez and /readyz on port 8000 (ECOM_HTTP__PORT);
 # their HEALTHCHECK is `ecom-health`, which asks /readyz: unhealthy while Cassandra or Pub/Sub
@@ -32,7 +32,7 @@ COPY shared /src/shared
 COPY services /src/services
 RUN /opt/build/bin/pip wheel --no-deps --no-build-isolation --wheel-dir /tmp/wheels \
       /src/shared /src/services/order-consumer /src/services/payment-consumer \
-      /src/services/dlq-worker /src/services/producer \
+      /src/services/dlq-worker /src/services/producer /src/services/verifier \
  && /opt/build/bin/pip --python /opt/ecom/bin/python install --no-deps --no-index /tmp/wheels/*.whl
 
 FROM ${PYTHON_IMAGE} AS runtime
@@ -64,6 +64,9 @@ CMD ["ecom-dlq-worker"]
 
 FROM runtime AS producer
 CMD ["ecom-producer"]
+
+FROM runtime AS verifier
+CMD ["ecom-verify", "--manifest", "/data/manifest.jsonl"]
 
 FROM runtime AS setup
 CMD ["ecom-setup"]

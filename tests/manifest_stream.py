@@ -1,7 +1,7 @@
 """The demo producer's manifest read as the messages it records (:class:`tests.apps_stream.Sent`),
 so that :func:`tests.apps_tables.expected_from` works out what the tables must hold.
 
-This is independent of the product's manifest folding (``ecom_shared.manifest``, which
+This is independent of the product's manifest folding (``ecom_verifier.manifest``, which
 ``ecom-verify`` and the demo use to say PASSED): no product code is imported, the lines are read
 with :mod:`json` alone, and the rules are those of :mod:`tests.apps_tables`. They agree with the
 manifest's on the demo's stream: an order's row holds the version on the later line (the

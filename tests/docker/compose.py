@@ -113,7 +113,7 @@ def running(compose: Compose, service: str) -> list[dict[str, Any]]:
 
 def verify(compose: Compose) -> dict[str, Any]:
     result = compose.run(
-        "run", "--rm", "--no-deps", "producer",
+        "run", "--rm", "--no-deps", "verifier",
         "ecom-verify", "--manifest", "/data/manifest.jsonl", "--wait", "300", "--json",
         check=False, timeout=420,
     )  # fmt: skip

@@ -15,8 +15,8 @@ from typing import Any, Final
 import pytest
 
 from ecom_shared.cassandra.session import cassandra_session
-from ecom_shared.manifest import ExpectedState, load_expected, read_records
 from ecom_shared.settings import CassandraSettings
+from ecom_verifier.manifest import ExpectedState, load_expected, read_records
 from tests.apps_tables import (
     Expected,
     Row,
@@ -247,7 +247,7 @@ async def test_the_verify_command_passes_with_the_manifests_totals(
         "ECOM_CASSANDRA__PORT": str(infra.cql_port),
         "ECOM_CASSANDRA__CONTACT_POINTS": '["127.0.0.1"]',
     }
-    argv = [sys.executable, "-m", "ecom_producer.verify", "--manifest", str(manifest), "--json"]
+    argv = [sys.executable, "-m", "ecom_verifier.verify", "--manifest", str(manifest), "--json"]
     code, output = await run([*argv, "--index-dir", str(tmp_path)], env, 300)
     assert code == 0, output
     [line] = [x for x in output.splitlines() if x.startswith('{"ok"') and '"counts"' in x]

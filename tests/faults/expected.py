@@ -3,7 +3,7 @@
 This is the oracle the in-order run and every interleaving are held to. It reads each valid
 message's JSON body and publish time with nothing but :mod:`json`, and applies the product's
 documented rules written out plainly here (it never calls the handlers, ``ecom_shared.events``,
-``ecom_shared.versions`` or ``ecom_shared.manifest``):
+``ecom_shared.versions`` or ``ecom_verifier.manifest``):
 
 - **an order's row holds its winning version**: the one with the latest ``updated_at``, a
   version without one counting at its publish time (to the millisecond). Two versions that

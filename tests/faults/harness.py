@@ -50,10 +50,10 @@ from pathlib import Path
 from types import TracebackType
 
 from ecom_devtools.drain import Pulled
-from ecom_producer.verify import Report, verify
 from ecom_shared.cassandra.session import Session, cassandra_session
-from ecom_shared.manifest import ExpectedState, load_expected, read_records
 from ecom_shared.pubsub.provision import provision
+from ecom_verifier.manifest import ExpectedState, load_expected, read_records
+from ecom_verifier.verify import Report, verify
 from tests.faults.copies import count_copies, unannounced
 from tests.faults.pubsub import (
     check_dead_letters,

@@ -8,8 +8,8 @@ from collections import Counter
 import aiohttp
 
 from ecom_devtools.drain import Pulled, drain_now
-from ecom_shared.manifest import read_records
 from ecom_shared.settings import PubSubSettings
+from ecom_verifier.manifest import read_records
 from tests.faults.report import DeadLetterCheck
 
 _PEEK = 100

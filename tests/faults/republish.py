@@ -25,9 +25,9 @@ from typing import Any
 from ecom_producer.malformed import malformed_kinds, malformed_message
 from ecom_shared.cassandra.session import Session, cassandra_session, scan_by_token
 from ecom_shared.events import EventType
-from ecom_shared.manifest import ExpectedState, Sent
 from ecom_shared.pubsub.client import OutgoingMessage, PubSubPublisher, http_session
 from ecom_shared.settings import CassandraSettings, ServiceSettings
+from ecom_verifier.manifest import ExpectedState, Sent
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ecom_shared.manifest import read_records
+from ecom_verifier.manifest import read_records
 from tests.faults.harness import Scenario
 from tests.faults.report import FaultReport
 from tests.infra import InfraUnderTest

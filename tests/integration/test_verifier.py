@@ -18,15 +18,15 @@ from ecom_order_consumer.handler import OrderHandler
 from ecom_producer.planned import Chunk
 from ecom_producer.publish import PhasePublisher, Tally
 from ecom_producer.stream import StreamOptions, StreamPlanner
-from ecom_producer.verify import verify
-from ecom_producer.verify_checks import Report
-from ecom_producer.verify_dead_letters import DeadLetterCheck, SubscriptionDeadLetters
 from ecom_shared.events import EventType
-from ecom_shared.manifest import malformed_record, read_records, with_message_id
-from ecom_shared.manifest_index import ManifestIndex
 from ecom_shared.pubsub.client import OutgoingMessage
 from ecom_shared.runtime.resources import Resources
 from ecom_shared.settings import ServiceSettings
+from ecom_verifier.checks import Report
+from ecom_verifier.dead_letters import DeadLetterCheck, SubscriptionDeadLetters
+from ecom_verifier.manifest import malformed_record, read_records, with_message_id
+from ecom_verifier.manifest_index import ManifestIndex
+from ecom_verifier.verify import verify
 from tests.infra import InfraUnderTest
 from tests.integration.conftest import RunConsumer, acked
 from tests.integration.test_pipeline import payment_handler
@@ -147,7 +147,7 @@ async def ecom_verify(
     manifest = infra.base_dir / f"manifest-{uuid.uuid4().hex[:8]}.jsonl"
     manifest.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
     process = await asyncio.create_subprocess_exec(
-        *(sys.executable, "-m", "ecom_producer.verify", "--manifest", str(manifest)),
+        *(sys.executable, "-m", "ecom_verifier.verify", "--manifest", str(manifest)),
         *("--dead-letter-subscription", subscription),
         env={**os.environ, **infra.environment(settings)},
         stdout=asyncio.subprocess.PIPE,

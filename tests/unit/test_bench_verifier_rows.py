@@ -16,10 +16,10 @@ from ecom_devtools.bench.verifier_rows import (
     make_payment,
     parked_values,
 )
-from ecom_producer.verify import parked_row, stored_row
-from ecom_producer.verify_checks import ParkedRow, StoredRow, check
-from ecom_shared.manifest import payment_record
-from ecom_shared.manifest_index import ManifestIndex
+from ecom_verifier.checks import ParkedRow, StoredRow, check
+from ecom_verifier.manifest import payment_record
+from ecom_verifier.manifest_index import ManifestIndex
+from ecom_verifier.verify import parked_row, stored_row
 
 ORDER_COLUMNS = (
     "order_id", "customer_id", "item", "quantity", "price_blob", "shipping_address",

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from ecom_devtools.drain import Pulled
-from ecom_shared.manifest import malformed_record
 from ecom_shared.settings import PubSubSettings
+from ecom_verifier.manifest import malformed_record
 from tests.faults import report as reports
 from tests.faults.copies import Copies, count_copies, publish_time, unannounced
 from tests.faults.pubsub import check_dead_letters, expected_dead_letters, source_id

@@ -16,15 +16,15 @@ from ecom_producer.planned import Label, Planned
 from ecom_producer.publish import PHASE_GAP_SECONDS, PhasePublisher, RateLimiter, Tally
 from ecom_shared.errors import PublishFailed
 from ecom_shared.events import EventType
-from ecom_shared.manifest import (
+from ecom_shared.pubsub.client import OutgoingMessage, ReceivedMessage, _chunks, received_message
+from ecom_shared.pubsub.deadletter import DeadLetters
+from ecom_verifier.manifest import (
     expected_state,
     malformed_record,
     order_record,
     payment_record,
     read_records,
 )
-from ecom_shared.pubsub.client import OutgoingMessage, ReceivedMessage, _chunks, received_message
-from ecom_shared.pubsub.deadletter import DeadLetters
 from tests.fakes import FakePublisher
 
 

@@ -20,13 +20,13 @@ from ecom_producer.stream import (
     StreamOptions,
     StreamPlanner,
 )
-from ecom_producer.verify import EXIT_USAGE
-from ecom_producer.verify import main as verify_main
-from ecom_producer.verify_checks import ParkedRow, StoredRow, check
 from ecom_shared.events import EventType, Order, Payment, parse_event
-from ecom_shared.manifest import expected_state, order_record, read_records
-from ecom_shared.manifest_index import ManifestIndex
 from ecom_shared.versions import order_version_micros, payment_version_micros
+from ecom_verifier.checks import ParkedRow, StoredRow, check
+from ecom_verifier.manifest import expected_state, order_record, read_records
+from ecom_verifier.manifest_index import ManifestIndex
+from ecom_verifier.verify import EXIT_USAGE
+from ecom_verifier.verify import main as verify_main
 from tests.unit.test_verify import FakeTables
 
 ORDER_FIELDS = [

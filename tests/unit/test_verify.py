@@ -12,17 +12,17 @@ from typing import Any
 
 import pytest
 
-from ecom_producer.verify import EXIT_USAGE, parked_row, price_text, render, stored_row
-from ecom_producer.verify import main as verify_main
-from ecom_producer.verify_checks import CATEGORIES, ParkedRow, Report, StoredRow, check
 from ecom_shared.cassandra.cqltypes import decimal_to_blob
-from ecom_shared.manifest import (
+from ecom_verifier.checks import CATEGORIES, ParkedRow, Report, StoredRow, check
+from ecom_verifier.manifest import (
     expected_state,
     malformed_record,
     order_record,
     payment_record,
 )
-from ecom_shared.manifest_index import ManifestIndex
+from ecom_verifier.manifest_index import ManifestIndex
+from ecom_verifier.verify import EXIT_USAGE, parked_row, price_text, render, stored_row
+from ecom_verifier.verify import main as verify_main
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 DAY = date(2026, 1, 1)

@@ -15,20 +15,20 @@ import pytest
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-import ecom_producer.verify as verify_module
-from ecom_producer.verify import EXIT_USAGE
-from ecom_producer.verify import main as verify_main
-from ecom_producer.verify_checks import CATEGORIES, ParkedRow, Report, StoredRow
-from ecom_producer.verify_dead_letters import (
+import ecom_verifier.verify as verify_module
+from ecom_shared.pubsub.client import ReceivedMessage
+from ecom_verifier.checks import CATEGORIES, ParkedRow, Report, StoredRow
+from ecom_verifier.dead_letters import (
     DEAD_LETTER_CATEGORIES,
     HOLD_SECONDS,
     DeadLetter,
     SubscriptionDeadLetters,
     judge_dead_letters,
 )
-from ecom_shared.manifest import expected_state, malformed_record, with_message_id
-from ecom_shared.manifest_index import ManifestIndex
-from ecom_shared.pubsub.client import ReceivedMessage
+from ecom_verifier.manifest import expected_state, malformed_record, with_message_id
+from ecom_verifier.manifest_index import ManifestIndex
+from ecom_verifier.verify import EXIT_USAGE
+from ecom_verifier.verify import main as verify_main
 from tests.fakes import received
 from tests.unit.test_verify import (
     GOOD_PARKED,

@@ -26,12 +26,12 @@ from ecom_devtools.drain import Pulled, drain_now
 from ecom_devtools.emulator import PubSubEmulator
 from ecom_devtools.infra import InfraConfig, load_config, save_config, wait_all_ready
 from ecom_devtools.services import ServiceProcess
-from ecom_producer.verify import Report, verify
 from ecom_shared.cassandra.session import cassandra_session
-from ecom_shared.manifest import ExpectedState, load_expected
 from ecom_shared.observability.logs import configure_logging
 from ecom_shared.pubsub.provision import provision
 from ecom_shared.settings import LogSettings, ServiceSettings
+from ecom_verifier.manifest import ExpectedState, load_expected
+from ecom_verifier.verify import Report, verify
 
 SERVICE_GRACE_SECONDS = 30.0
 

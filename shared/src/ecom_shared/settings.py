@@ -258,16 +258,30 @@ class ConsumerSettings(_Section):
         return self
 
 
+_FROM_THE_ENVIRONMENT = SettingsConfigDict(
+    env_prefix="ECOM_",
+    env_nested_delimiter="__",
+    frozen=True,
+    extra="forbid",
+)
+
+
+class PubSubServiceSettings(BaseSettings):
+    """What a service that works on Pub/Sub alone reads (the producer, which never touches
+    Cassandra): Pub/Sub, logging and its HTTP port."""
+
+    model_config = _FROM_THE_ENVIRONMENT
+
+    pubsub: PubSubSettings = Field(default_factory=PubSubSettings)
+    log: LogSettings = Field(default_factory=LogSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
+
+
 class StoreServiceSettings(BaseSettings):
     """What a service that works on the tables alone reads (the DLQ worker): Cassandra,
     logging and its HTTP port. Services subclass it and add their own section."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="ECOM_",
-        env_nested_delimiter="__",
-        frozen=True,
-        extra="forbid",
-    )
+    model_config = _FROM_THE_ENVIRONMENT
 
     cassandra: CassandraSettings = Field(default_factory=CassandraSettings)
     log: LogSettings = Field(default_factory=LogSettings)

@@ -45,8 +45,8 @@ from ecom_devtools.bench.stack import (
     until_started,
 )
 from ecom_devtools.bench.workload import ID_BASE
-from ecom_shared.manifest import ExpectedState, load_expected
 from ecom_shared.observability.procstat import peak_rss_bytes
+from ecom_verifier.manifest import ExpectedState, load_expected
 
 _SHARES = ["--duplicates", "0", "--reemits", "0", "--second-payments", "0"]
 _MSGS_PER_ORDER = 2.0  # the producer's mix: an order, 95 % a payment, orphans, malformed

@@ -108,7 +108,7 @@ async def breakage(bench: Bench, stage: Stage, shape: Shape) -> None:
 
 async def run_verify(stage: Stage, manifest: Path, log: Path, timeout: float) -> Section:
     """``ecom-verify --json`` as a process: its report, wall time and peak RSS."""
-    argv = [sys.executable, "-m", "ecom_producer.verify", "--manifest", str(manifest), "--json",
+    argv = [sys.executable, "-m", "ecom_verifier.verify", "--manifest", str(manifest), "--json",
             "--index-dir", str(manifest.parent)]  # fmt: skip
     loop = asyncio.get_running_loop()
     started = loop.time()

@@ -25,7 +25,13 @@ from ecom_devtools.bench.workload import ID_BASE
 from ecom_producer.stream import ORDER_STATUSES, ORPHAN_ID_OFFSET, PAYMENT_METHODS
 from ecom_shared.cassandra.cqltypes import decimal_to_blob
 from ecom_shared.cassandra.session import Session, bind
-from ecom_shared.manifest import malformed_record, open_manifest, order_record, payment_record
+from ecom_verifier.manifest import (
+    append_records,
+    malformed_record,
+    open_manifest,
+    order_record,
+    payment_record,
+)
 
 _CHUNK = 20_000  # orders generated, written to the manifest and inserted at a time
 _T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -168,8 +174,7 @@ async def execute_all(session: Session, cql: str, rows: list[list[Any]]) -> None
 def _write_chunk(shape: Shape, start: int, out: TextIO) -> tuple[list[list[Any]], int]:
     lines: list[str] = []
     rows = _chunk(shape, start, min(start + _CHUNK, shape.orders), lines)
-    out.write("\n".join(lines) + "\n")
-    return rows, len(lines)
+    return rows, append_records(out, lines)
 
 
 async def fill(bench: Bench, stage: Stage, shape: Shape, manifest: Path) -> int:
@@ -188,9 +193,8 @@ async def fill(bench: Bench, stage: Stage, shape: Shape, manifest: Path) -> int:
         if inserting is not None:
             await inserting
         orphans = [make_payment(k, ORPHAN_BASE + k) for k in range(1, shape.orphans + 1)]
-        out.write("".join(payment_record(p.body, orphan=True) + "\n" for p in orphans))
-        out.write(malformed_record("orders", "invalid_json") + "\n")
-        written += len(orphans) + 1
+        records = [payment_record(p.body, orphan=True) for p in orphans]
+        written += append_records(out, [*records, malformed_record("orders", "invalid_json")])
     await execute_all(
         bench.cql,
         f"INSERT INTO {stage.dlq_table} (order_id, payment_id, payment_method, card_last_four,"

@@ -16,12 +16,12 @@ from ecom_producer.publish import PhasePublisher, RateLimiter, Tally
 from ecom_producer.settings import ProducerOptions, ProducerSettings
 from ecom_producer.stream import StreamOptions, StreamPlanner, StreamShares
 from ecom_shared.events import EventType
-from ecom_shared.manifest import open_manifest
 from ecom_shared.observability.health import Telemetry, serve_http
 from ecom_shared.observability.logs import configure_logging, get_logger
 from ecom_shared.observability.metrics import ProducerMetrics
 from ecom_shared.pubsub.client import PubSubPublisher, http_session
 from ecom_shared.runtime.service import load_settings, run_async
+from ecom_verifier.manifest import open_manifest
 
 log = get_logger(__name__)
 

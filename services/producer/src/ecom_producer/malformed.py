@@ -32,7 +32,7 @@ from typing import Any
 
 from ecom_producer.planned import Planned
 from ecom_shared.events import EVENT_TYPE_ATTRIBUTE, EventType
-from ecom_shared.manifest import malformed_record
+from ecom_verifier.manifest import malformed_record
 
 _ORDER: dict[str, Any] = {
     "order_id": 17,

@@ -24,12 +24,12 @@ from ecom_producer.planned import Planned
 from ecom_shared.error_text import describe_error
 from ecom_shared.errors import PUBSUB, PublishFailed
 from ecom_shared.events import EventType
-from ecom_shared.manifest import with_message_id
 from ecom_shared.observability.health import HealthState
 from ecom_shared.observability.logs import get_logger
 from ecom_shared.observability.metrics import ProducerMetrics
 from ecom_shared.pubsub.client import OutgoingMessage, Publisher
 from ecom_shared.runtime.backoff import Backoff
+from ecom_verifier.manifest import append_records, with_message_id
 
 log = get_logger(__name__)
 
@@ -121,8 +121,8 @@ class PhasePublisher:
         ids = await self._publish_phase(phase)
         self._accepted_at = time.monotonic()
         if self._manifest is not None:
-            lines = (with_message_id(p.record, i) + "\n" for p, i in zip(phase, ids, strict=True))
-            self._manifest.write("".join(lines))
+            records = (with_message_id(p.record, i) for p, i in zip(phase, ids, strict=True))
+            append_records(self._manifest, records)
         kinds = Counter(message.label for message in phase)
         self._tally.counts.update(kinds)
         if self._metrics is not None:

@@ -1,4 +1,5 @@
-"""Settings of the producer: the shared sections plus ``ECOM_PRODUCER__*`` (flags override)."""
+"""Settings of the producer: Pub/Sub, logging and the HTTP port, plus ``ECOM_PRODUCER__*``
+(flags override). No Cassandra section: the producer never reads or writes the tables."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 from pydantic import Field
 
 from ecom_producer.stream import StreamShares
-from ecom_shared.settings import ServiceSettings
+from ecom_shared.settings import PubSubServiceSettings
 
 
 class ProducerOptions(StreamShares):
@@ -22,5 +23,5 @@ class ProducerOptions(StreamShares):
     manifest: Path | None = Field(default=None, description="JSON-lines ground truth to append to")
 
 
-class ProducerSettings(ServiceSettings):
+class ProducerSettings(PubSubServiceSettings):
     producer: ProducerOptions = Field(default_factory=ProducerOptions)

@@ -36,7 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ecom_producer.malformed import malformed_message
 from ecom_producer.planned import Chunk, Planned
 from ecom_shared.events import EventType
-from ecom_shared.manifest import order_record, payment_record
+from ecom_verifier.manifest import order_record, payment_record
 
 ORPHAN_ID_OFFSET: Final = 4_000_000_000  # orphan payments point at order ids no run publishes
 ORDER_STATUSES: Final = ("Shipped", "Pending", "Delivered", "Cancelled")

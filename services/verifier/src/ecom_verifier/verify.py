@@ -1,13 +1,13 @@
 """``ecom-verify``: compare the tables with the producer's manifest, category by category.
 
-The manifest is folded once into an on-disk index (:mod:`ecom_shared.manifest_index`); both
+The manifest is folded once into an on-disk index (:mod:`ecom_verifier.manifest_index`); both
 tables are read by token range, one page at a time, and each row is judged against the index
-(:mod:`ecom_producer.verify_checks` names the categories). Memory therefore stays about the
+(:mod:`ecom_verifier.checks` names the categories). Memory therefore stays about the
 same whatever the size of the manifest or the tables. Only rows whose order id falls in the
 manifest's id ranges are judged, so other runs' rows in the same tables are left alone. With
 ``--dead-letter-subscription`` it also reads that subscription, without consuming it, and
 checks that it holds every malformed message of the manifest with its reason, and nothing else
-(:mod:`ecom_producer.verify_dead_letters`). Exit code 0 only when everything matches;
+(:mod:`ecom_verifier.dead_letters`). Exit code 0 only when everything matches;
 otherwise the first differences are printed by id.
 """
 
@@ -28,20 +28,20 @@ from typing import Any, Final
 
 import aiohttp
 
-from ecom_producer.verify_checks import CATEGORIES, ParkedRow, Report, StoredRow, check
-from ecom_producer.verify_dead_letters import (
-    DeadLetterCheck,
-    SubscriptionDeadLetters,
-    check_dead_letters,
-)
 from ecom_shared.cassandra.session import Session, cassandra_session, scan_by_token
-from ecom_shared.manifest import ExpectedState, millis
-from ecom_shared.manifest_index import ManifestIndex
 from ecom_shared.observability.logs import configure_logging, get_logger
 from ecom_shared.observability.procstat import peak_rss_bytes
 from ecom_shared.pubsub.client import PubSubSubscription, http_session
 from ecom_shared.runtime.service import load_settings, run_async
 from ecom_shared.settings import CassandraSettings, ServiceSettings
+from ecom_verifier.checks import CATEGORIES, ParkedRow, Report, StoredRow, check
+from ecom_verifier.dead_letters import (
+    DeadLetterCheck,
+    SubscriptionDeadLetters,
+    check_dead_letters,
+)
+from ecom_verifier.manifest import ExpectedState, millis
+from ecom_verifier.manifest_index import ManifestIndex
 
 __all__ = ["CATEGORIES", "EXIT_USAGE", "Report", "main", "render", "verify"]
 

@@ -36,7 +36,7 @@ there is not repeated in the check:
 - a payment whose order was never published stays parked.
 
 :func:`expected_state` folds a small manifest into Python objects (the tests and the demo);
-:mod:`ecom_shared.manifest_index` folds any size into an on-disk index with the same rules.
+:mod:`ecom_verifier.manifest_index` folds any size into an on-disk index with the same rules.
 """
 
 from __future__ import annotations
@@ -240,3 +240,10 @@ def load_expected(path: Path) -> ExpectedState:
 def open_manifest(path: Path) -> TextIO:
     path.parent.mkdir(parents=True, exist_ok=True)
     return path.open("a", encoding="utf-8", buffering=1024 * 1024)
+
+
+def append_records(manifest: TextIO, records: Iterable[str]) -> int:
+    """Append ``records`` to an open manifest, one line each; returns how many."""
+    lines = [f"{record}\n" for record in records]
+    manifest.write("".join(lines))
+    return len(lines)

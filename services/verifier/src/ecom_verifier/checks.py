@@ -34,7 +34,7 @@ from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from typing import Final, Protocol
 
-from ecom_shared.manifest_index import (
+from ecom_verifier.manifest_index import (
     ORDER_FIELD_NAMES,
     PAYMENT_FIELD_NAMES,
     ManifestIndex,

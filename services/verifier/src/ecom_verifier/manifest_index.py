@@ -1,7 +1,7 @@
 """The manifest's expected state as an on-disk SQLite index, so checking a table of any size
 costs the verifier a bounded amount of memory.
 
-One pass over the manifest folds every record into the index with :mod:`ecom_shared.manifest`'s
+One pass over the manifest folds every record into the index with :mod:`ecom_verifier.manifest`'s
 rules: per order the version published last (the later line; ``updated_at`` decides when two
 lines both carry one), every payment published (duplicates collapse on their key), and counts of
 what was published. Then each order gets its winning payment (the latest ``payment_datetime``,
@@ -28,7 +28,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Final
 
-from ecom_shared.manifest import (
+from ecom_verifier.manifest import (
     ExpectedState,
     creation,
     exact_decimal,

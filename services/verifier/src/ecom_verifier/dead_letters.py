@@ -36,11 +36,11 @@ from typing import Final, Protocol
 
 import aiohttp
 
-from ecom_producer.verify_checks import Report
-from ecom_shared.manifest_index import ManifestIndex
 from ecom_shared.observability.logs import get_logger
 from ecom_shared.pubsub.client import ReceivedMessage
 from ecom_shared.settings import PubSubSettings
+from ecom_verifier.checks import Report
+from ecom_verifier.manifest_index import ManifestIndex
 
 DEAD_LETTER_CATEGORIES: Final = (
     "dead_letter_missing",
