@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ecom_devtools.infra import started_infra
+from ecom_devtools.local.infra import started_infra
 from tests.infra import InfraUnderTest
 
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import acsylla
 
-from ecom_devtools.cassandra import CassandraNode
-from ecom_devtools.infra import InfraConfig
+from ecom_devtools.local.cassandra import CassandraNode
+from ecom_devtools.local.infra import InfraConfig
 from ecom_shared.cassandra.session import Session
 from ecom_shared.settings import CassandraSettings, PubSubSettings, ServiceSettings
 

@@ -17,8 +17,8 @@ from typing import Any
 
 import acsylla
 
-from ecom_devtools.cassandra import CassandraConfig, CassandraNode
-from ecom_devtools.cassandra_security import DEFAULT_SUPERUSER, ClientEncryption
+from ecom_devtools.local.cassandra import CassandraConfig, CassandraNode
+from ecom_devtools.local.cassandra_security import DEFAULT_SUPERUSER, ClientEncryption
 from ecom_shared.cassandra.session import cassandra_session
 from ecom_shared.settings import CassandraSettings
 from tests.tls import TlsFiles, make_tls_files

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ecom_devtools.drain import drain_now
+from ecom_devtools.local.drain import drain_now
 from tests.compose_files import ROOT
 from tests.polling import eventually_blocking, within_blocking
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from ecom_devtools.drain import Pulled, drain_now
+from ecom_devtools.local.drain import Pulled, drain_now
 from ecom_shared.cassandra.session import cassandra_session
 from ecom_shared.pubsub.provision import provision
 from ecom_shared.settings import ServiceSettings

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from itertools import pairwise
 
-from ecom_devtools.drain import Pulled
+from ecom_devtools.local.drain import Pulled
 from tests.faults.services import Life
 
 SLACK = 1.0

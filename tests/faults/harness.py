@@ -49,7 +49,7 @@ from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 
-from ecom_devtools.drain import Pulled
+from ecom_devtools.local.drain import Pulled
 from ecom_shared.cassandra.session import Session, cassandra_session
 from ecom_shared.pubsub.provision import provision
 from ecom_verifier.manifest import ExpectedState, load_expected, read_records

@@ -15,10 +15,10 @@ import subprocess
 import time
 from dataclasses import dataclass, replace
 
-from ecom_devtools.cassandra import JVM_FLAGS, CassandraNode, ensure_cassandra
-from ecom_devtools.emulator import PubSubEmulator
-from ecom_devtools.infra import InfraConfig
-from ecom_devtools.java import REQUIRED_MAJOR, find_java
+from ecom_devtools.local.cassandra import JVM_FLAGS, CassandraNode, ensure_cassandra
+from ecom_devtools.local.emulator import PubSubEmulator
+from ecom_devtools.local.infra import InfraConfig
+from ecom_devtools.local.java import REQUIRED_MAJOR, find_java
 from tests.faults.harness import Scenario
 from tests.faults.services import Service
 from tests.infra import InfraUnderTest

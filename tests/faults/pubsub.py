@@ -7,7 +7,7 @@ from collections import Counter
 
 import aiohttp
 
-from ecom_devtools.drain import Pulled, drain_now
+from ecom_devtools.local.drain import Pulled, drain_now
 from ecom_shared.settings import PubSubSettings
 from ecom_verifier.manifest import read_records
 from tests.faults.report import DeadLetterCheck

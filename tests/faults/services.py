@@ -1,8 +1,8 @@
 """Service instances a scenario starts, kills and restarts: one real process per start.
 
-Each start of an instance is a new :class:`ecom_devtools.services.ServiceProcess` with a log of
-its own, so the port a restarted service serves and the lines it logs are never confused with
-those of the process before it.
+Each start of an instance is a new :class:`ecom_devtools.local.services.ServiceProcess` with a
+log of its own, so the port a restarted service serves and the lines it logs are never confused
+with those of the process before it.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
-from ecom_devtools.services import ServiceProcess
+from ecom_devtools.local.services import ServiceProcess
 
 CONSUMERS = ("order-consumer", "payment-consumer")
 

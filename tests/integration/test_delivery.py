@@ -7,7 +7,7 @@ import time
 
 from gcloud.aio.pubsub import SubscriberClient
 
-from ecom_devtools.drain import drain_now
+from ecom_devtools.local.drain import drain_now
 from ecom_order_consumer.handler import OrderHandler
 from ecom_shared.pubsub.client import OutgoingMessage, ReceivedMessage
 from ecom_shared.pubsub.provision import provision

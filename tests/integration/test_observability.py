@@ -18,7 +18,7 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from ecom_devtools.services import ServiceProcess
+from ecom_devtools.local.services import ServiceProcess
 from ecom_shared.settings import ServiceSettings
 from tests.infra import InfraUnderTest
 from tests.polling import eventually

@@ -12,7 +12,7 @@ from typing import Any
 
 import acsylla
 
-from ecom_devtools.drain import Pulled, drain_now
+from ecom_devtools.local.drain import Pulled, drain_now
 from ecom_dlq_worker.reconcile import Reconciler
 from ecom_dlq_worker.settings import WorkerSettings
 from ecom_order_consumer.handler import OrderHandler

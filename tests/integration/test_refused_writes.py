@@ -21,8 +21,8 @@ from dataclasses import replace
 import acsylla
 import pytest
 
-from ecom_devtools.drain import drain_now
-from ecom_devtools.emulator import EmulatorConfig, PubSubEmulator
+from ecom_devtools.local.drain import drain_now
+from ecom_devtools.local.emulator import EmulatorConfig, PubSubEmulator
 from ecom_order_consumer.handler import OrderHandler
 from ecom_shared.cassandra.session import Session, cassandra_session, scan_by_token
 from ecom_shared.errors import CASSANDRA

@@ -13,7 +13,7 @@ import uuid
 
 import acsylla
 
-from ecom_devtools.drain import drain_now
+from ecom_devtools.local.drain import drain_now
 from ecom_order_consumer.handler import OrderHandler
 from ecom_producer.planned import Chunk
 from ecom_producer.publish import PhasePublisher, Tally

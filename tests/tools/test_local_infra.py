@@ -21,18 +21,13 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from ecom_devtools import (
-    CassandraConfig,
-    CassandraNode,
-    CqlError,
-    EmulatorConfig,
-    InfraError,
-    PubSubEmulator,
-    started_infra,
-)
-from ecom_devtools.cli import EXIT_NOT_RUNNING
-from ecom_devtools.cql import query, release_version
-from ecom_devtools.process import pid_alive, read_cmdline
+from ecom_devtools.errors import CqlError, InfraError
+from ecom_devtools.local.cassandra import CassandraConfig, CassandraNode
+from ecom_devtools.local.cli import EXIT_NOT_RUNNING
+from ecom_devtools.local.cql import query, release_version
+from ecom_devtools.local.emulator import EmulatorConfig, PubSubEmulator
+from ecom_devtools.local.infra import started_infra
+from ecom_devtools.local.process import pid_alive, read_cmdline
 
 pytestmark = pytest.mark.integration
 

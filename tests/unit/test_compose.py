@@ -18,7 +18,7 @@ import pytest
 from pydantic import BaseModel
 from pydantic_settings import BaseSettings
 
-from ecom_devtools.docker import OFFICIAL_IMAGES
+from ecom_devtools.docker.cli import OFFICIAL_IMAGES
 from ecom_dlq_worker.settings import DlqWorkerSettings
 from ecom_producer.settings import ProducerSettings
 from ecom_shared.settings import (

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from ecom_devtools import CassandraConfig, CassandraNode, ClientEncryption, InfraError
-from ecom_devtools.cassandra import render_cassandra_yaml
+from ecom_devtools.errors import InfraError
+from ecom_devtools.local.cassandra import CassandraConfig, CassandraNode, render_cassandra_yaml
+from ecom_devtools.local.cassandra_security import ClientEncryption
 
 SECURITY_KEYS = ("authenticator:", "authorizer:", "role_manager:", "client_encryption_options:")
 

@@ -16,14 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from ecom_devtools import debian, dockerhost, rootfs
-from ecom_devtools import docker as docker_cli
-from ecom_devtools.cassandra import JVM_FLAGS
-from ecom_devtools.docker import OFFICIAL_IMAGES, DockerSetup
-from ecom_devtools.errors import InfraError
-from ecom_devtools.imagestore import ImageInfo
-from ecom_devtools.process import pid_alive, read_cmdline
-from ecom_devtools.standins import (
+from ecom_devtools.docker import cli as docker_cli
+from ecom_devtools.docker import debian, dockerhost, rootfs
+from ecom_devtools.docker.cli import OFFICIAL_IMAGES, DockerSetup
+from ecom_devtools.docker.imagestore import ImageInfo
+from ecom_devtools.docker.standins import (
     DIGEST_LABEL,
     StandIn,
     StandInBuilder,
@@ -31,6 +28,9 @@ from ecom_devtools.standins import (
     choose_images,
     inputs_digest,
 )
+from ecom_devtools.errors import InfraError
+from ecom_devtools.local.cassandra import JVM_FLAGS
+from ecom_devtools.local.process import pid_alive, read_cmdline
 from tests.polling import eventually_blocking
 
 REPO = Path(__file__).resolve().parents[2]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ecom_devtools.drain import Pulled
+from ecom_devtools.local.drain import Pulled
 from ecom_shared.settings import PubSubSettings
 from ecom_verifier.manifest import malformed_record
 from tests.faults import report as reports

@@ -2,6 +2,6 @@
 
 import sys
 
-from ecom_devtools.cli import main
+from ecom_devtools.local.cli import main
 
 sys.exit(main())

@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ecom_devtools.cassandra import CassandraNode
-from ecom_devtools.cli import env_for
-from ecom_devtools.drain import Pulled, drain_now
-from ecom_devtools.emulator import PubSubEmulator
-from ecom_devtools.infra import InfraConfig, load_config, save_config, wait_all_ready
-from ecom_devtools.services import ServiceProcess
+from ecom_devtools.local.cassandra import CassandraNode
+from ecom_devtools.local.cli import env_for
+from ecom_devtools.local.drain import Pulled, drain_now
+from ecom_devtools.local.emulator import PubSubEmulator
+from ecom_devtools.local.infra import InfraConfig, load_config, save_config, wait_all_ready
+from ecom_devtools.local.services import ServiceProcess
 from ecom_shared.cassandra.session import cassandra_session
 from ecom_shared.observability.logs import configure_logging
 from ecom_shared.pubsub.provision import provision

@@ -26,9 +26,9 @@ from ecom_devtools.bench.context import Bench, Section
 from ecom_devtools.bench.options import BenchOptions, parse_options
 from ecom_devtools.bench.report import RSS_LIMIT_BYTES, table, write_json
 from ecom_devtools.bench.stack import Infra
-from ecom_devtools.cassandra import CassandraNode
-from ecom_devtools.emulator import PubSubEmulator
-from ecom_devtools.infra import started_infra
+from ecom_devtools.local.cassandra import CassandraNode
+from ecom_devtools.local.emulator import PubSubEmulator
+from ecom_devtools.local.infra import started_infra
 from ecom_shared.cassandra.session import cassandra_session
 from ecom_shared.error_text import describe_error
 from ecom_shared.observability.logs import configure_logging
@@ -109,7 +109,8 @@ async def _run_all(bench: Bench, emulator: PubSubEmulator) -> None:
 async def bench_infra(
     base_dir: Path, options: BenchOptions
 ) -> AsyncIterator[tuple[CassandraNode, PubSubEmulator]]:
-    """:func:`ecom_devtools.infra.started_infra` on the benchmark's ports and emulator heap."""
+    """:func:`~ecom_devtools.local.infra.started_infra` on the benchmark's ports and emulator
+    heap."""
     async with started_infra(
         base_dir,
         options.cql_port,

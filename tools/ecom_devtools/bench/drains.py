@@ -15,7 +15,7 @@ from ecom_devtools.bench.context import Bench, Section, ratio
 from ecom_devtools.bench.measure import CpuMeter, Drain, wait_first, wait_written
 from ecom_devtools.bench.stack import PROJECT, ModuleProcess, Stage, running, staged
 from ecom_devtools.bench.workload import plan, publish_all, seed_orders
-from ecom_devtools.services import ServiceProcess
+from ecom_devtools.local.services import ServiceProcess
 
 
 @dataclass(frozen=True)

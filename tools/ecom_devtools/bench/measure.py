@@ -22,7 +22,7 @@ from typing import Any
 
 import acsylla
 
-from ecom_devtools.services import ServiceProcess
+from ecom_devtools.local.services import ServiceProcess
 from ecom_shared.cassandra.session import Session
 from ecom_shared.clock import as_utc
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import aiohttp
 from gcloud.aio.pubsub import PublisherClient, SubscriberClient
 
-from ecom_devtools.services import ServiceProcess
+from ecom_devtools.local.services import ServiceProcess
 from ecom_shared.pubsub.client import http_session
 from ecom_shared.pubsub.provision import provision
 from ecom_shared.settings import CassandraSettings, PubSubSettings, ServiceSettings

@@ -15,11 +15,11 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from ecom_devtools.debian import apt_install, debian_mirror
+from ecom_devtools.docker.debian import apt_install, debian_mirror
+from ecom_devtools.docker.imagestore import ImageStore
+from ecom_devtools.docker.standins import DIGEST_LABEL
 from ecom_devtools.errors import InfraError
-from ecom_devtools.imagestore import ImageStore
-from ecom_devtools.process import tail
-from ecom_devtools.standins import DIGEST_LABEL
+from ecom_devtools.local.process import tail
 
 Say = Callable[[str], None]
 

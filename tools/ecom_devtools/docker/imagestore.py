@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from ecom_devtools.dockerhost import docker
+from ecom_devtools.docker.dockerhost import docker
 from ecom_devtools.errors import InfraError
-from ecom_devtools.process import tail
+from ecom_devtools.local.process import tail
 
 _PULL_TIMEOUT_SECONDS = 1800.0
 _BUILD_TIMEOUT_SECONDS = 2400.0

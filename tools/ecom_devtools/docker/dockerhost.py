@@ -18,9 +18,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ecom_devtools.debian import apt_install
+from ecom_devtools.docker.debian import apt_install
 from ecom_devtools.errors import InfraError
-from ecom_devtools.process import ManagedProcess, pid_alive, read_cmdline, tail
+from ecom_devtools.local.process import ManagedProcess, pid_alive, read_cmdline, tail
 
 Say = Callable[[str], None]
 

@@ -23,8 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
-from ecom_devtools.cassandra import default_cache_dir, ensure_cassandra
-from ecom_devtools.dockerhost import (
+from ecom_devtools.docker.dockerhost import (
     DockerdFiles,
     compose_version,
     ensure_compose,
@@ -32,11 +31,12 @@ from ecom_devtools.dockerhost import (
     server_version,
     stop_dockerd,
 )
-from ecom_devtools.emulator import sdk_root
+from ecom_devtools.docker.imagestore import DockerImageStore, ImageStore
+from ecom_devtools.docker.rootfs import ensure_base_image
+from ecom_devtools.docker.standins import OfficialImage, StandIn, StandInBuilder, choose_images
 from ecom_devtools.errors import InfraError, run_subcommand
-from ecom_devtools.imagestore import DockerImageStore, ImageStore
-from ecom_devtools.rootfs import ensure_base_image
-from ecom_devtools.standins import OfficialImage, StandIn, StandInBuilder, choose_images
+from ecom_devtools.local.cassandra import default_cache_dir, ensure_cassandra
+from ecom_devtools.local.emulator import sdk_root
 
 Say = Callable[[str], None]
 EXIT_NOT_RUNNING = 3

@@ -21,11 +21,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ecom_devtools.cassandra import CassandraNode
-from ecom_devtools.cql import iter_rows
-from ecom_devtools.emulator import PubSubEmulator
 from ecom_devtools.errors import InfraError, run_subcommand
-from ecom_devtools.infra import InfraConfig, load_config, save_config, wait_all_ready
+from ecom_devtools.local.cassandra import CassandraNode
+from ecom_devtools.local.cql import iter_rows
+from ecom_devtools.local.emulator import PubSubEmulator
+from ecom_devtools.local.infra import InfraConfig, load_config, save_config, wait_all_ready
 
 DESCRIPTION = "Run Cassandra and the Pub/Sub emulator locally, without Docker."
 DEFAULT_DIR = Path(".local") / "infra"

@@ -19,8 +19,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ecom_devtools.docker.imagestore import ImageStore
 from ecom_devtools.errors import InfraError
-from ecom_devtools.imagestore import ImageStore
 
 Say = Callable[[str], None]
 

@@ -23,17 +23,17 @@ from importlib import resources
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from ecom_devtools.cassandra_security import (
+from ecom_devtools.errors import CqlError, InfraError
+from ecom_devtools.local.cassandra_security import (
     AUTH_FLAGS,
     ClientEncryption,
     render_auth_yaml,
     render_client_encryption_yaml,
 )
-from ecom_devtools.cql import release_version, release_version_with
-from ecom_devtools.errors import CqlError, InfraError
-from ecom_devtools.java import REQUIRED_MAJOR, find_java
-from ecom_devtools.ports import ensure_ports_free
-from ecom_devtools.process import ManagedProcess, rss_bytes, tail
+from ecom_devtools.local.cql import release_version, release_version_with
+from ecom_devtools.local.java import REQUIRED_MAJOR, find_java
+from ecom_devtools.local.ports import ensure_ports_free
+from ecom_devtools.local.process import ManagedProcess, rss_bytes, tail
 from ecom_shared.settings import CassandraSettings
 
 DEFAULT_VERSION = "5.0.9"
@@ -174,7 +174,7 @@ def _download_jars(version: str, output_dir: Path) -> None:
             "install Maven (Debian/Ubuntu: apt-get install maven) or set ECOM_CACHE_DIR to a "
             "cache that has it"
         )
-    pom_resource = resources.files("ecom_devtools").joinpath("cassandra/pom.xml")
+    pom_resource = resources.files("ecom_devtools.local").joinpath("cassandra/pom.xml")
     with resources.as_file(pom_resource) as pom:
         argv = [
             mvn, "-B", "-q", "-Dstyle.color=never", "-f", str(pom), _DEPENDENCY_PLUGIN,

@@ -22,9 +22,9 @@ from pathlib import Path
 import aiohttp
 
 from ecom_devtools.errors import InfraError
-from ecom_devtools.java import find_any_java
-from ecom_devtools.ports import ensure_ports_free
-from ecom_devtools.process import ManagedProcess, rss_bytes, tail
+from ecom_devtools.local.java import find_any_java
+from ecom_devtools.local.ports import ensure_ports_free
+from ecom_devtools.local.process import ManagedProcess, rss_bytes, tail
 
 MARKER_PROPERTY = "-Decom_devtools.base_dir"
 _COMPONENT_DIR = Path("platform") / "pubsub-emulator"

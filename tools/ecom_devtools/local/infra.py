@@ -9,9 +9,9 @@ from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
-from ecom_devtools.cassandra import CassandraConfig, CassandraNode
-from ecom_devtools.emulator import EmulatorConfig, PubSubEmulator
 from ecom_devtools.errors import InfraError
+from ecom_devtools.local.cassandra import CassandraConfig, CassandraNode
+from ecom_devtools.local.emulator import EmulatorConfig, PubSubEmulator
 
 STATE_FILE = "infra.json"
 
