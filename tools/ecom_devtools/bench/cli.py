@@ -22,9 +22,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ecom_devtools.bench import dlq, drains, e2e, plots, verifier
-from ecom_devtools.bench.context import Bench, Section
+from ecom_devtools.bench.context import Bench
 from ecom_devtools.bench.options import BenchOptions, parse_options
 from ecom_devtools.bench.report import RSS_LIMIT_BYTES, table, write_json
+from ecom_devtools.bench.results import Failures, Machine, RunReport, ScenarioSeconds
 from ecom_devtools.bench.stack import Infra
 from ecom_devtools.local.cassandra import CassandraNode
 from ecom_devtools.local.emulator import PubSubEmulator
@@ -41,19 +42,19 @@ def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def machine() -> Section:
+def machine() -> Machine:
     meminfo = Path("/proc/meminfo").read_text().splitlines()
     total_kib = int(next(line for line in meminfo if line.startswith("MemTotal")).split()[1])
     cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
     model = next((line.split(":", 1)[1].strip() for line in cpuinfo if "model name" in line), "?")
-    return {
-        "nproc": os.cpu_count(),
-        "cpu_model": model,
-        "memory_gib": round(total_kib / 2**20, 1),
-        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-        "python": platform.python_version(),
-        "kernel": platform.release(),
-    }
+    return Machine(
+        nproc=os.cpu_count(),
+        cpu_model=model,
+        memory_gib=round(total_kib / 2**20, 1),
+        load_average_at_start=[round(x, 2) for x in os.getloadavg()],
+        python=platform.python_version(),
+        kernel=platform.release(),
+    )
 
 
 def _plan(options: BenchOptions) -> list[tuple[str, Scenario]]:
@@ -98,11 +99,12 @@ async def _run_all(bench: Bench, emulator: PubSubEmulator) -> None:
         except Exception as exc:  # noqa: BLE001 - one failed scenario must not lose the others
             error = describe_error(exc, limit=1000)
             say(f"ecom-bench: {name} FAILED: {error}")
-            bench.results.setdefault("failures", {})[name] = error
+            failures = bench.results.get("failures", Failures) or Failures({})
+            bench.results.record("failures", failures.with_failure(name, error))
         seconds[name] = round(seconds.get(name, 0.0) + time.monotonic() - began, 1)
         say(f"ecom-bench: {name} done in {time.monotonic() - began:.1f} s")
-    bench.results["memory"] = e2e.memory_section(bench, RSS_LIMIT_BYTES)
-    bench.results["scenario_seconds"] = seconds
+    bench.results.record("memory", e2e.memory_section(bench, RSS_LIMIT_BYTES))
+    bench.results.record("scenario_seconds", ScenarioSeconds(seconds))
 
 
 @contextlib.asynccontextmanager
@@ -122,7 +124,7 @@ async def bench_infra(
         yield servers
 
 
-async def run(options: BenchOptions) -> Section:
+async def run(options: BenchOptions) -> RunReport:
     infra_dir = options.dir / "infra"
     shutil.rmtree(infra_dir, ignore_errors=True)  # a fresh node: no tables from earlier runs
     infra = Infra(
@@ -140,22 +142,22 @@ async def run(options: BenchOptions) -> Section:
             bench = Bench(options, infra, session, {k: v for k, v in servers.items() if v})
             await _run_all(bench, emulator)
     shutil.rmtree(infra_dir / "cassandra" / "data", ignore_errors=True)
-    document: Section = {
-        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "smoke": options.smoke,
-        "machine": machine(),
-        "sizes": vars(options.sizes),
-        "total_seconds": round(time.monotonic() - began, 1),
-        **bench.results,
-    }
-    _write(options, bench, document)
-    return document
+    report = RunReport(
+        started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        smoke=options.smoke,
+        machine=machine(),
+        sizes=vars(options.sizes),
+        total_seconds=round(time.monotonic() - began, 1),
+        results=bench.results,
+    )
+    _write(options, bench, report)
+    return report
 
 
-def _write(options: BenchOptions, bench: Bench, document: Section) -> None:
-    text = table(document)
+def _write(options: BenchOptions, bench: Bench, report: RunReport) -> None:
+    text = table(report.results)
     options.out.mkdir(parents=True, exist_ok=True)
-    write_json(options.out / "results.json", document)
+    write_json(options.out / "results.json", report.as_json())
     (options.out / "table.txt").write_text(text + "\n")
     if options.plots:
         plots.throughput(bench, options.out / "throughput.png")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
 
+from ecom_devtools.bench.drain_results import Ceilings
 from ecom_devtools.bench.options import BenchOptions
+from ecom_devtools.bench.results import Results
 from ecom_devtools.bench.stack import Infra
 from ecom_shared.cassandra.session import Session
 
@@ -15,30 +16,28 @@ async def _nothing() -> None:
     return None
 
 
-Section = dict[str, Any]
-"""One scenario's results, as written to the JSON file."""
-
-
 @dataclass
 class Bench:
     options: BenchOptions
     infra: Infra
     cql: Session
     server_pids: dict[str, int]  # "cassandra" and "emulator"
-    results: dict[str, Section] = field(default_factory=dict)
+    results: Results = field(default_factory=Results)
     timelines: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
     latencies: dict[str, list[float]] = field(default_factory=dict)
     fresh_emulator: Callable[[], Awaitable[None]] = _nothing
 
     def ceiling(self, kind: str) -> float:
         """The best rate a minimal consumer of ``kind`` reached in this run (0 if not measured)."""
-        section = self.results.get("ceilings", {}).get(kind, {})
-        return float(section.get("rate", 0.0))
+        ceilings = self.results.get("ceilings", Ceilings) or Ceilings()
+        measured = ceilings.kinds.get(kind)
+        return float(measured.rate) if measured else 0.0
 
     def ceiling_cpu(self, kind: str) -> float:
         """The least consumer CPU per message (µs) a minimal consumer of ``kind`` needed."""
-        samples = self.results.get("ceilings", {}).get(kind, {}).get("samples", [])
-        return min((float(s["consumer_cpu_us_per_message"]) for s in samples), default=0.0)
+        ceilings = self.results.get("ceilings", Ceilings) or Ceilings()
+        measured = ceilings.kinds.get(kind)
+        return float(measured.cpu_us_per_message) if measured else 0.0
 
 
 def ratio(figure: float, reference: float) -> float | None:

@@ -9,8 +9,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ecom_devtools.bench.context import Bench, Section, ratio
+from ecom_devtools.bench.context import Bench, ratio
 from ecom_devtools.bench.measure import CpuMeter, scan, wait_exit
+from ecom_devtools.bench.run_results import DlqPass, TimedPass, Tombstones, WorkerPass
 from ecom_devtools.bench.stack import Stage, running, staged
 from ecom_devtools.bench.workload import ID_BASE, delete_parked, seed_orders, seed_parked
 from ecom_shared.error_text import clip
@@ -35,7 +36,7 @@ def _last_event(lines: list[str], event: str) -> dict[str, Any]:
 
 async def worker_pass(
     bench: Bench, stage: Stage, timeout: float, env: dict[str, str] | None = None
-) -> Section:
+) -> WorkerPass:
     """Run ``ecom-dlq-worker --once``; its own pass report, exit code, wall time and CPU."""
     worker = stage.service("dlq-worker", ["--once"])
     loop = asyncio.get_running_loop()
@@ -47,18 +48,18 @@ async def worker_pass(
     lines = worker.log_path.read_text(errors="replace").splitlines()
     report = _last_event(lines, "dlq.pass_done")
     crash = _last_event(lines, "service.crashed")
-    return {
-        "exit_code": code,
-        "wall_seconds": round(loop.time() - started, 3),
-        "pass_seconds": report.get("seconds"),
-        "scanned": report.get("scanned", 0),
-        "reconciled": report.get("reconciled", 0),
-        "waiting": report.get("waiting", 0),
-        "failed": report.get("failed", 0),
-        "range_splits": sum('"cassandra.range_split"' in line for line in lines),
-        "error": _innermost_error(crash),
-        "cpu_cores": cores,
-    }
+    return WorkerPass(
+        exit_code=code,
+        wall_seconds=round(loop.time() - started, 3),
+        pass_seconds=report.get("seconds"),
+        scanned=report.get("scanned", 0),
+        reconciled=report.get("reconciled", 0),
+        waiting=report.get("waiting", 0),
+        failed=report.get("failed", 0),
+        range_splits=sum('"cassandra.range_split"' in line for line in lines),
+        error=_innermost_error(crash),
+        cpu_cores=cores,
+    )
 
 
 async def dlq_pass(bench: Bench) -> None:
@@ -66,27 +67,27 @@ async def dlq_pass(bench: Bench) -> None:
     count = bench.options.sizes.dlq_rows
     await bench.fresh_emulator()
     async with staged(bench.infra, "dlq-pass") as stage:
-        bench.results["dlq_pass"] = await _dlq_pass_on(bench, stage, count)
+        bench.results.record("dlq_pass", await _dlq_pass_on(bench, stage, count))
 
 
-async def _dlq_pass_on(bench: Bench, stage: Stage, count: int) -> Section:
+async def _dlq_pass_on(bench: Bench, stage: Stage, count: int) -> DlqPass:
     ids = list(range(ID_BASE, ID_BASE + count))
     await seed_orders(bench.cql, stage, ids)
     await seed_parked(bench.cql, stage, ids)
     measured = await worker_pass(bench, stage, timeout=60 + count / 100)
     joined = [s for (s,) in await scan(bench.cql, stage.orders_table, ["payment_source"])]
     left = await scan(bench.cql, stage.dlq_table, ["order_id"])
-    rate = measured["reconciled"] / measured["pass_seconds"] if measured["pass_seconds"] else 0.0
+    rate = measured.reconciled / measured.pass_seconds if measured.pass_seconds else 0.0
     ceiling = bench.ceiling("payments")
-    return {
-        "parked": count,
-        **measured,
-        "joined_rows": sum(1 for s in joined if s == "dlq"),
-        "left_in_dlq": len(left),
-        "rate": round(rate, 1),
-        "ceiling": ceiling,
-        "ratio": ratio(rate, ceiling),
-    }
+    return DlqPass(
+        parked=count,
+        worker=measured,
+        joined_rows=sum(1 for s in joined if s == "dlq"),
+        left_in_dlq=len(left),
+        rate=round(rate, 1),
+        ceiling=ceiling,
+        ratio=ratio(rate, ceiling),
+    )
 
 
 def _log_size(path: Path) -> int:
@@ -118,10 +119,10 @@ async def tombstones(bench: Bench) -> None:
         await _seed_waiting(bench, clean, sizes.tombstone_live)
         floor = await worker_pass(bench, clean, timeout=120)
     async with staged(bench.infra, "dlq-tomb") as stage:
-        bench.results["tombstones"] = await _tombstones_on(bench, stage, floor)
+        bench.results.record("tombstones", await _tombstones_on(bench, stage, floor))
 
 
-async def _tombstones_on(bench: Bench, stage: Stage, floor: Section) -> Section:
+async def _tombstones_on(bench: Bench, stage: Stage, floor: WorkerPass) -> Tombstones:
     sizes = bench.options.sizes
     await _seed_waiting(bench, stage, sizes.tombstone_live)
     loop = asyncio.get_running_loop()
@@ -134,26 +135,18 @@ async def _tombstones_on(bench: Bench, stage: Stage, floor: Section) -> Section:
     measured = await worker_pass(bench, stage, timeout)
     await asyncio.sleep(0.5)  # let Cassandra's logger write what the pass caused
     lines = _tombstone_lines(log, offset)
-    seconds = measured["pass_seconds"] or measured["wall_seconds"]
-    floor_seconds = floor["pass_seconds"] or floor["wall_seconds"]
+    floor_seconds = floor.seconds
     # The same table read from a single range for the whole ring: past 100,000 tombstones
     # Cassandra refuses the read, and the worker must split its way through.
     one_range = await worker_pass(bench, stage, timeout, {"ECOM_WORKER__TOKEN_SEGMENTS": "1"})
-    one_seconds = one_range["pass_seconds"] or one_range["wall_seconds"]
-    return {
-        "one_range": {
-            **one_range,
-            "seconds": one_seconds,
-            "ratio": ratio(floor_seconds, one_seconds),
-        },
-        "deletes": sizes.tombstones,
-        "live_rows": sizes.tombstone_live,
-        "delete_seconds": round(delete_seconds, 1),
-        **measured,
-        "seconds": seconds,
-        "clean_pass_seconds": floor_seconds,
-        "ratio": ratio(floor_seconds, seconds),
-        "cassandra_warnings": sum(1 for line in lines if line.startswith("WARN")),
-        "cassandra_errors": sum(1 for line in lines if line.startswith("ERROR")),
-        "cassandra_lines": [clip(line, 400) for line in lines[:_LOG_LINES_KEPT]],
-    }
+    return Tombstones(
+        one_range=TimedPass(one_range, one_range.seconds, ratio(floor_seconds, one_range.seconds)),
+        deletes=sizes.tombstones,
+        live_rows=sizes.tombstone_live,
+        delete_seconds=round(delete_seconds, 1),
+        timed=TimedPass(measured, measured.seconds, ratio(floor_seconds, measured.seconds)),
+        clean_pass_seconds=floor_seconds,
+        cassandra_warnings=sum(1 for line in lines if line.startswith("WARN")),
+        cassandra_errors=sum(1 for line in lines if line.startswith("ERROR")),
+        cassandra_lines=[clip(line, 400) for line in lines[:_LOG_LINES_KEPT]],
+    )

@@ -11,7 +11,20 @@ import contextlib
 from dataclasses import dataclass
 
 from ecom_devtools.bench import profiling
-from ecom_devtools.bench.context import Bench, Section, ratio
+from ecom_devtools.bench.context import Bench, ratio
+from ecom_devtools.bench.drain_results import (
+    AgainstCeiling,
+    Ceilings,
+    DrainResult,
+    PairedDrain,
+    PaymentDrain,
+    ProfiledDrain,
+    Profiles,
+    RoundsSummary,
+    ScaleOut,
+    ScalePair,
+    WarmUp,
+)
 from ecom_devtools.bench.measure import CpuMeter, Drain, wait_first, wait_written
 from ecom_devtools.bench.stack import PROJECT, ModuleProcess, Stage, running, staged
 from ecom_devtools.bench.workload import plan, publish_all, seed_orders
@@ -65,14 +78,14 @@ def _target(stage: Stage, spec: DrainSpec) -> tuple[str, str]:
     return stage.dlq_table, "parked_at"
 
 
-async def drain(bench: Bench, spec: DrainSpec, *, profile: bool = False) -> Section:
+async def drain(bench: Bench, spec: DrainSpec, *, profile: bool = False) -> DrainResult:
     """Publish, start the consumer(s), wait for every row; rate and CPU use."""
     await bench.fresh_emulator()
     async with staged(bench.infra, spec.name.replace("_", "-")) as stage:
         return await _drain_on(bench, stage, spec, profile=profile)
 
 
-async def _drain_on(bench: Bench, stage: Stage, spec: DrainSpec, *, profile: bool) -> Section:
+async def _drain_on(bench: Bench, stage: Stage, spec: DrainSpec, *, profile: bool) -> DrainResult:
     ids = await _publish(bench, stage, spec)
     table, column = _target(stage, spec)
     async with running(stage, _consumers(bench, stage, spec)) as procs:
@@ -91,17 +104,17 @@ async def _drain_on(bench: Bench, stage: Stage, spec: DrainSpec, *, profile: boo
     result = Drain.of(times)
     bench.timelines[spec.name] = result.timeline
     consumer_cores = sum(v for k, v in cores.items() if k not in bench.server_pids)
-    return {
-        "published": spec.count,
-        "count": result.count,
-        "seconds": round(result.seconds, 3),
-        "rate": round(result.rate, 1),
-        "processes": spec.copies,
-        "cpu_cores": cores,
-        "consumer_cpu_us_per_message": round(1e6 * consumer_cores * meter.wall / result.count, 1),
-        "exit_codes": procs.exit_codes,
-        "timeline": result.timeline,  # (seconds since the first write, rows/s)
-    }
+    return DrainResult(
+        published=spec.count,
+        count=result.count,
+        seconds=round(result.seconds, 3),
+        rate=round(result.rate, 1),
+        processes=spec.copies,
+        cpu_cores=cores,
+        consumer_cpu_us_per_message=round(1e6 * consumer_cores * meter.wall / result.count, 1),
+        exit_codes=procs.exit_codes,
+        timeline=result.timeline,
+    )
 
 
 async def warm_up(bench: Bench) -> None:
@@ -113,11 +126,13 @@ async def warm_up(bench: Bench) -> None:
     if bench.options.smoke:
         return  # smoke figures mean nothing anyway; save the time
     size = bench.options.sizes.ceiling_orders
-    section = bench.results.setdefault("warm_up", {})
+    section = WarmUp()
+    bench.results.record("warm_up", section)
     for kind in ("orders", "payments"):
         measured = await drain(bench, DrainSpec(f"warm_up_{kind}", kind, size, "ceiling"))
         bench.timelines.pop(f"warm_up_{kind}", None)
-        section[kind] = {k: measured[k] for k in ("rate", "cpu_cores")}
+        section = WarmUp({**section.drains, kind: measured})
+        bench.results.record("warm_up", section)
 
 
 def _products(bench: Bench, kind: str, round_no: int) -> list[tuple[str, DrainSpec]]:
@@ -148,7 +163,7 @@ async def drain_rounds(bench: Bench) -> None:
     rounds run the ceiling first and even rounds run it last, so a drift over the run favours
     neither side. The reported ratio is the median round's (see :func:`summarise_rounds`).
     """
-    rounds: dict[str, list[Section]] = {}
+    rounds: dict[str, list[PairedDrain]] = {}
     for round_no in range(1, bench.options.sizes.drain_rounds + 1):
         for kind in ("orders", "payments"):
             ceiling_spec = None
@@ -156,7 +171,7 @@ async def drain_rounds(bench: Bench) -> None:
                 size = bench.options.sizes.ceiling_orders
                 ceiling_spec = DrainSpec(f"ceiling_{kind}_{round_no}", kind, size, "ceiling")
             products = _products(bench, kind, round_no)
-            ceiling: Section | None = None
+            ceiling: DrainResult | None = None
             if ceiling_spec is not None and round_no % 2 == 1:
                 ceiling = await _ceiling_sample(bench, kind, ceiling_spec)
             measured = [(key, await drain(bench, spec)) for key, spec in products]
@@ -165,90 +180,82 @@ async def drain_rounds(bench: Bench) -> None:
             for key, section in measured:
                 rounds.setdefault(key, []).append(_paired(section, ceiling, round_no))
     if "order_drain" in rounds:
-        bench.results["order_drain"] = summarise_rounds(rounds["order_drain"])
+        bench.results.record("order_drain", summarise_rounds(rounds["order_drain"]))
     if "orders_present" in rounds:
-        bench.results["payment_drain"] = {
-            key: summarise_rounds(rounds[key]) for key in ("orders_present", "orders_missing")
-        }
+        present = summarise_rounds(rounds["orders_present"])
+        missing = summarise_rounds(rounds["orders_missing"])
+        bench.results.record("payment_drain", PaymentDrain(present, missing))
 
 
-async def _ceiling_sample(bench: Bench, kind: str, spec: DrainSpec) -> Section:
+async def _ceiling_sample(bench: Bench, kind: str, spec: DrainSpec) -> DrainResult:
     measured = await drain(bench, spec)
-    section = bench.results.setdefault("ceilings", {})
-    entry = section.setdefault(kind, {"samples": [], "rate": 0.0})
-    entry["samples"].append(measured)
-    entry["rate"] = max(s["rate"] for s in entry["samples"])  # the best: for the other scenarios
-    entry["pullers"] = bench.options.sizes.ceiling_pullers
+    known = bench.results.get("ceilings", Ceilings) or Ceilings()
+    pullers = bench.options.sizes.ceiling_pullers
+    bench.results.record("ceilings", known.with_sample(kind, measured, pullers))
     return measured
 
 
-def _paired(measured: Section, ceiling: Section | None, round_no: int) -> Section:
+def _paired(measured: DrainResult, ceiling: DrainResult | None, round_no: int) -> PairedDrain:
     """A product drain with its round's ceiling: rate ratio and CPU-per-message ratio."""
-    rate = float(ceiling["rate"]) if ceiling else 0.0
-    cpu = float(ceiling["consumer_cpu_us_per_message"]) if ceiling else 0.0
-    return {
-        **measured,
-        "round": round_no,
-        "ceiling_first": round_no % 2 == 1,
-        "ceiling": rate,
-        "ratio": ratio(measured["rate"], rate),
-        "ceiling_cpu_us_per_message": cpu,
-        "cpu_ratio": ratio(cpu, measured["consumer_cpu_us_per_message"]) if ceiling else None,
-    }
+    rate = float(ceiling.rate) if ceiling else 0.0
+    cpu = float(ceiling.consumer_cpu_us_per_message) if ceiling else 0.0
+    return PairedDrain(
+        drain=measured,
+        round=round_no,
+        ceiling_first=round_no % 2 == 1,
+        ceiling=rate,
+        ratio=ratio(measured.rate, rate),
+        ceiling_cpu_us_per_message=cpu,
+        cpu_ratio=ratio(cpu, measured.consumer_cpu_us_per_message) if ceiling else None,
+    )
 
 
-def summarise_rounds(rounds: list[Section]) -> Section:
+def summarise_rounds(rounds: list[PairedDrain]) -> RoundsSummary:
     """The median round (the lower of the middle two for an even count) with every round's
     figures beside it: ``rounds`` (rate, ceiling, ratio, CPU) and ``ratio_range``."""
-    ranked = sorted(rounds, key=lambda r: (r["ratio"] or 0.0, r["rate"]))
+    ranked = sorted(rounds, key=lambda r: (r.ratio or 0.0, r.rate))
     median = ranked[(len(ranked) - 1) // 2]
-    ratios = [r["ratio"] for r in rounds if r["ratio"] is not None]
-    keys = ("round", "ceiling_first", "rate", "ceiling", "ratio",
-            "consumer_cpu_us_per_message", "ceiling_cpu_us_per_message", "cpu_ratio")  # fmt: skip
-    return {
-        **median,
-        "median_of_rounds": len(rounds),
-        "rounds": [{k: r[k] for k in keys} for r in rounds],
-        "ratio_range": [min(ratios), max(ratios)] if ratios else None,
-    }
+    ratios = [r.ratio for r in rounds if r.ratio is not None]
+    ratio_range = (min(ratios), max(ratios)) if ratios else None
+    return RoundsSummary(median, tuple(rounds), ratio_range)
 
 
-def _against(bench: Bench, measured: Section, kind: str) -> Section:
+def _against(bench: Bench, measured: DrainResult, kind: str) -> AgainstCeiling:
     """A drain measured once (after every ceiling), against the best ceiling of the run."""
     ceiling, cpu = bench.ceiling(kind), bench.ceiling_cpu(kind)
-    return {
-        **measured,
-        "ceiling": ceiling,
-        "ratio": ratio(measured["rate"], ceiling),
-        "ceiling_cpu_us_per_message": cpu,
-        "cpu_ratio": ratio(cpu, measured["consumer_cpu_us_per_message"]),
-    }
+    return AgainstCeiling(
+        drain=measured,
+        ceiling=ceiling,
+        ratio=ratio(measured.rate, ceiling),
+        ceiling_cpu_us_per_message=cpu,
+        cpu_ratio=ratio(cpu, measured.consumer_cpu_us_per_message),
+    )
 
 
 async def profiled_drains(bench: Bench) -> None:
     """The same drains under py-spy; their rates are reported apart (profiling slows them)."""
     count = bench.options.sizes.orders
-    section: Section = {}
+    section: dict[str, ProfiledDrain] = {}
     for spec in (
         DrainSpec("profile_orders", "orders", count, "order-consumer"),
         DrainSpec("profile_payments", "payments", count, "payment-consumer"),
     ):
         measured = await drain(bench, spec, profile=True)
         summary = profiling.summarise(bench.options.out / "profiles" / f"{spec.name}-0.txt")
-        section[spec.name] = {"rate_under_profiler": measured["rate"], **summary}
-    bench.results["profiles"] = section
+        section[spec.name] = ProfiledDrain(measured.rate, summary)
+    bench.results.record("profiles", Profiles(section))
 
 
 async def scale_out(bench: Bench) -> None:
     """One versus two consumer processes of each kind, the same backlog size."""
     count = bench.options.sizes.scale_orders
-    section: Section = {}
+    section: dict[str, ScalePair] = {}
     for kind, consumer in (("orders", "order-consumer"), ("payments", "payment-consumer")):
         one = await drain(bench, DrainSpec(f"scale_{kind}_1", kind, count, consumer))
         two = await drain(bench, DrainSpec(f"scale_{kind}_2", kind, count, consumer, copies=2))
-        section[kind] = {
-            "one": _against(bench, one, kind),
-            "two": _against(bench, two, kind),
-            "speedup": ratio(two["rate"], one["rate"]),
-        }
-    bench.results["scale_out"] = section
+        section[kind] = ScalePair(
+            one=_against(bench, one, kind),
+            two=_against(bench, two, kind),
+            speedup=ratio(two.rate, one.rate),
+        )
+    bench.results.record("scale_out", ScaleOut(section))

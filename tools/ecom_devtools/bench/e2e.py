@@ -24,7 +24,7 @@ from typing import Any
 
 import aiohttp
 
-from ecom_devtools.bench.context import Bench, Section, ratio
+from ecom_devtools.bench.context import Bench, ratio
 from ecom_devtools.bench.measure import (
     BenchError,
     CpuMeter,
@@ -34,6 +34,14 @@ from ecom_devtools.bench.measure import (
     timeline,
     wait_exit,
     wait_written,
+)
+from ecom_devtools.bench.results import Memory, ServiceMemory
+from ecom_devtools.bench.run_results import (
+    EndToEnd,
+    FlowFigures,
+    FlowRun,
+    LatencySummary,
+    PacedRun,
 )
 from ecom_devtools.bench.stack import (
     PROJECT,
@@ -102,16 +110,16 @@ def _latencies(
     return starts, ends, split
 
 
-def _summary(values: list[float]) -> Section:
+def _summary(values: list[float]) -> LatencySummary:
     ordered = sorted(values)
     if not ordered:
-        return {"count": 0}
-    return {
-        "count": len(ordered),
-        "p50_ms": round(1000 * percentile(ordered, 0.5), 1),
-        "p99_ms": round(1000 * percentile(ordered, 0.99), 1),
-        "max_ms": round(1000 * ordered[-1], 1),
-    }
+        return LatencySummary(0)
+    return LatencySummary(
+        count=len(ordered),
+        p50_ms=round(1000 * percentile(ordered, 0.5), 1),
+        p99_ms=round(1000 * percentile(ordered, 0.99), 1),
+        max_ms=round(1000 * ordered[-1], 1),
+    )
 
 
 async def _wait_complete(bench: Bench, stage: Stage, expected: ExpectedState) -> None:
@@ -127,13 +135,13 @@ def _peaks(procs: Running) -> dict[str, int]:
     return {n: peak for n, pid in procs.pids().items() if (peak := peak_rss_bytes(pid))}
 
 
-async def run_flow(bench: Bench, name: str, orders: int, rate: float) -> Section:
+async def run_flow(bench: Bench, name: str, orders: int, rate: float) -> FlowRun:
     """Producer and services on a fresh stage; wait until every row is complete."""
     async with staged(bench.infra, name.replace("_", "-"), taps=True) as stage:
         return await _flow_on(bench, stage, name, orders, rate)
 
 
-async def _flow_on(bench: Bench, stage: Stage, name: str, orders: int, rate: float) -> Section:
+async def _flow_on(bench: Bench, stage: Stage, name: str, orders: int, rate: float) -> FlowRun:
     manifest = bench.infra.logs / f"{name}-manifest.jsonl"
     args = ["--orders", str(orders), "--rate", str(rate), "--id-base", str(ID_BASE)]
     producer = stage.service("producer", [*args, "--manifest", str(manifest), *_SHARES])
@@ -147,15 +155,17 @@ async def _flow_on(bench: Bench, stage: Stage, name: str, orders: int, rate: flo
         expected = load_expected(manifest)
         await _wait_complete(bench, stage, expected)
         cores, peaks = meter.stop(), _peaks(procs)
-    return await _measure(bench, stage, expected, name) | {
-        "requested_rate": rate,
-        "cpu_cores": cores,
-        "peak_rss_bytes": peaks,
-        "exit_codes": procs.exit_codes,
-    }
+        figures = await _measure(bench, stage, expected, name)
+    return FlowRun(
+        figures=figures,
+        requested_rate=rate,
+        cpu_cores=cores,
+        peak_rss_bytes=peaks,
+        exit_codes=procs.exit_codes,
+    )
 
 
-async def _measure(bench: Bench, stage: Stage, expected: ExpectedState, name: str) -> Section:
+async def _measure(bench: Bench, stage: Stage, expected: ExpectedState, name: str) -> FlowFigures:
     columns = ["order_id", "order_ingested_at", "payment_ingested_at", "payment_source"]
     rows = await scan(bench.cql, stage.orders_table, columns)
     host = bench.infra.pubsub_host_port
@@ -169,58 +179,65 @@ async def _measure(bench: Bench, stage: Stage, expected: ExpectedState, name: st
     bench.latencies[name] = sorted(every)
     span = max(max(ends) - min(starts), 1e-3)
     bench.timelines[name] = timeline(sorted(ends))
-    return {
-        "published_messages": expected.published,
-        "orders": len(expected.orders),
-        "payments_joined": len(expected.payments),
-        "complete_rows": len(every),
-        "seconds": round(span, 3),
-        "sustained_messages_per_s": round(expected.published / span, 1),
-        "sustained_orders_per_s": round(len(expected.orders) / span, 1),
-        "latency": _summary(every),
-        "latency_by_path": {k: _summary(v) for k, v in split.items()},
-    }
+    return FlowFigures(
+        published_messages=expected.published,
+        orders=len(expected.orders),
+        payments_joined=len(expected.payments),
+        complete_rows=len(every),
+        seconds=round(span, 3),
+        sustained_messages_per_s=round(expected.published / span, 1),
+        sustained_orders_per_s=round(len(expected.orders) / span, 1),
+        latency=_summary(every),
+        latency_by_path={k: _summary(v) for k, v in split.items()},
+    )
 
 
 async def end_to_end(bench: Bench) -> None:
     sizes = bench.options.sizes
-    section: Section = {}
     # One emulator for the whole section (a restart would start it cold again): its memory
     # holds these runs' messages (about 250k copies at the default sizes) within its heap.
     await bench.fresh_emulator()
     full = sizes.e2e_rate
     per_order = _MSGS_PER_ORDER
+    saturation = None
     if full <= 0:
         saturation = await run_flow(bench, "e2e_saturation", sizes.e2e_saturation_orders, 0.0)
-        section["saturation"] = saturation
-        full = saturation["sustained_messages_per_s"]
-        per_order = saturation["published_messages"] / saturation["orders"]
-    section["sustainable_messages_per_s"] = full
+        full = saturation.figures.sustained_messages_per_s
+        per_order = saturation.figures.published_messages / saturation.figures.orders
 
     def paced_orders(rate: float, seconds: float) -> int:
         return max(10, int(rate * seconds / per_order))
 
     half = round(full * 0.5, 1)
+    warm_up = None
     if sizes.e2e_warm_up_seconds > 0:
         warm = paced_orders(half, sizes.e2e_warm_up_seconds)
-        section["warm_up"] = await run_flow(bench, "e2e_warm_up", warm, half)
+        warm_up = await run_flow(bench, "e2e_warm_up", warm, half)
         bench.latencies.pop("e2e_warm_up", None)  # kept in the JSON, not in the plots
         bench.timelines.pop("e2e_warm_up", None)
+    paced = []
     for label, rate in (("half", half), ("full", round(full, 1))):
         orders = paced_orders(rate, sizes.e2e_seconds)
         measured = await run_flow(bench, f"e2e_{label}", orders, rate)
-        measured["ratio_to_requested"] = ratio(measured["sustained_messages_per_s"], rate)
-        section[label] = measured
-    bench.results["e2e"] = section
+        paced.append(PacedRun(measured, ratio(measured.figures.sustained_messages_per_s, rate)))
+    section = EndToEnd(
+        saturation=saturation,
+        sustainable_messages_per_s=full,
+        warm_up=warm_up,
+        half=paced[0],
+        full=paced[1],
+    )
+    bench.results.record("e2e", section)
 
 
-def memory_section(bench: Bench, limit_bytes: int) -> Section:
+def memory_section(bench: Bench, limit_bytes: int) -> Memory:
     """Peak RSS of each service at full rate, against the project's limit."""
-    peaks: dict[str, int] = bench.results.get("e2e", {}).get("full", {}).get("peak_rss_bytes", {})
-    return {
-        "limit_bytes": limit_bytes,
-        "services": {
-            name.rsplit("-", 1)[0]: {"peak_rss_bytes": peak, "ratio": ratio(peak, limit_bytes)}
+    e2e = bench.results.get("e2e", EndToEnd)
+    peaks = e2e.full.run.peak_rss_bytes if e2e else {}
+    return Memory(
+        limit_bytes=limit_bytes,
+        services={
+            name.rsplit("-", 1)[0]: ServiceMemory(peak, ratio(peak, limit_bytes))
             for name, peak in peaks.items()
         },
-    }
+    )

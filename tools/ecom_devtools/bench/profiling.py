@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
-from ecom_devtools.bench.context import Section
+from ecom_devtools.bench.drain_results import ProfileSummary
 
 _RATE = 200  # samples per second
 
@@ -64,13 +64,13 @@ def _frames(line: str) -> tuple[list[str], int]:
     return frames, int(count)
 
 
-def summarise(path: Path, top: int = 25) -> Section:
+def summarise(path: Path, top: int = 25) -> ProfileSummary:
     """Self and inclusive shares of the busy samples, by function, from a collapsed file."""
     own: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
     total = 0
     if not path.exists():
-        return {"samples": 0, "self": [], "inclusive": []}
+        return ProfileSummary(0, [], [])
     for line in path.read_text(errors="replace").splitlines():
         if not line.strip():
             continue
@@ -86,4 +86,4 @@ def summarise(path: Path, top: int = 25) -> Section:
     def share(counter: Counter[str]) -> list[tuple[str, float]]:
         return [(f, round(100 * n / total, 1)) for f, n in counter.most_common(top)]
 
-    return {"samples": total, "self": share(own), "inclusive": share(inclusive)}
+    return ProfileSummary(total, share(own), share(inclusive))

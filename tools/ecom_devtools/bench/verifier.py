@@ -18,7 +18,8 @@ from typing import Any
 
 import acsylla
 
-from ecom_devtools.bench.context import Bench, Section
+from ecom_devtools.bench.context import Bench
+from ecom_devtools.bench.run_results import VerifierResult, VerifyRun
 from ecom_devtools.bench.stack import Stage, staged
 from ecom_devtools.bench.verifier_rows import (
     ORPHAN_BASE,
@@ -106,7 +107,7 @@ async def breakage(bench: Bench, stage: Stage, shape: Shape) -> None:
     await execute_all(cql, orders_insert_cql(stage), [stray])
 
 
-async def run_verify(stage: Stage, manifest: Path, log: Path, timeout: float) -> Section:
+async def run_verify(stage: Stage, manifest: Path, log: Path, timeout: float) -> VerifyRun:
     """``ecom-verify --json`` as a process: its report, wall time and peak RSS."""
     argv = [sys.executable, "-m", "ecom_verifier.verify", "--manifest", str(manifest), "--json",
             "--index-dir", str(manifest.parent)]  # fmt: skip
@@ -123,19 +124,19 @@ async def run_verify(stage: Stage, manifest: Path, log: Path, timeout: float) ->
     report = _report(log)
     observed = report.get("observed", {})
     rows = observed.get("order_rows_read", 0) + observed.get("parked_rows_read", 0)
-    return {
-        "exit_code": process.returncode,
-        "seconds": round(seconds, 2),
-        "index_seconds": report.get("index_seconds"),
-        "rows_read": rows,
-        "rows_per_s": round(rows / seconds, 1),
+    return VerifyRun(
+        exit_code=process.returncode,
+        seconds=round(seconds, 2),
+        index_seconds=report.get("index_seconds"),
+        rows_read=rows,
+        rows_per_s=round(rows / seconds, 1),
         # VmHWM as the verifier read it on its way out; and as read here every 50 ms. (Not
         # wait4's ru_maxrss: it keeps the forking parent's RSS from before the exec.)
-        "peak_rss_bytes": max(report.get("peak_rss_bytes") or 0, sampled),
-        "peak_rss_sampled_bytes": sampled,
-        "counts": {k: n for k, n in report.get("counts", {}).items() if n},
-        "examples": report.get("examples", {}),
-    }
+        peak_rss_bytes=max(report.get("peak_rss_bytes") or 0, sampled),
+        peak_rss_sampled_bytes=sampled,
+        counts={k: n for k, n in report.get("counts", {}).items() if n},
+        examples=report.get("examples", {}),
+    )
 
 
 def _spawn(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -158,12 +159,12 @@ async def verifier(bench: Bench) -> None:
     """The ``verifier`` section: fill, verify intact, break, verify again."""
     shape = Shape(bench.options.sizes.verify_orders)
     async with staged(bench.infra, "verify") as stage:
-        bench.results["verifier"] = await _measure(bench, stage, shape)
+        bench.results.record("verifier", await _measure(bench, stage, shape))
         for table in (stage.orders_table, stage.dlq_table):
             await bench.cql.execute(acsylla.create_statement(f"DROP TABLE IF EXISTS {table}"))
 
 
-async def _measure(bench: Bench, stage: Stage, shape: Shape) -> Section:
+async def _measure(bench: Bench, stage: Stage, shape: Shape) -> VerifierResult:
     work = bench.infra.logs / "verify"
     work.mkdir(parents=True, exist_ok=True)
     manifest = work / "manifest.jsonl"
@@ -178,13 +179,12 @@ async def _measure(bench: Bench, stage: Stage, shape: Shape) -> Section:
     broken = await run_verify(stage, manifest, work / "verify-broken.log", timeout)
     size = manifest.stat().st_size
     manifest.unlink()  # hundreds of MB at full size
-    return {
-        "orders": shape.orders,
-        "manifest_lines": lines,
-        "manifest_bytes": size,
-        "fill_seconds": round(fill_seconds, 1),
-        "intact": clean,
-        "broken": broken,
-        "expected_counts": EXPECTED_COUNTS,
-        "counts_exact": broken["counts"] == EXPECTED_COUNTS,
-    }
+    return VerifierResult(
+        orders=shape.orders,
+        manifest_lines=lines,
+        manifest_bytes=size,
+        fill_seconds=round(fill_seconds, 1),
+        intact=clean,
+        broken=broken,
+        expected_counts=EXPECTED_COUNTS,
+    )
