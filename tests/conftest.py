@@ -1,7 +1,9 @@
-"""Test layers: ``tests/unit`` (no network), ``tests/integration`` and ``tests/e2e`` (real
-Cassandra 5.0 and the real Pub/Sub emulator, started once per session on test ports),
-``tests/faults`` (faults injected into the services as processes on the real infrastructure,
-marked ``faults``), and ``tests/docker`` (Docker Compose on a real engine, marked ``docker``)."""
+"""Test layers: ``tests/unit`` (the product's, no network), ``tests/integration`` and
+``tests/e2e`` (real Cassandra 5.0 and the real Pub/Sub emulator, started once per session on
+test ports), ``tests/faults`` (faults injected into the services as processes on the real
+infrastructure, marked ``faults``), and ``tests/docker`` (Docker Compose on a real engine,
+marked ``docker``). ``tests/tools`` tests the developer tools, the fault suite's accounting and
+the Markdown links; its modules that start real infrastructure mark themselves ``integration``."""
 
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from tests.infra import InfraUnderTest
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         path = str(item.path)
-        if "/tests/integration/" in path or "/tests/tools/" in path:
+        if "/tests/integration/" in path:
             item.add_marker(pytest.mark.integration)
         elif "/tests/e2e/" in path:
             item.add_marker(pytest.mark.e2e)

@@ -30,7 +30,7 @@ from ecom_shared.settings import LogSettings
 from tests.infra import node_answers
 from tests.secure_node import APP_PASSWORD, APP_USER, KEY_PASSWORD, SecureNode, secure_node
 from tests.tls import NODE_HOST_NAME
-from tests.unit.test_events import ORDER, body
+from tests.unit.shared.test_events import ORDER, body
 
 pytestmark = pytest.mark.integration
 

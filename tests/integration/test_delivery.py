@@ -17,7 +17,7 @@ from ecom_shared.settings import ServiceSettings
 from tests.integration.conftest import RunConsumer, acked
 from tests.integration.test_pipeline import drain
 from tests.polling import eventually
-from tests.unit.test_events import ORDER, body
+from tests.unit.shared.test_events import ORDER, body
 
 
 async def test_setup_is_idempotent_and_sets_dead_letter_policies(

@@ -15,7 +15,7 @@ from ecom_shared.clock import utc_now
 from ecom_shared.events import Payment, parse_event
 from ecom_shared.runtime.resources import Resources
 from tests.integration.test_pipeline import store_orders_only
-from tests.unit.test_events import PAYMENT, body
+from tests.unit.shared.test_events import PAYMENT, body
 
 TOMBSTONES = 120_000  # Cassandra's tombstone_failure_threshold is 100,000
 BATCH = 200  # deletes per unlogged batch (each batch stays under batch_size_fail_threshold)

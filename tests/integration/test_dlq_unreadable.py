@@ -14,7 +14,7 @@ from ecom_shared.events import Payment, parse_event
 from ecom_shared.observability.health import Telemetry
 from ecom_shared.runtime.resources import Resources
 from tests.integration.test_pipeline import row, store_orders_only
-from tests.unit.test_events import PAYMENT, body
+from tests.unit.shared.test_events import PAYMENT, body
 
 JOINABLE = 1  # token 6292367497774912474: high in the ring
 # Tokens -8218881827949364593 and -8048510690352527683: both scanned before the joinable row.

@@ -26,7 +26,7 @@ from ecom_shared.settings import ServiceSettings
 from ecom_shared.versions import order_version_micros, payment_version_micros
 from tests.integration.conftest import RunConsumer, acked, publish, send_and_wait
 from tests.polling import eventually
-from tests.unit.test_events import body
+from tests.unit.shared.test_events import body
 
 ROW_COLUMNS = (
     "order_id, customer_id, item, quantity, shipping_address, order_status, order_created_at, "

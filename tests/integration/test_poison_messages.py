@@ -11,7 +11,7 @@ from ecom_shared.settings import ServiceSettings
 from tests.bodies import POISON
 from tests.integration.conftest import RunConsumer, send_and_wait
 from tests.integration.test_pipeline import ORDER, PAYMENT, drain, payment_handler, row
-from tests.unit.test_events import body
+from tests.unit.shared.test_events import body
 
 
 async def test_poison_bodies_are_dead_lettered_and_the_consumers_go_on(

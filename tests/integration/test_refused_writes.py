@@ -34,7 +34,7 @@ from ecom_shared.settings import PubSubSettings, ServiceSettings
 from tests.integration.conftest import FAST_CONSUMER, QUICK_PACING
 from tests.polling import eventually, within
 from tests.secure_node import SecureNode, secure_node
-from tests.unit.test_events import ORDER, body
+from tests.unit.shared.test_events import ORDER, body
 
 pytestmark = pytest.mark.integration
 

@@ -33,7 +33,7 @@ from tests.integration.test_pipeline import (
     row,
 )
 from tests.polling import eventually
-from tests.unit.test_events import body
+from tests.unit.shared.test_events import body
 
 PUBLISHED = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 ORDER_FIELDS = ("customer_id", "item", "quantity", "price", "shipping_address", "order_status")

@@ -23,7 +23,7 @@ from ecom_shared.cassandra.schema_check import (
 from ecom_shared.settings import CassandraSettings, ServiceSettings
 from tests.compose_files import BASE_FILE, environment, merged
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[4]
 ORIGINAL_NAMES = ROOT / "examples" / "original-names.env"
 ORDERS_TABLE = "ecom_store.order_payments"
 ORDERS_SETTING = "ECOM_CASSANDRA__ORDERS_TABLE"

@@ -14,7 +14,7 @@ from ecom_dlq_worker.settings import DlqWorkerSettings
 from ecom_producer.settings import ProducerSettings
 from ecom_shared.settings import ConsumerServiceSettings
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 LINE = re.compile(r"^#?\s*(ECOM_[A-Z_]+__[A-Z_]+)=(.*)$")
 
 

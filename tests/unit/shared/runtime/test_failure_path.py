@@ -16,8 +16,8 @@ from ecom_shared.pubsub.client import ReceivedMessage
 from tests.bodies import POISON
 from tests.fakes import received
 from tests.polling import eventually
-from tests.unit.test_consumer import Harness
-from tests.unit.test_events import APPS_ORDER, ORDER
+from tests.unit.shared.runtime.test_consumer import Harness
+from tests.unit.shared.test_events import APPS_ORDER, ORDER
 
 
 async def parse_orders(message: ReceivedMessage) -> None:

@@ -36,7 +36,7 @@ CQL_PORT = 19142
 STORAGE_PORT = 17100
 JMX_PORT = 17299
 PUBSUB_PORT = 18185
-TOOLS_DIR = Path(__file__).resolve().parents[1]
+TOOLS_DIR = Path(__file__).resolve().parents[2]
 
 
 def _mib(value: int | None) -> str:

@@ -25,10 +25,10 @@ from ecom_shared.runtime.consumer import UNREADY_AFTER_PULL_FAILURES
 from ecom_shared.runtime.gate import DependencyGate
 from tests.fakes import FakeDlq, FakeOrders, FakePublisher, received
 from tests.polling import eventually
-from tests.unit.test_consumer import FAST, FAST_PACING, Harness, ok_handler
-from tests.unit.test_events import ORDER, PAYMENT, body
-from tests.unit.test_publishing import FlakyPublisher, planned
-from tests.unit.test_reconcile import payment
+from tests.unit.dlq_worker.test_reconcile import payment
+from tests.unit.producer.test_publishing import FlakyPublisher, planned
+from tests.unit.shared.runtime.test_consumer import FAST, FAST_PACING, Harness, ok_handler
+from tests.unit.shared.test_events import ORDER, PAYMENT, body
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 SUB = {"subscription": "fake-sub"}

@@ -33,7 +33,7 @@ from ecom_devtools.local.cassandra import JVM_FLAGS
 from ecom_devtools.local.process import pid_alive, read_cmdline
 from tests.polling import eventually_blocking
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 STAND_INS_DIR = REPO / "docker" / "stand-ins"
 BASE = "test/debian:base"
 PYTHON = "python:3.11-slim-bookworm"

@@ -1,8 +1,8 @@
 """``compose.cluster.yaml`` without an engine: three nodes that can form one ring, and services
 that use all of them with three replicas at ``LOCAL_QUORUM``.
 
-``tests/unit/test_compose.py`` checks it against the Compose schema and the services' settings
-like the other files; ``tests/docker/test_cluster.py`` runs it and kills nodes.
+``tests/unit/deploy/test_compose.py`` checks it against the Compose schema and the services'
+settings like the other files; ``tests/docker/test_cluster.py`` runs it and kills nodes.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from ecom_shared.runtime.backoff import Backoff
 from ecom_shared.runtime.gate import DependencyGate
 from ecom_shared.settings import CassandraSettings
 from tests.polling import eventually
-from tests.unit.test_metrics import reported_up
+from tests.unit.shared.observability.test_metrics import reported_up
 
 CANNOT_TAKE_IT_NOW = {
     # no connection, or no TLS session

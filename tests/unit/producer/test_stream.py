@@ -27,7 +27,7 @@ from ecom_verifier.manifest import expected_state, order_record, read_records
 from ecom_verifier.manifest_index import ManifestIndex
 from ecom_verifier.verify import EXIT_USAGE
 from ecom_verifier.verify import main as verify_main
-from tests.unit.test_verify import FakeTables
+from tests.unit.verifier.test_verify import FakeTables
 
 ORDER_FIELDS = [
     "order_id", "customer_id", "item", "quantity", "price", "shipping_address", "order_status",
@@ -233,6 +233,7 @@ def test_expected_state_parks_orphans_and_picks_the_later_payment() -> None:
     assert all(p.event["payment_status"] == COMPLETED for p in state.payments.values())
 
 
+@pytest.mark.usefixtures("restore_logging")  # ecom-verify configures logging for the process
 def test_verify_refuses_a_missing_or_empty_manifest(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

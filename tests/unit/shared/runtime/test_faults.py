@@ -24,9 +24,9 @@ from ecom_shared.runtime.consumer import Consumer
 from ecom_shared.runtime.faults import CrashHook, CrashPoint, FaultSettings
 from ecom_shared.settings import ConsumerServiceSettings
 from tests.fakes import FakeDlq, FakeOrders, FakePublisher, FakeSubscription, received
-from tests.unit.test_consumer import FAST, FAST_PACING
-from tests.unit.test_events import ORDER, PAYMENT, body
-from tests.unit.test_handlers import OrderLandsWhileParking
+from tests.unit.payment_consumer.test_handler import OrderLandsWhileParking
+from tests.unit.shared.runtime.test_consumer import FAST, FAST_PACING
+from tests.unit.shared.test_events import ORDER, PAYMENT, body
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 

@@ -14,8 +14,8 @@ from ecom_shared.pubsub.client import ReceivedMessage
 from ecom_shared.settings import LogSettings
 from tests.fakes import received
 from tests.polling import eventually
-from tests.unit.test_consumer import Harness, ok_handler
-from tests.unit.test_events import ORDER, body
+from tests.unit.shared.runtime.test_consumer import Harness, ok_handler
+from tests.unit.shared.test_events import ORDER, body
 
 
 async def test_failures_are_logged_with_message_id_order_id_and_outcome() -> None:

@@ -30,7 +30,7 @@ from ecom_verifier.manifest_index import ManifestIndex
 from ecom_verifier.verify import EXIT_USAGE
 from ecom_verifier.verify import main as verify_main
 from tests.fakes import received
-from tests.unit.test_verify import (
+from tests.unit.verifier.test_verify import (
     GOOD_PARKED,
     ORPHANED,
     FakeTables,
@@ -40,6 +40,9 @@ from tests.unit.test_verify import (
     parked,
     row,
 )
+
+# ecom-verify configures logging for the whole process: put it back after each test.
+pytestmark = pytest.mark.usefixtures("restore_logging")
 
 TOPICS = {"orders-sub": "orders", "payments-sub": "payments"}
 

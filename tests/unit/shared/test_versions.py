@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from ecom_shared.clock import to_micros
 from ecom_shared.events import Order, Payment, parse_event
 from ecom_shared.versions import order_version_micros, payment_version_micros
-from tests.unit.test_events import APPS_ORDER, APPS_PAYMENT, ORDER, body
+from tests.unit.shared.test_events import APPS_ORDER, APPS_PAYMENT, ORDER, body
 
 PUBLISHED = datetime(2026, 2, 1, 12, 0, 0, 123_000, tzinfo=UTC)
 PAID = datetime(2023, 9, 1, 17, 1, 30, tzinfo=UTC)  # the apps' example payment

@@ -18,7 +18,7 @@ from ecom_shared.events import EventType, Order, Payment, parse_event
 from ecom_shared.observability.metrics import new_registry
 from ecom_shared.unknown_fields import MAX_NAMES, OTHER, UnknownFields
 from tests.fakes import FakeDlq, FakeOrders, FakePublisher, received
-from tests.unit import test_events
+from tests.unit.shared import test_events
 
 ORDER = {**test_events.ORDER, "order_id": 1}
 PAYMENT = {**test_events.PAYMENT, "order_id": 1, "payment_id": 10}

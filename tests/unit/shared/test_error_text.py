@@ -34,8 +34,8 @@ from ecom_shared.runtime.consumer import UNREADY_AFTER_PULL_FAILURES, Consumer
 from ecom_shared.settings import LogSettings
 from tests.fakes import FakeSubscription, received
 from tests.polling import eventually
-from tests.unit.test_consumer import FAST, FAST_PACING
-from tests.unit.test_publishing import planned
+from tests.unit.producer.test_publishing import planned
+from tests.unit.shared.runtime.test_consumer import FAST, FAST_PACING
 
 SECRET = "SECRET-b7e1"
 URL_WITH_TOKEN = (

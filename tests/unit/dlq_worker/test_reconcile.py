@@ -13,7 +13,7 @@ from ecom_shared.cassandra.store import ParkedPayment, UnreadableRow
 from ecom_shared.events import Order, Payment, parse_event
 from ecom_shared.observability.health import Telemetry
 from tests.fakes import FakeDlq, FakeOrders
-from tests.unit.test_events import ORDER, PAYMENT, body
+from tests.unit.shared.test_events import ORDER, PAYMENT, body
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 

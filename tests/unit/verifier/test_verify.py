@@ -24,6 +24,9 @@ from ecom_verifier.manifest_index import ManifestIndex
 from ecom_verifier.verify import EXIT_USAGE, parked_row, price_text, render, stored_row
 from ecom_verifier.verify import main as verify_main
 
+# ecom-verify configures logging for the whole process: put it back after each test.
+pytestmark = pytest.mark.usefixtures("restore_logging")
+
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 DAY = date(2026, 1, 1)
 DAY_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
