@@ -1,14 +1,12 @@
-"""Publishing: request limits, the producer's pacing, phases and retries, dead-letter
-attributes."""
+"""Publishing: the producer's pacing, phases and retries, the manifest lines it writes, and
+what it counts."""
 
 from __future__ import annotations
 
-import base64
 import io
 import json
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -16,8 +14,9 @@ from ecom_producer.planned import Label, Planned
 from ecom_producer.publish import PHASE_GAP_SECONDS, PhasePublisher, RateLimiter, Tally
 from ecom_shared.errors import PublishFailed
 from ecom_shared.events import EventType
-from ecom_shared.pubsub.client import OutgoingMessage, ReceivedMessage, _chunks, received_message
-from ecom_shared.pubsub.deadletter import DeadLetters
+from ecom_shared.observability.health import Telemetry
+from ecom_shared.observability.metrics import ProducerMetrics
+from ecom_shared.pubsub.client import OutgoingMessage
 from ecom_verifier.manifest import (
     expected_state,
     malformed_record,
@@ -26,16 +25,7 @@ from ecom_verifier.manifest import (
     read_records,
 )
 from tests.fakes import FakePublisher
-
-
-def test_requests_carry_at_most_1000_messages() -> None:
-    messages = [OutgoingMessage(b"x") for _ in range(2500)]
-    assert [len(c) for c in _chunks(messages)] == [1000, 1000, 500]
-
-
-def test_requests_stay_under_the_size_limit() -> None:
-    messages = [OutgoingMessage(b"x" * 3_000_000) for _ in range(5)]
-    assert [len(c) for c in _chunks(messages)] == [2, 2, 1]
+from tests.unit.shared.observability.test_metrics import reported_up, value
 
 
 async def test_rate_limiter_spaces_messages_by_the_clock() -> None:
@@ -162,55 +152,30 @@ async def test_a_phase_that_never_goes_through_is_not_recorded() -> None:
     assert manifest.getvalue() == ""
 
 
-async def test_dead_letter_attributes_are_clipped_to_pubsub_limits() -> None:
-    publisher = FakePublisher()
-    message = ReceivedMessage(
-        "a", "m1", datetime(2026, 1, 1, tzinfo=UTC), b"\x00\xff body", {"k": "é" * 2000}
+async def test_published_messages_are_counted_by_kind_and_failures_mark_pubsub_down() -> None:
+    publisher = FlakyPublisher()
+    publisher.failures = 1
+    telemetry = Telemetry.create()
+    downs: list[bool] = []
+    health = telemetry.health
+    original_down = health.down
+
+    def spy(dependency: str, reason: str) -> None:
+        downs.append(True)
+        original_down(dependency, reason)
+
+    health.down = spy  # type: ignore[method-assign]
+    phases = PhasePublisher(
+        publisher,
+        {EventType.ORDER: "orders", EventType.PAYMENT: "payments"},
+        None,
+        Tally(),
+        metrics=ProducerMetrics(telemetry.registry),
+        health=health,
     )
-    await DeadLetters(publisher, "dead-letter").send(
-        message, subscription="orders-sub", reason="invalid_value", detail="ü" * 5000
-    )
-    [sent] = publisher.on("dead-letter")
-    assert sent.data == b"\x00\xff body"
-    assert all(len(v.encode()) <= 1024 for v in sent.attributes.values())
-    assert sent.attributes["error_detail"].endswith("...")
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("2026-11-27T22:27:53.968Z", datetime(2026, 11, 27, 22, 27, 53, 968000, tzinfo=UTC)),
-        ("2026-11-27T22:27:53Z", datetime(2026, 11, 27, 22, 27, 53, tzinfo=UTC)),
-        # Pub/Sub may send nanoseconds; Python keeps microseconds.
-        ("2026-11-27T22:27:53.123456789Z", datetime(2026, 11, 27, 22, 27, 53, 123456, tzinfo=UTC)),
-    ],
-)
-def test_a_pulled_message_is_read_from_the_reply(text: str, expected: datetime) -> None:
-    raw = {
-        "ackId": "ack-1",
-        "deliveryAttempt": 3,
-        "message": {
-            "messageId": "42",
-            "publishTime": text,
-            "data": base64.b64encode(b'{"order_id": 1}').decode(),
-            "attributes": {"event_type": "order"},
-        },
-    }
-    message = received_message(raw)
-    assert message == ReceivedMessage(
-        ack_id="ack-1",
-        message_id="42",
-        publish_time=expected,
-        data=b'{"order_id": 1}',
-        attributes={"event_type": "order"},
-        delivery_attempt=3,
-    )
-    assert message.publish_time.utcoffset() == timedelta(0)
-
-
-def test_a_pulled_message_without_body_or_attributes() -> None:
-    raw = {"ackId": "a", "message": {"messageId": "1", "publishTime": "2026-01-01T00:00:00Z"}}
-    message = received_message(raw)
-    assert message.data is None
-    assert message.attributes == {}
-    assert message.delivery_attempt is None
+    await phases.publish([planned(EventType.ORDER, 1), planned(EventType.PAYMENT, 2)])
+    assert downs == [True]  # the failed attempt marked Pub/Sub down...
+    assert reported_up(health, "pubsub")  # ...and the accepted retry brought it back
+    name = "ecom_messages_published_total"
+    assert value(telemetry.registry, name, {"kind": "orders"}) == 1
+    assert value(telemetry.registry, name, {"kind": "payments"}) == 1

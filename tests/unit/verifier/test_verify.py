@@ -1,4 +1,5 @@
-"""The verifier's categories, one by one, on fake tables against a real (SQLite) index."""
+"""The verifier's categories, one by one, on fake tables against a real (SQLite) index; a
+manifest it refuses; and the tables a faithful pipeline leaves, which pass."""
 
 from __future__ import annotations
 
@@ -12,7 +13,14 @@ from typing import Any
 
 import pytest
 
+from ecom_producer.planned import Chunk
+from ecom_producer.stream import (
+    StreamOptions,
+    StreamPlanner,
+)
 from ecom_shared.cassandra.cqltypes import decimal_to_blob
+from ecom_shared.events import EventType, Order, Payment, parse_event
+from ecom_shared.versions import order_version_micros, payment_version_micros
 from ecom_verifier.checks import CATEGORIES, ParkedRow, Report, StoredRow, check
 from ecom_verifier.manifest import (
     expected_state,
@@ -461,3 +469,82 @@ def test_verify_refuses_a_manifest_it_cannot_use(
     bad.write_text("not json\n", encoding="utf-8")
     assert verify_main(["--manifest", str(bad)]) == EXIT_USAGE
     assert "line 1 is not JSON" in capsys.readouterr().err
+
+
+def test_verify_refuses_a_missing_or_empty_manifest(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "missing.jsonl"
+    assert verify_main(["--manifest", str(missing)]) == EXIT_USAGE
+    assert "cannot read" in capsys.readouterr().err
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("", encoding="utf-8")
+    assert verify_main(["--manifest", str(empty)]) == EXIT_USAGE
+    assert "holds no records" in capsys.readouterr().err
+
+
+class Simulated:
+    """The tables as the services would leave them after a stream, built with the product's
+    own parsing and version rules (write times: publish time, or the payment's version)."""
+
+    def __init__(self) -> None:
+        self.orders: dict[int, tuple[int, Order]] = {}
+        self.payments: dict[int, tuple[int, Payment]] = {}
+
+    def apply(self, chunk: Chunk) -> None:
+        for phase_no, phase in enumerate(chunk.phases()):
+            published = datetime(2026, 6, 1, tzinfo=UTC) + timedelta(milliseconds=2 * phase_no)
+            for planned in phase:
+                if planned.label == "malformed":
+                    continue
+                if planned.topic_kind is EventType.ORDER:
+                    order = parse_event(Order, planned.data, None)
+                    version = order_version_micros(order, published, planned.data)
+                    if version >= self.orders.get(order.order_id, (0, order))[0]:
+                        self.orders[order.order_id] = (version, order)
+                else:
+                    pay = parse_event(Payment, planned.data, None)
+                    version = payment_version_micros(pay, published)
+                    if version >= self.payments.get(pay.order_id, (0, pay))[0]:
+                        self.payments[pay.order_id] = (version, pay)
+
+    def tables(self) -> FakeTables:
+        rows, parked = [], []
+        for order_id, (_, pay) in self.payments.items():
+            fields = (
+                pay.payment_id, pay.payment_method, pay.card_last_four, pay.payment_status,
+                int(pay.payment_datetime.timestamp() * 1000),
+            )  # fmt: skip
+            if order_id not in self.orders:
+                parked.append(ParkedRow(order_id, fields))
+        for order_id, (_, o) in self.orders.items():
+            joined = self.payments.get(order_id)
+            rows.append(StoredRow(order_id, (
+                o.customer_id, o.item, o.quantity, str(o.price), o.shipping_address,
+                o.order_status, int(o.created_at.timestamp() * 1000), o.created_on,
+            ), None if joined is None else (
+                joined[1].payment_id, joined[1].payment_method, joined[1].card_last_four,
+                joined[1].payment_status, int(joined[1].payment_datetime.timestamp() * 1000),
+            ), "stream"))  # fmt: skip
+        return FakeTables(rows, parked)
+
+
+async def test_the_tables_a_faithful_pipeline_leaves_pass_the_verifier() -> None:
+    """The manifest's rules and the services' parsing agree on every value of a stream with
+    re-emits, duplicates, second payments, orphans and malformed messages."""
+    planner = StreamPlanner(
+        StreamOptions(seed=13, reemits=0.3, duplicates=0.2, second_payments=0.2)
+    )
+    simulated, lines = Simulated(), []
+    for _ in range(3):
+        chunk = planner.chunk(300)
+        simulated.apply(chunk)
+        lines += [p.record for p in chunk.messages()]
+    index = ManifestIndex.build(lines)
+    try:
+        report = await check(simulated.tables(), index)
+    finally:
+        index.close()
+    assert report.ok, report.examples
+    assert report.totals["orders"] == 900
+    assert report.observed["still_parked"] == report.totals["payments_parked"] > 0

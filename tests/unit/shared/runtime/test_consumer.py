@@ -1,4 +1,5 @@
-"""The consumer loop's ack, dead-letter, retry, pause, restart and stop behaviour, on fakes."""
+"""The consumer loop's ack, dead-letter, retry, restart and stop behaviour, and what it counts,
+on fakes."""
 
 from __future__ import annotations
 
@@ -13,12 +14,14 @@ from ecom_shared.errors import InvalidMessage, StoreUnavailable
 from ecom_shared.observability.health import Telemetry
 from ecom_shared.pubsub.client import ReceivedMessage
 from ecom_shared.pubsub.deadletter import DeadLetters
-from ecom_shared.runtime.consumer import Consumer, Handler, Pacing
+from ecom_shared.runtime.consumer import UNREADY_AFTER_PULL_FAILURES, Consumer, Handler, Pacing
 from ecom_shared.settings import ConsumerSettings
 from tests.fakes import FakePublisher, FakeSubscription, received
 from tests.polling import eventually
+from tests.unit.shared.observability.test_metrics import reported_up, value
 
 FAST = ConsumerSettings(pullers=2, max_messages=10, retry_delay_seconds=7, shutdown_grace_seconds=2)
+SUB = {"subscription": "fake-sub"}  # the labels of the fake subscription's metrics
 FAST_PACING = Pacing(backoff_initial_seconds=0.01, backoff_max_seconds=0.02)
 
 
@@ -106,30 +109,6 @@ async def test_dead_letter_publish_failure_means_retry_not_ack() -> None:
         await eventually(lambda: h.sub.extended)
     assert h.sub.acked == []
     assert h.sub.extended == [(bad.ack_id, 7)]
-
-
-async def test_store_outage_retries_later_and_pauses_pulling_until_probe_succeeds() -> None:
-    down = True
-
-    async def handler(message: ReceivedMessage) -> None:
-        if down:
-            raise StoreUnavailable("cassandra timed out")
-
-    first = received(b"1")
-    h = Harness(handler, [first], probe_failures=3)
-    async with h.running():
-        await eventually(lambda: h.sub.extended == [(first.ack_id, 7)])
-        await eventually(lambda: h.probes >= 2)
-        pulls_while_down = h.sub.pulls
-        await eventually(lambda: h.probes >= 3)
-        # Between failed probes nobody pulls, so an outage burns no delivery attempts.
-        assert h.sub.pulls == pulls_while_down
-        down = False
-        second = received(b"2")
-        h.sub.queue.append(second)
-        await eventually(lambda: second.ack_id in h.sub.acked)
-    assert first.ack_id not in h.sub.acked
-    assert h.probes == 4  # three failed probes, then one that reopened the gate
 
 
 async def test_unexpected_error_is_retried_not_acked_and_loop_survives() -> None:
@@ -225,22 +204,6 @@ async def test_a_crash_in_the_loop_surfaces() -> None:
     h.sub.ack = broken_ack  # type: ignore[method-assign]
     with pytest.raises(ExceptionGroup):
         await asyncio.wait_for(h.consumer.run(h.stop), 5)
-
-
-async def test_leases_are_extended_while_handlers_run() -> None:
-    release = asyncio.Event()
-
-    async def slow(message: ReceivedMessage) -> None:
-        await release.wait()
-
-    message = received(b"1")
-    h = Harness(slow, [message])
-    h.sub.ack_deadline_seconds = 0.02  # type: ignore[assignment]  # extend every 10 ms
-    async with h.running():
-        await eventually(lambda: len(h.sub.extended) >= 2)
-        release.set()
-        await eventually(lambda: h.sub.acked == [message.ack_id])
-    assert all(ack_id == message.ack_id for ack_id, _ in h.sub.extended)
 
 
 async def test_a_pull_reply_that_cannot_be_parsed_is_retried_not_fatal() -> None:
@@ -354,38 +317,6 @@ def one_puller_harness(
     )
 
 
-async def test_a_finished_message_is_settled_before_its_lease_ends_while_its_batch_runs() -> None:
-    """One message of a batch is done at once, the other takes 1.5 ack
-    deadlines; the first must be acked (or its lease extended) before its deadline passes."""
-    instant, slow = received(b"instant"), received(b"slow")
-
-    async def handler(message: ReceivedMessage) -> None:
-        if message is slow:
-            await asyncio.sleep(1.5)
-
-    h = one_puller_harness(handler, [instant, slow], deadline=1, setting=1)
-    async with h.running():
-        await eventually(lambda: slow.ack_id in h.sub.acked)
-    assert h.sub.lapsed == []
-    assert h.sub.acked[0] == instant.ack_id  # acked while the slow one still ran
-    assert h.consumer.stats.acked == 2
-
-
-async def test_the_lease_follows_the_subscriptions_own_deadline() -> None:
-    """The setting says 60 s, the subscription 1 s: leases are renewed for the real one."""
-    slow = received(b"slow")
-
-    async def handler(message: ReceivedMessage) -> None:
-        await asyncio.sleep(1.5)
-
-    h = one_puller_harness(handler, [slow], deadline=1, setting=60)
-    async with h.running():
-        await eventually(lambda: h.sub.acked == [slow.ack_id])
-    assert h.sub.lapsed == []
-    assert (slow.ack_id, 1) in h.sub.extended
-    assert h.consumer.ack_deadline_seconds == 1
-
-
 async def test_an_unreadable_deadline_falls_back_to_the_setting_with_a_warning() -> None:
     h = one_puller_harness(ok_handler, [received(b"1")], deadline=1, setting=60)
     h.sub.config_error = ConnectionError("403 Forbidden")
@@ -398,19 +329,42 @@ async def test_an_unreadable_deadline_falls_back_to_the_setting_with_a_warning()
     assert warning["fallback_seconds"] == 60
 
 
-async def test_a_fast_batch_is_acked_in_one_request() -> None:
-    """Prompt acks must not cost the fast path requests: a batch done within the flush
-    interval still goes out as one ack."""
-    messages = [received(str(i).encode()) for i in range(10)]
-    h = one_puller_harness(ok_handler, messages, deadline=60, setting=60)
-    requests: list[int] = []
-    real_ack = h.sub.ack
-
-    async def counting_ack(ack_ids: Sequence[str]) -> None:
-        requests.append(len(ack_ids))
-        await real_ack(ack_ids)
-
-    h.sub.ack = counting_ack  # type: ignore[method-assign]
+async def test_consumer_counts_batches_and_settles_in_flight_to_zero() -> None:
+    h = Harness(ok_handler, [received(b"{}") for _ in range(25)])
+    registry = h.telemetry.registry
     async with h.running():
-        await eventually(lambda: len(h.sub.acked) == 10)
-    assert requests == [10]
+        await eventually(lambda: value(registry, "ecom_messages_acked_total", SUB) == 25)
+    assert value(registry, "ecom_messages_received_total", SUB) == 25
+    assert value(registry, "ecom_messages_in_flight", SUB) == 0
+
+
+async def test_dead_letters_and_retries_are_counted_by_reason() -> None:
+    async def judge(message: ReceivedMessage) -> None:
+        if message.data == b"bad":
+            raise InvalidMessage("invalid_json", "body: not JSON")
+        raise RuntimeError("a bug")
+
+    h = Harness(judge, [received(b"bad"), received(b"bug")])
+    registry = h.telemetry.registry
+    async with h.running():
+        await eventually(lambda: h.sub.acked and h.sub.extended)
+    dead = {**SUB, "reason": "invalid_json"}
+    retried = {**SUB, "reason": "unexpected:RuntimeError"}
+    assert value(registry, "ecom_messages_dead_lettered_total", dead) == 1
+    assert value(registry, "ecom_messages_retried_total", retried) == 1
+    assert value(registry, "ecom_messages_acked_total", SUB) == 1
+
+
+async def test_consecutive_pull_failures_mark_pubsub_down_until_a_pull_succeeds() -> None:
+    message = received(b"1")
+    h = Harness(ok_handler, [])
+    health = h.telemetry.health
+    h.sub.fail_pulls = 1_000_000
+    async with h.running():
+        await eventually(lambda: not reported_up(health, "pubsub"))
+        assert h.consumer.stats.pull_errors >= UNREADY_AFTER_PULL_FAILURES
+        assert value(h.telemetry.registry, "ecom_pull_errors_total", SUB) >= 3
+        h.sub.fail_pulls = 0
+        h.sub.queue.append(message)
+        await eventually(lambda: h.sub.acked == [message.ack_id])
+        assert reported_up(health, "pubsub")
