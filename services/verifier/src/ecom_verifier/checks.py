@@ -30,9 +30,9 @@ Rows outside the manifest's id ranges belong to other runs and are left alone.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Final, Protocol
+from typing import Final, Generic, Protocol, TypeVar
 
 from ecom_verifier.manifest_index import (
     ORDER_FIELD_NAMES,
@@ -205,39 +205,64 @@ async def check(tables: Tables, index: ManifestIndex) -> Report:
 
 
 async def _check_rows(tables: Tables, index: ManifestIndex, report: Report) -> None:
-    seen: list[int] = []
     observed = report.observed
-    async for row in tables.order_rows():
-        observed["order_rows_read"] += 1
-        if not index.in_scope(row.order_id):
-            observed["rows_out_of_scope"] += 1
-            continue
+    seen = _Seen[int](index.saw_rows)
+    async for row in _in_scope(tables.order_rows(), index, observed, "order_rows_read"):
         judge_row(row, index, report)
-        seen.append(row.order_id)
-        if len(seen) >= _FLUSH:
-            index.saw_rows(seen)
-            seen.clear()
+        seen.add(row.order_id)
         observed["orders_stored"] += row.order is not None
         if (total := _SOURCE_TOTALS.get(row.source or "")) and row.payment is not None:
             observed[total] += 1
-    index.saw_rows(seen)
+    seen.flush()
     report.add_all("orders_missing", index.unseen_orders())
     report.add_all("payments_missing", index.unseen_orders(paid_only=True))
 
 
 async def _check_parked(tables: Tables, index: ManifestIndex, report: Report) -> None:
-    seen: list[tuple[int, int]] = []
     observed = report.observed
-    async for row in tables.parked_rows():
-        observed["parked_rows_read"] += 1
-        if not index.in_scope(row.order_id):
-            observed["rows_out_of_scope"] += 1
-            continue
+    seen = _Seen[tuple[int, int]](index.saw_parked)
+    async for row in _in_scope(tables.parked_rows(), index, observed, "parked_rows_read"):
         if judge_parked(row, index, report):
-            seen.append((row.order_id, row.payment_id))
+            seen.add((row.order_id, row.payment_id))
             observed["still_parked"] += 1
-        if len(seen) >= _FLUSH:
-            index.saw_parked(seen)
-            seen.clear()
-    index.saw_parked(seen)
+    seen.flush()
     report.add_all("parked_missing", (f"{o}/{p}" for o, p in index.unseen_parked()))
+
+
+class _OfAnOrder(Protocol):
+    @property
+    def order_id(self) -> int: ...
+
+
+_Row = TypeVar("_Row", bound=_OfAnOrder)
+_Key = TypeVar("_Key")
+
+
+async def _in_scope(
+    rows: AsyncIterator[_Row], index: ManifestIndex, observed: dict[str, int], read: str
+) -> AsyncIterator[_Row]:
+    """The rows of orders the manifest covers; every row counted in ``read``, the others
+    in ``rows_out_of_scope``."""
+    async for row in rows:
+        observed[read] += 1
+        if index.in_scope(row.order_id):
+            yield row
+        else:
+            observed["rows_out_of_scope"] += 1
+
+
+class _Seen(Generic[_Key]):
+    """Keys a scan saw, handed to the index a batch at a time (and the rest by ``flush``)."""
+
+    def __init__(self, hand: Callable[[list[_Key]], None]) -> None:
+        self._hand = hand
+        self._keys: list[_Key] = []
+
+    def add(self, key: _Key) -> None:
+        self._keys.append(key)
+        if len(self._keys) >= _FLUSH:
+            self.flush()
+
+    def flush(self) -> None:
+        self._hand(self._keys)
+        self._keys = []

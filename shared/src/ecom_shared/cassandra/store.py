@@ -142,12 +142,20 @@ class CassandraOrders:
         await execute(self._session, bind(self._pay, values, timestamp=version_micros))
 
 
-class CassandraDlq:
-    """``payments_dlq``: valid payments waiting for their order, keyed (order_id, payment_id)."""
+class _Statements:
+    """Statements prepared once on a session, by name."""
 
     def __init__(self, session: Session, statements: dict[str, Prepared]) -> None:
         self._session = session
         self._st = statements
+
+    @staticmethod
+    async def _prepare_all(session: Session, texts: dict[str, str]) -> dict[str, Prepared]:
+        return {name: await session.create_prepared(cql) for name, cql in texts.items()}
+
+
+class CassandraDlq(_Statements):
+    """``payments_dlq``: valid payments waiting for their order, keyed (order_id, payment_id)."""
 
     @classmethod
     async def prepare(cls, session: Session, settings: CassandraSettings) -> CassandraDlq:
@@ -165,8 +173,7 @@ class CassandraDlq:
             "WHERE order_id = ? AND payment_id = ?",
             "remove": f"DELETE FROM {table} WHERE order_id = ? AND payment_id = ?",
         }
-        statements = {name: await session.create_prepared(cql) for name, cql in texts.items()}
-        return cls(session, statements)
+        return cls(session, await cls._prepare_all(session, texts))
 
     async def park(self, payment: Payment, published_at: datetime, now: datetime) -> None:
         """Insert with the version's timestamp: an older version parked later loses to it."""
@@ -224,7 +231,7 @@ class CassandraDlq:
         await execute(self._session, statement)
 
 
-class StoreProbe:
+class StoreProbe(_Statements):
     """Raises unless Cassandra can take the pipeline's writes and reads now, at the configured
     consistency: the consumers' dependency gate and the DLQ worker call it.
 
@@ -247,10 +254,6 @@ class StoreProbe:
     PAYMENT_ID = 0  # nor any payment
     WRITTEN_AT = 1  # µs since the epoch: older than any write of the pipeline
 
-    def __init__(self, session: Session, statements: dict[str, Prepared]) -> None:
-        self._session = session
-        self._st = statements
-
     @classmethod
     async def prepare(cls, session: Session, settings: CassandraSettings) -> StoreProbe:
         orders = f"{settings.keyspace}.{settings.orders_table}"
@@ -261,9 +264,7 @@ class StoreProbe:
             "dlq": f"DELETE FROM {dlq} {at} WHERE order_id = ? AND payment_id = ?",
             "read": f"SELECT order_id FROM {orders} WHERE order_id = ?",
         }
-        return cls(
-            session, {name: await session.create_prepared(cql) for name, cql in texts.items()}
-        )
+        return cls(session, await cls._prepare_all(session, texts))
 
     async def __call__(self) -> None:
         await execute(self._session, bind(self._st["orders"], [self.ORDER_ID]))
