@@ -153,9 +153,10 @@ def worker_joins(log: Path) -> int:
 async def test_tables_equal_what_the_manifest_says(
     demo: dict[str, Any], read_back: ReadBack
 ) -> None:
-    """Every value as sent last, the winning payment in each row, orphans parked; and each of
-    the three join paths ran (30 % of payments went out before their order: whether one was
-    parked first, and so which path joined it, depends on timing)."""
+    """Every value as sent last, the winning payment in each row, orphans parked; and
+    payments were joined both on the stream and as their order came (30 % of payments went out
+    before their order: whether one was parked first, and so which path joined it, depends on
+    timing)."""
     expected, rows = read_back.expected, read_back.rows
     found = differences(expected, rows, read_back.parked)
     assert found == [], f"{len(found)} differences, e.g. {found[:20]}"
@@ -164,15 +165,17 @@ async def test_tables_equal_what_the_manifest_says(
     paths = join_paths(rows)
     print(f"\njoined payments by payment_source: {dict(paths)}")
     assert sum(paths.values()) == len(expected.payments)
-    # The order consumer's and the stream's joins show in the rows. A row keeps "dlq" only
-    # when the worker alone wrote that payment (at one version's tie Cassandra keeps the larger
-    # text, and another path may join the same payment while the worker does): its own log
-    # counts every join it made.
+    # The order consumer's and the stream's joins show in the rows. The DLQ worker is the
+    # safety net: on a healthy run it joins only what it reaches before the order consumer,
+    # which may be nothing (in one of about 30 runs of this stream its log counted no join),
+    # so its path is proven where it is required, by the fault suite's crash scenario. Here:
+    # a row keeps "dlq" only when the worker alone wrote that payment (at one version's tie
+    # Cassandra keeps the larger text), so its own log must count at least those rows.
     assert paths["stream"] >= 1, f"no payment was joined on the stream: {paths}"
     assert paths["order"] >= 1, f"no payment was joined as its order came: {paths}"
     by_worker = worker_joins(Path(demo["summary"]["manifest"]).parent / "logs" / "dlq-worker.log")
     print(f"joined by the DLQ worker, by its own log: {by_worker}")
-    assert by_worker >= max(1, paths["dlq"]), f"the DLQ worker joined {by_worker}: {paths}"
+    assert by_worker >= paths["dlq"], f"the DLQ worker joined {by_worker}: {paths}"
     # The demo read its summary once the tables matched, with the services still running. A
     # payment's duplicate handled after that is joined on the stream again: its row takes
     # "stream" (a later publish is a newer version, and at one version's tie Cassandra keeps

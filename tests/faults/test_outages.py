@@ -18,6 +18,7 @@ fixture resumes or restarts them and waits until they answer, whatever happened 
 from __future__ import annotations
 
 import asyncio
+import signal
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -161,12 +162,19 @@ async def test_emulator_restarted_under_running_consumers(
             return all(acked[kind] >= ACKED_BEFORE_KILL * n for kind, n in published.items())
 
         await until(mostly_acked, f"each consumer acked {ACKED_BEFORE_KILL:.0%} of its messages")
-        # What reached dead-letter and dlq-payments so far goes with the emulator: take it now.
+        # What reached dead-letter and dlq-payments goes with the emulator, so it is taken first,
+        # with the consumers frozen: nothing they dead-letter or announce (and then ack) can
+        # fall between that take and the kill. Let go once the emulator is gone, they can ack
+        # nothing more, so their counters then are final for it.
+        for consumer in consumers:
+            consumer.signal(signal.SIGSTOP)
+        await asyncio.sleep(1)  # publishes sent just before the freeze reach the emulator
         await s.take_dead_letters(timeout=0)
         await s.take_announcements()
         down = await outage.kill_emulator()
         s.fault("emulator SIGKILL and restart")
-        # With the emulator gone no ack can land any more: these counts are final for it.
+        for consumer in consumers:
+            consumer.signal(signal.SIGCONT)
         acked = await acked_per_consumer(consumers)
         never_acked = {kind: n - acked[kind] for kind, n in published.items()}
         await outage.restart_emulator(down)
