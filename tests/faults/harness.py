@@ -49,7 +49,7 @@ from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 
-from ecom_devtools.local.drain import Pulled
+from ecom_devtools.local.drain import Pulled, drain_now
 from ecom_shared.cassandra.session import Session, cassandra_session
 from ecom_shared.pubsub.provision import provision
 from ecom_verifier.manifest import ExpectedState, load_expected, read_records
@@ -58,7 +58,6 @@ from tests.faults.copies import count_copies, unannounced
 from tests.faults.pubsub import (
     check_dead_letters,
     dead_letter_key,
-    drain,
     expected_dead_letters,
     source_id,
     take_dead_letters,
@@ -363,7 +362,7 @@ class Scenario:
         """Everything on the ``dlq-payments`` subscription now, acked, kept for the report."""
         p = self.settings.pubsub
         self.announcements += self._tagged(
-            await drain(self.infra.pubsub_host_port, p.project_id, p.dlq_payments_subscription)
+            await drain_now(self.infra.pubsub_host_port, p.project_id, p.dlq_payments_subscription)
         )
         return self.announcements
 

@@ -74,9 +74,4 @@ def check_dead_letters(
 
 async def take_dead_letters(host_port: str, pubsub: PubSubSettings) -> list[Pulled]:
     """Everything on the dead-letter subscription now, acked (so each call sees new ones)."""
-    return await drain(host_port, pubsub.project_id, pubsub.dead_letter_subscription)
-
-
-async def drain(host_port: str, project: str, subscription: str) -> list[Pulled]:
-    """Everything on ``subscription`` now, acked (so each call sees new ones)."""
-    return await drain_now(host_port, project, subscription)
+    return await drain_now(host_port, pubsub.project_id, pubsub.dead_letter_subscription)
