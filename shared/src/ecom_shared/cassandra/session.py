@@ -270,22 +270,79 @@ async def scan_by_token(
     range's first page, the rows of its earlier pages are handed out a second time: callers
     must treat a row twice as they would once (the DLQ worker's joins are idempotent)."""
     pager = _Pager(session, prepared, page_size, attempts, prefetch)
-    ranges = deque(token_ranges(segments))
-    pending = pager.start(ranges.popleft(), None)
+    async with contextlib.aclosing(_pages(pager, token_ranges(segments))) as pages:
+        async for page in pages:
+            for row in page:
+                yield row
+
+
+async def scan_pages(
+    session: Session,
+    prepared: Prepared,
+    *,
+    page_size: int,
+    segments: int,
+    parallel: int,
+    attempts: int = 1,
+) -> AsyncGenerator[Any, None]:
+    """The pages of the same scan as :func:`scan_by_token` (the same retries and splitting of
+    dense ranges, so the same rule: a row may come twice), read by ``parallel`` readers at once,
+    each over its share of the token ranges and each prefetching its next page. Pages come in
+    the order they arrive; at most ``parallel`` wait to be taken, so memory stays bounded by
+    about ``2 * parallel`` pages however large the table. Bulk readers (the report) take pages
+    rather than rows so that they can convert a page's rows at once."""
+    ranges = token_ranges(segments)
+    parallel = max(1, min(parallel, len(ranges)))
+    pager = _Pager(session, prepared, page_size, attempts, prefetch=True)
+    queue: asyncio.Queue[Any] = asyncio.Queue(parallel)
+    done = object()
+
+    async def read(share: list[tuple[int, int]]) -> None:
+        async with contextlib.aclosing(_pages(pager, share)) as pages:
+            async for page in pages:
+                await queue.put(page)
+        await queue.put(done)
+
+    readers = [asyncio.ensure_future(read(ranges[i::parallel])) for i in range(parallel)]
+    try:
+        running = parallel
+        while running:
+            taken = asyncio.ensure_future(queue.get())
+            await asyncio.wait([taken, *readers], return_when=asyncio.FIRST_COMPLETED)
+            for reader in readers:
+                if reader.done() and (error := reader.exception()) is not None:
+                    taken.cancel()
+                    raise error
+            page = await taken
+            if page is done:
+                running -= 1
+            else:
+                yield page
+    finally:
+        for reader in readers:
+            reader.cancel()
+        await asyncio.gather(*readers, return_exceptions=True)
+
+
+async def _pages(pager: _Pager, ranges: Sequence[tuple[int, int]]) -> AsyncGenerator[Any, None]:
+    """The pages of ``ranges``, in order; a dense range is read again in smaller parts."""
+    if not ranges:
+        return
+    todo = deque(ranges)
+    pending = pager.start(todo.popleft(), None)
     try:
         while pending is not None:
             try:
                 bounds, result = await pending
             except _DenseRange as dense:
-                ranges.extendleft(reversed(_split_dense(dense)))
-                pending = pager.start(ranges.popleft(), None)
+                todo.extendleft(reversed(_split_dense(dense)))
+                pending = pager.start(todo.popleft(), None)
                 continue
             if result.has_more_pages():
                 pending = pager.start(bounds, result.page_state())
             else:
-                pending = pager.start(ranges.popleft() if ranges else None, None)
-            for row in result:
-                yield row
+                pending = pager.start(todo.popleft() if todo else None, None)
+            yield result
     finally:
         if isinstance(pending, asyncio.Future):
             pending.cancel()

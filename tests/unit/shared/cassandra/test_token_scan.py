@@ -1,8 +1,10 @@
 """``scan_by_token``: every range once, page by page, prefetching, retrying transient errors,
-splitting a range that holds too many tombstones."""
+splitting a range that holds too many tombstones; ``scan_pages``: the same scan by several
+readers at once."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import Iterator
 from typing import Any
@@ -14,6 +16,7 @@ from ecom_shared.cassandra.session import (
     MAX_TOKEN,
     MIN_TOKEN,
     scan_by_token,
+    scan_pages,
     split_range,
     token_ranges,
 )
@@ -176,3 +179,73 @@ async def test_a_range_with_too_many_tombstones_is_split_at_once_not_retried() -
     ]
     assert rows == [3, 500]
     assert session.queries[0] != session.queries[1]  # the refused range was split, not asked again
+
+
+def readers_left() -> list[asyncio.Task[Any]]:
+    return [
+        t
+        for t in asyncio.all_tasks()
+        if getattr(t.get_coro(), "__qualname__", "") == "scan_pages.<locals>.read"
+    ]
+
+
+async def pages(session: Any, parallel: int, **options: Any) -> list[list[int]]:
+    scanner = scan_pages(session, Prepared(), page_size=2, segments=4, parallel=parallel, **options)
+    return [list(page) async for page in scanner]
+
+
+@pytest.mark.parametrize("parallel", [1, 2, 4, 9])
+async def test_parallel_readers_hand_out_every_page_once(parallel: int) -> None:
+    session = Session()
+    got = await pages(session, parallel)
+    assert sorted(row for page in got for row in page) == [
+        0, 1, 2, 10, 11, 12, 20, 21, 22, 30, 31, 32
+    ]  # fmt: skip
+    assert len(got) == 8  # two pages a range, none merged or lost
+    assert sorted(session.calls, key=lambda c: (c[0], c[1] or b"")) == [
+        (i, s) for i in range(4) for s in (None, b"next")
+    ]
+
+
+async def test_parallel_readers_run_at_once() -> None:
+    class Slow(Session):
+        def __init__(self) -> None:
+            super().__init__()
+            self.running = self.most = 0
+
+        async def execute(self, statement: Statement) -> Result:
+            self.running += 1
+            self.most = max(self.most, self.running)
+            await asyncio.sleep(0.01)
+            self.running -= 1
+            return await super().execute(statement)
+
+    one, four = Slow(), Slow()
+    await pages(one, 1)
+    await pages(four, 4)
+    assert one.most <= 2  # one reader: this page and the next
+    assert four.most > 2
+
+
+async def test_a_parallel_readers_failure_is_raised_and_the_others_stopped() -> None:
+    session = Sparse([3, 2**50], tombstones=[], threshold=0)
+
+    class Failing(Sparse):
+        async def execute(self, statement: Statement) -> Result:
+            if statement.low > 0:
+                raise acsylla.errors.CassErrorServerSyntaxError("bad query")
+            await asyncio.sleep(0.01)
+            return await super().execute(statement)
+
+    failing = Failing(session.live, [], 0)
+    with pytest.raises(acsylla.errors.CassErrorServerSyntaxError):
+        await pages(failing, 4)
+    await asyncio.sleep(0.05)
+    assert not readers_left()
+
+
+async def test_a_parallel_scan_stopped_early_leaves_no_reader() -> None:
+    scanner = scan_pages(Session(), Prepared(), page_size=2, segments=4, parallel=4)
+    assert list(await anext(scanner))
+    await scanner.aclose()
+    assert not readers_left()
