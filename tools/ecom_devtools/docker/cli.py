@@ -35,8 +35,9 @@ from ecom_devtools.docker.imagestore import DockerImageStore, ImageStore
 from ecom_devtools.docker.rootfs import ensure_base_image
 from ecom_devtools.docker.standins import OfficialImage, StandIn, StandInBuilder, choose_images
 from ecom_devtools.errors import InfraError, run_subcommand
-from ecom_devtools.local.cassandra import default_cache_dir, ensure_cassandra
+from ecom_devtools.local.cassandra import ensure_cassandra
 from ecom_devtools.local.emulator import sdk_root
+from ecom_devtools.local.maven import default_cache_dir
 
 Say = Callable[[str], None]
 EXIT_NOT_RUNNING = 3

@@ -10,16 +10,10 @@ import asyncio
 import functools
 import json
 import os
-import re
-import shlex
-import shutil
 import signal
-import subprocess
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -32,6 +26,7 @@ from ecom_devtools.local.cassandra_security import (
 )
 from ecom_devtools.local.cql import release_version, release_version_with
 from ecom_devtools.local.java import REQUIRED_MAJOR, find_java
+from ecom_devtools.local.maven import default_cache_dir, ensure_jars
 from ecom_devtools.local.ports import ensure_ports_free
 from ecom_devtools.local.process import ManagedProcess, rss_bytes, tail
 from ecom_shared.settings import CassandraSettings
@@ -40,9 +35,7 @@ DEFAULT_VERSION = "5.0.9"
 MAIN_CLASS = "org.apache.cassandra.service.CassandraDaemon"
 MARKER_PROPERTY = "-Decom_devtools.base_dir"
 
-_DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.6.1:copy-dependencies"
 _READY_POLL_SECONDS = 0.5
-_ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 
 # conf/jvm-server.options (without -XX:+AlwaysPreTouch: slower start, more memory in dev).
 _SERVER_FLAGS = (
@@ -129,72 +122,19 @@ JVM_FLAGS: tuple[str, ...] = _SERVER_FLAGS + _JVM17_FLAGS + _CASSANDRA_IN_SH_FLA
 """JVM options shared by the server and the tools (nodetool) of Cassandra 5.0 on JDK 17."""
 
 
-def default_cache_dir() -> Path:
-    """Return ``$ECOM_CACHE_DIR`` or ``~/.cache/ecom-pipeline``."""
-    configured = os.environ.get("ECOM_CACHE_DIR")
-    return Path(configured) if configured else Path.home() / ".cache" / "ecom-pipeline"
-
-
-def _lib_is_complete(lib_dir: Path, version: str) -> bool:
-    return (lib_dir / f"cassandra-all-{version}.jar").is_file()
-
-
 def ensure_cassandra(version: str = DEFAULT_VERSION, cache_dir: Path | None = None) -> Path:
     """Return a directory holding every runtime jar of ``cassandra-all:<version>``.
 
-    The jars are cached as ``<cache_dir>/cassandra-<version>/lib``; on a miss, Maven
-    downloads them into a temporary directory that is then renamed into place, so an
-    interrupted download never leaves a half-filled cache.
+    The jars are cached as ``<cache_dir>/cassandra-<version>/lib``; on a miss, Maven fetches
+    them (see :func:`ecom_devtools.local.maven.ensure_jars`).
     """
-    lib_dir = (cache_dir or default_cache_dir()) / f"cassandra-{version}" / "lib"
-    if _lib_is_complete(lib_dir, version):
-        return lib_dir
-    lib_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix="lib.partial-", dir=lib_dir.parent))
-    try:
-        _download_jars(version, staging)
-        if not _lib_is_complete(staging, version):
-            raise InfraError(f"Maven finished but cassandra-all-{version}.jar is missing")
-        try:
-            staging.rename(lib_dir)
-        except OSError:
-            if not _lib_is_complete(lib_dir, version):  # not a concurrent download winning
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return lib_dir
-
-
-def _download_jars(version: str, output_dir: Path) -> None:
-    """Run Maven's copy-dependencies on the packaged pom.xml into ``output_dir``."""
-    mvn = shutil.which("mvn")
-    if mvn is None:
-        raise InfraError(
-            f"Cassandra {version} is not cached and Maven (mvn) is not installed to fetch it; "
-            "install Maven (Debian/Ubuntu: apt-get install maven) or set ECOM_CACHE_DIR to a "
-            "cache that has it"
-        )
-    pom_resource = resources.files("ecom_devtools.local").joinpath("cassandra/pom.xml")
-    with resources.as_file(pom_resource) as pom:
-        argv = [
-            mvn, "-B", "-q", "-Dstyle.color=never", "-f", str(pom), _DEPENDENCY_PLUGIN,
-            f"-DoutputDirectory={output_dir}", "-DincludeScope=runtime",
-            f"-Dcassandra.version={version}",
-        ]  # fmt: skip
-        completed = subprocess.run(argv, capture_output=True, text=True, check=False)
-    if completed.returncode != 0:
-        raise InfraError(
-            f"Maven could not fetch cassandra-all {version}: "
-            f"{_maven_error(completed.stdout + completed.stderr)}\n(command: {shlex.join(argv)})"
-        )
-
-
-def _maven_error(output: str) -> str:
-    """Return the first meaningful ``[ERROR]`` line of Maven's output (colour codes removed)."""
-    lines = [_ANSI_ESCAPE.sub("", line).strip() for line in output.splitlines()]
-    errors = [line.removeprefix("[ERROR]").strip() for line in lines if line.startswith("[ERROR]")]
-    meaningful = [line for line in errors if line]
-    return meaningful[0] if meaningful else "\n".join(lines[-10:])
+    return ensure_jars(
+        (cache_dir or default_cache_dir()) / f"cassandra-{version}" / "lib",
+        pom="cassandra/pom.xml",
+        properties={"cassandra.version": version},
+        marker=f"cassandra-all-{version}.jar",
+        what=f"Cassandra {version}",
+    )
 
 
 @dataclass(frozen=True)
