@@ -7,33 +7,17 @@ import json
 import os
 import sys
 from collections import Counter
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final
 
 import pytest
 
-from ecom_shared.cassandra.session import cassandra_session
-from ecom_shared.settings import CassandraSettings
 from ecom_verifier.manifest import ExpectedState, load_expected, read_records
-from tests.apps_tables import (
-    Expected,
-    Row,
-    compare_orders,
-    compare_parked,
-    expected_from,
-    payment_cells,
-    read_tables,
-)
+from tests.apps_tables import Expected, Row, compare_orders, compare_parked, payment_cells
+from tests.e2e.demo_run import DEMO_BUDGET_SECONDS, ORDERS, ReadBack, cassandra_env, run
 from tests.infra import InfraUnderTest
-from tests.manifest_stream import read_manifest
 
-ORDERS = 3000
-# The demo run, with Cassandra's start when this module runs first, gets DEMO_BUDGET_SECONDS; the
-# per-test limit (the first test pays for the module fixture) must be above it, or the global
-# 300 s of pyproject.toml cuts the run short before its own timeout can report it.
-DEMO_BUDGET_SECONDS = 600
 pytestmark = pytest.mark.timeout(DEMO_BUDGET_SECONDS + 60)
 JOIN_PATHS: Final = {
     "stream": "payments joined on the stream",
@@ -41,58 +25,6 @@ JOIN_PATHS: Final = {
     "dlq": "payments reconciled by the DLQ worker",
 }
 """Each ``payment_source`` and the demo summary's row that counts it."""
-
-
-async def run(argv: list[str], env: dict[str, str], timeout: float) -> tuple[int, str]:
-    process = await asyncio.create_subprocess_exec(
-        *argv, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
-    )
-    try:
-        output, _ = await asyncio.wait_for(process.communicate(), timeout)
-    except TimeoutError:
-        process.kill()
-        await process.wait()
-        raise
-    assert process.returncode is not None
-    return process.returncode, output.decode(errors="replace")
-
-
-@pytest.fixture(scope="module")
-async def demo(infra: InfraUnderTest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """One run of the quick-start command against the test infrastructure."""
-    summary = tmp_path_factory.mktemp("demo") / "summary.json"
-    code, output = await run(
-        [
-            sys.executable,
-            "-m",
-            "ecom_devtools.demo",
-            "--orders",
-            str(ORDERS),
-            "--seed",
-            "7",
-            "--dir",
-            str(infra.base_dir),
-            "--cql-port",
-            str(infra.cql_port),
-            "--storage-port",
-            str(infra.storage_port),
-            "--jmx-port",
-            str(infra.jmx_port),
-            "--pubsub-port",
-            str(infra.pubsub_port),
-            "--json",
-            str(summary),
-        ],
-        dict(os.environ),
-        timeout=DEMO_BUDGET_SECONDS,
-    )
-    assert code == 0, output
-    assert "PASSED" in output
-    return {"summary": json.loads(summary.read_text()), "output": output}
-
-
-def cassandra(infra: InfraUnderTest) -> CassandraSettings:
-    return CassandraSettings(contact_points=["127.0.0.1"], port=infra.cql_port)
 
 
 def test_the_stream_had_every_complication(demo: dict[str, Any]) -> None:
@@ -110,26 +42,6 @@ def test_the_stream_had_every_complication(demo: dict[str, Any]) -> None:
     assert sum(expected.malformed.values()) > 0
     assert sum(1 for n in versions.values() if n > 1) > ORDERS * 0.05  # re-emitted orders
     assert len(expected.payments) < ORDERS  # some orders never got a payment
-
-
-@dataclass(frozen=True)
-class ReadBack:
-    """What the manifest says the tables must hold, by the tests' own rules, and the tables."""
-
-    expected: Expected
-    rows: dict[int, Row]
-    parked: dict[tuple[int, int], Row]
-
-
-@pytest.fixture(scope="module")
-async def read_back(demo: dict[str, Any], infra: InfraUnderTest) -> ReadBack:
-    """The manifest through :mod:`tests.manifest_stream` and :func:`expected_from`, the tables
-    through CQL of the tests' own: nothing of ``ecom-verify``, whose PASSED the demo prints."""
-    stream = read_manifest(Path(demo["summary"]["manifest"]))
-    expected = expected_from(stream.orders, stream.payments)
-    async with cassandra_session(cassandra(infra)) as session:
-        rows, parked = await read_tables(session, cassandra(infra))
-    return ReadBack(expected, rows, parked)
 
 
 def differences(
@@ -224,12 +136,7 @@ async def test_dlq_worker_once_reports_what_still_waits(
     demo: dict[str, Any], infra: InfraUnderTest
 ) -> None:
     expected = load_expected(Path(demo["summary"]["manifest"]))
-    env = {
-        **os.environ,
-        "ECOM_CASSANDRA__PORT": str(infra.cql_port),
-        "ECOM_CASSANDRA__CONTACT_POINTS": '["127.0.0.1"]',
-        "ECOM_WORKER__MAX_AGE_SECONDS": "0.001",
-    }
+    env = {**os.environ, **cassandra_env(infra), "ECOM_WORKER__MAX_AGE_SECONDS": "0.001"}
     code, output = await run([sys.executable, "-m", "ecom_dlq_worker", "--once"], env, 120)
     assert code == 0, output
     [line] = [json.loads(x) for x in output.splitlines() if '"dlq.pass_done"' in x]
@@ -245,11 +152,7 @@ async def test_the_verify_command_passes_with_the_manifests_totals(
     """``ecom-verify`` as a user runs it: the on-disk index, token scans, the JSON report."""
     manifest = Path(demo["summary"]["manifest"])
     expected = load_expected(manifest)
-    env = {
-        **os.environ,
-        "ECOM_CASSANDRA__PORT": str(infra.cql_port),
-        "ECOM_CASSANDRA__CONTACT_POINTS": '["127.0.0.1"]',
-    }
+    env = {**os.environ, **cassandra_env(infra)}
     argv = [sys.executable, "-m", "ecom_verifier.verify", "--manifest", str(manifest), "--json"]
     code, output = await run([*argv, "--index-dir", str(tmp_path)], env, 300)
     assert code == 0, output

@@ -58,10 +58,10 @@ def test_every_chart_is_drawn_from_a_full_store(tmp_path: Path) -> None:
     marks = drawn(html)
     assert set(marks) == set(CHARTS)
     assert all(n > 0 for n in marks.values()), marks
-    assert marks["revenue-per-day"] == 3  # one dot a day
-    assert marks["orders-per-day"] == 6  # two series
+    assert marks["revenue-per-day"] == 3  # one bar a day
+    assert marks["orders-per-day"] == 6  # two bars a day
     assert marks["dlq-now"] == 5  # a bar per age bucket, zero ones at the baseline
-    assert "<title>&lt; 1 min: 3</title>" in html  # all three parked under a minute ago
+    assert "<title>parked, &lt; 1 min: 3</title>" in html  # all three under a minute ago
 
 
 def test_an_empty_store_gives_a_clear_page(tmp_path: Path) -> None:
@@ -108,3 +108,11 @@ def test_axis_ticks_are_round_and_cover_the_top() -> None:
     assert nice_ticks(100)[-1] >= 100
     assert nice_ticks(0) == [0.0, 1.0]
     assert short_number(1_500_000) == "1.5M"
+
+
+def test_a_long_history_is_drawn_as_lines(tmp_path: Path) -> None:
+    day_ms = 86_400_000
+    rows = [order(i, "1", created_on=None, created_ms=i * day_ms) for i in range(1, 41)]
+    html = page(figures_of(tmp_path, rows))
+    assert html.count("<polyline") == 4  # revenue, orders and paid, share paid
+    assert drawn(html)["orders-per-day"] == 80  # a dot a day and series

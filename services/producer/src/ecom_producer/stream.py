@@ -115,7 +115,7 @@ class StreamPlanner:
     def _plan_order(self, chunk: Chunk, index: int) -> None:
         rng, opt = self._rng, self._opt
         order_id = opt.id_base + index
-        placed = opt.start + timedelta(seconds=index // 2)  # two orders a second
+        placed = opt.start + timedelta(seconds=_spread(index))
         customer_id = rng.randint(1, 500_000)
         chunk.main.append(self._order(order_id, customer_id, placed.date()))
         if rng.random() < opt.reemits:
@@ -202,6 +202,18 @@ class StreamPlanner:
     def _dumps(self, fields: dict[str, Any]) -> str:
         """A body as ``json.dumps`` writes it: floats as their shortest repr."""
         return json.dumps(fields, ensure_ascii=self._rng.random() < _ASCII_SHARE)
+
+
+SPAN_SECONDS: Final = 28 * 86_400
+"""Orders are placed over four weeks from the start, as a store's history is: the report's
+per-day figures then have days to show, and no count of orders reaches the future."""
+
+
+def _spread(index: int) -> int:
+    """The ``index``-th order's second within :data:`SPAN_SECONDS`: a fixed permutation-like
+    spread (Knuth's multiplicative hash), so the same options still give the same stream and
+    the random draws are not disturbed."""
+    return (index * 2_654_435_761) % SPAN_SECONDS
 
 
 def _count(rng: random.Random, base: int, share: float) -> int:

@@ -62,7 +62,7 @@ def _text(x: float, y: float, text: str, *, anchor: str = "start", cls: str = ""
 
 def bars(points: Sequence[Point], *, title: str, unit: str) -> str:
     """Horizontal bars, one a row, labels at the left, the value at the bar's end."""
-    left, right, top, row = 170, 90, 10, 26
+    left, right, top, row = 184, 90, 10, 26
     height = top + row * len(points) + 34
     ticks = nice_ticks(max(p.value for p in points))
     scale = (WIDTH - left - right) / ticks[-1]
@@ -81,25 +81,50 @@ def bars(points: Sequence[Point], *, title: str, unit: str) -> str:
     return _svg(body, title, height)
 
 
-def columns(points: Sequence[Point], *, title: str, unit: str, x_title: str) -> str:
-    """Vertical bars over categories in their order (a histogram's buckets)."""
-    left, right, top, bottom = 64, 16, 16, 56
-    ticks = nice_ticks(max(p.value for p in points))
+def columns(
+    categories: Sequence[str],
+    series: Sequence[tuple[str, Sequence[Point]]],
+    *,
+    title: str,
+    unit: str,
+    x_title: str,
+    top_value: float | None = None,
+    tick_text: Callable[[float], str] = short_number,
+) -> str:
+    """Vertical bars over categories in their order (a histogram's buckets, or days), one bar
+    per series in each; a legend when there is more than one series."""
+    left, right, top, bottom = 64, 16, 28, 56
+    highest = max(p.value for _, points in series for p in points)
+    ticks = nice_ticks(top_value if top_value is not None else highest)
     plot_h = HEIGHT - top - bottom
     scale = plot_h / ticks[-1]
-    slot = (WIDTH - left - right) / len(points)
-    body = [_grid_horizontal(ticks, left, top, plot_h, short_number)]
-    for i, point in enumerate(points):
-        h = point.value * scale
-        x = left + i * slot + slot * 0.15
-        body.append(
-            f'<rect class="mark" x="{x:.1f}" y="{top + plot_h - h:.1f}" width="{slot * 0.7:.1f}" '
-            f'height="{max(h, 0.5):.1f}" fill="{COLOURS[1]}"><title>{escape(point.label)}: '
-            f"{escape(point.text)}</title></rect>"
-        )
-        body.append(_text(x + slot * 0.35, top + plot_h + 16, point.label, anchor="middle"))
+    slot = (WIDTH - left - right) / len(categories)
+    bar = slot * 0.7 / len(series)
+    body = [_grid_horizontal(ticks, left, top, plot_h, tick_text)]
+    for s, (name, points) in enumerate(series):
+        colour = COLOURS[(s + 1) % len(COLOURS)] if len(series) == 1 else COLOURS[s]
+        for i, point in enumerate(points):
+            h = point.value * scale
+            x = left + i * slot + slot * 0.15 + s * bar
+            body.append(
+                f'<rect class="mark" x="{x:.1f}" y="{top + plot_h - h:.1f}" width="{bar:.1f}" '
+                f'height="{max(h, 0.5):.1f}" fill="{colour}"><title>{escape(name)}, '
+                f"{escape(point.label)}: {escape(point.text)}</title></rect>"
+            )
+        if len(series) > 1:
+            body.append(_legend(s, name, colour, left))
+    body.extend(
+        _text(left + i * slot + slot / 2, top + plot_h + 16, categories[i], anchor="middle")
+        for i in _label_positions(len(categories), 8)
+    )
     body.append(_axis_titles(unit, x_title, left, top, plot_h))
     return _svg(body, title)
+
+
+def _legend(index: int, name: str, colour: str, left: int) -> str:
+    return f'<rect x="{left + index * 170}" y="6" width="12" height="12" fill="{colour}"/>' + (
+        _text(left + index * 170 + 18, 16, name)
+    )
 
 
 def lines(
@@ -108,6 +133,7 @@ def lines(
     *,
     title: str,
     unit: str,
+    x_title: str,
     top_value: float | None = None,
     tick_text: Callable[[float], str] = short_number,
 ) -> str:
@@ -133,16 +159,13 @@ def lines(
             f"<title>{escape(name)}, {escape(day)}: {escape(p.text)}</title></circle>"
             for (x, y), day, p in zip(xy, days, points, strict=True)
         )
-        body.append(
-            f'<rect x="{left + s * 170}" y="6" width="12" height="12" fill="{colour}"/>'
-            + _text(left + s * 170 + 18, 16, name)
-        )
+        body.append(_legend(s, name, colour, left))
     positions = _label_positions(len(days))
     body.extend(
         _text(left + i * step, top + plot_h + 16, days[i], anchor=_edge(i, len(days)))
         for i in positions
     )
-    body.append(_axis_titles(unit, "day the order was created", left, top, plot_h))
+    body.append(_axis_titles(unit, x_title, left, top, plot_h))
     return _svg(body, title)
 
 
@@ -191,5 +214,5 @@ def _axis_titles(unit: str, x_title: str, left: int, top: int, plot_h: int) -> s
     )
 
 
-def _clip(label: str, most: int = 24) -> str:
+def _clip(label: str, most: int = 26) -> str:
     return label if len(label) <= most else label[: most - 1] + "\u2026"

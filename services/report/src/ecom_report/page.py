@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_EVEN, Decimal
 from html import escape
-from typing import Final, NamedTuple
+from typing import Any, Final, NamedTuple
 
 from ecom_report import charts
 from ecom_report.charts import Point
 from ecom_report.figures import Figures
 
+DAYS_AS_COLUMNS: Final = 35
+"""Up to this many days, per-day figures are drawn as bars; beyond, as lines."""
 TOP_ITEMS: Final = 15
 """Items drawn in the revenue chart; the others are counted under it."""
 
@@ -164,41 +166,46 @@ def _by_day(f: Figures) -> list[Chart]:
         )
         for d in f.by_day
     ]
+
+    def per_day(
+        title: str, series: list[tuple[str, list[Point]]], unit: str, **scale: Any
+    ) -> str | None:
+        if not has:
+            return None
+        labels, x_title = _day_labels(days)
+        if len(days) <= DAYS_AS_COLUMNS:
+            return charts.columns(labels, series, title=title, unit=unit, x_title=x_title, **scale)
+        return charts.lines(labels, series, title=title, unit=unit, x_title=x_title, **scale)
+
+    percent = {"top_value": 100, "tick_text": lambda v: f"{v:.0f} %"}
     return [
         Chart(
             "revenue-per-day",
             "Revenue per day",
             "Completed payments, by the day the order was created (currency units)",
-            charts.lines(days, [("revenue", revenue)], title="Revenue per day", unit="revenue")
-            if has
-            else None,
+            per_day("Revenue per day", [("revenue", revenue)], "revenue"),
         ),
         Chart(
             "orders-per-day",
             "Orders per day",
             "Orders created each day, and how many of them have a payment",
-            charts.lines(
-                days, [("orders", orders), ("paid", paid)], title="Orders per day", unit="orders"
-            )
-            if has
-            else None,
+            per_day("Orders per day", [("orders", orders), ("paid", paid)], "orders"),
         ),
         Chart(
             "share-paid",
             "Share of orders paid",
             f"Orders with a payment, by creation day; overall {share(f.orders_paid, f.orders)}",
-            charts.lines(
-                days,
-                [("paid", shares)],
-                title="Share of orders paid",
-                unit="% of orders",
-                top_value=100,
-                tick_text=lambda v: f"{v:.0f} %",
-            )
-            if has
-            else None,
+            per_day("Share of orders paid", [("paid", shares)], "% of orders", **percent),
         ),
     ]
+
+
+def _day_labels(days: list[str]) -> tuple[list[str], str]:
+    """Days as axis labels: month and day when they are all of one year, which the axis names."""
+    years = {day[:4] for day in days}
+    if len(years) == 1 and all(len(day) == len("2026-01-01") for day in days):
+        return [day[5:] for day in days], f"day the order was created ({years.pop()})"
+    return days, "day the order was created"
 
 
 def _by_category(f: Figures) -> list[Chart]:
@@ -259,7 +266,13 @@ def _waits(f: Figures) -> list[Chart]:
             "payment-wait",
             "How long payments came after their order",
             "Time from the order's creation to its payment (paid_at - creation_date)",
-            charts.columns(waits, title="Payment wait", unit="payments", x_title="wait")
+            charts.columns(
+                [p.label for p in waits],
+                [("payments", waits)],
+                title="Payment wait",
+                unit="payments",
+                x_title="wait",
+            )
             if any(p.value for p in waits)
             else None,
             "No paid orders yet.",
@@ -269,7 +282,13 @@ def _waits(f: Figures) -> list[Chart]:
             "The DLQ now",
             f"{count(f.payments_parked)} payments wait for {count(f.parked_orders)} orders; "
             f"oldest {duration(f.oldest_parked_age_seconds)}",
-            charts.columns(ages, title="Parked payments by age", unit="payments", x_title="age")
+            charts.columns(
+                [p.label for p in ages],
+                [("parked", ages)],
+                title="Parked payments by age",
+                unit="payments",
+                x_title="age",
+            )
             if f.payments_parked
             else None,
             "No payment is waiting for its order.",
