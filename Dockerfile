@@ -1,15 +1,17 @@
 # One image per service, built from one file: `docker build --target order-consumer .`
-# (Compose builds every target; the stages below `runtime` share all their layers, so the four
+# (Compose builds every target; the stages below `runtime` share all their layers, so the
 # images cost the disk of one.)
 #
 #   build   : a venv with the hash-pinned runtime dependencies (binary wheels only) and the
 #             project's own packages, built into wheels by a pinned hatchling that stays here
 #   runtime : that venv (no pip, no setuptools) on a clean base, a non-root user, no compilers
-#   order-consumer, payment-consumer, dlq-worker, producer, verifier, setup : runtime + the command
+#   order-consumer, payment-consumer, dlq-worker, report, producer, verifier, setup :
+#             runtime + the command
 #
 # The long-running services serve /metrics, /livez and /readyz on port 8000 (ECOM_HTTP__PORT);
 # their HEALTHCHECK is `ecom-health`, which asks /readyz: unhealthy while Cassandra or Pub/Sub
-# cannot be reached, healthy again once they can.
+# cannot be reached, healthy again once they can. The report serves its page on that port, and
+# its /readyz answers once the figures have been computed and the last attempt succeeded.
 #
 # PYTHON_IMAGE lets another base be given (tests on machines with no registry pass a local
 # stand-in); by default it is the official slim image. Every service is started in exec form, so
@@ -33,6 +35,7 @@ COPY services /src/services
 RUN /opt/build/bin/pip wheel --no-deps --no-build-isolation --wheel-dir /tmp/wheels \
       /src/shared /src/services/order-consumer /src/services/payment-consumer \
       /src/services/dlq-worker /src/services/producer /src/services/verifier \
+      /src/services/report \
  && /opt/build/bin/pip --python /opt/ecom/bin/python install --no-deps --no-index /tmp/wheels/*.whl
 
 FROM ${PYTHON_IMAGE} AS runtime
@@ -61,6 +64,10 @@ CMD ["ecom-payment-consumer"]
 
 FROM long-running AS dlq-worker
 CMD ["ecom-dlq-worker"]
+
+# The live store report; ECOM_HTTP__PORT (8000) is the page's port as well as the probe's.
+FROM long-running AS report
+CMD ["ecom-report", "serve", "--host", "0.0.0.0"]
 
 FROM runtime AS producer
 CMD ["ecom-producer"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -42,10 +43,12 @@ class Compose:
     images: Mapping[str, str]
     files: Sequence[Path] = (ROOT / "compose.yaml",)
     log: list[str] = field(default_factory=list)
+    variables: Mapping[str, str] = field(default_factory=dict)
+    """More variables for every command (a host port of the project's own)."""
 
     def environment(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(_FOREIGN)}
-        return {**env, **self.images, **(extra or {})}
+        return {**env, **self.images, **self.variables, **(extra or {})}
 
     def run(
         self,
@@ -102,9 +105,20 @@ class Compose:
         networks: dict[str, dict[str, Any]] = json.loads(inspected.stdout)
         return str(next(iter(networks.values()))["IPAddress"])
 
+    def published(self, service: str, port: int) -> str:
+        """``HOST:PORT`` where the host reaches a service's container port (``compose port``)."""
+        return self.run("port", service, str(port), record=False).stdout.strip()
+
     def wait_until(self, what: str, predicate: Any, timeout: float) -> None:
         """Poll ``predicate`` at most a second apart (each look runs docker commands)."""
         eventually_blocking(predicate, timeout, what=what, every=1.0)
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now, for a host port of the project under test."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def running(compose: Compose, service: str) -> list[dict[str, Any]]:

@@ -3,9 +3,11 @@
 Only image names are given (stand-ins where no registry answers). Two streams with payments
 first, duplicates, re-emitted orders and malformed messages: the first with one consumer of
 each kind, the second after ``--scale order-consumer=2 --scale payment-consumer=3``; after each,
-the pipeline's own ``ecom-verify`` checks the tables against the producer's manifest. The
-consumers and the worker must turn healthy (their images' healthcheck asks /readyz) and count
-what they did on /metrics. Then every container must stop within its grace period.
+the pipeline's own ``ecom-verify`` checks the tables against the producer's manifest, and the
+report's page, on its published host port, must count the orders stored so far. The consumers,
+the worker and the report must turn healthy (their images' healthcheck asks /readyz), and the
+consumers count what they did on /metrics. Then every container must stop within its grace
+period.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +27,7 @@ from tests.docker.compose import (
     Compose,
     dead_lettered,
     docker_overrides,
+    free_port,
     healthy,
     verify,
 )
@@ -36,7 +40,9 @@ STREAM = {
     "ECOM_PRODUCER__REEMITS": "0.1",
     "ECOM_PRODUCER__MALFORMED": "0.02",
 }
-PROJECT_SERVICES = ("order-consumer", "payment-consumer", "dlq-worker")
+PROJECT_SERVICES = ("order-consumer", "payment-consumer", "dlq-worker", "report")
+REPORT_PORT = 8000  # the container port the report serves on and compose.yaml publishes
+REPORT_REFRESH = 30  # compose.yaml's --refresh: the figures are at most this old
 JVM_SERVICES = ("cassandra", "pubsub-emulator")
 SIGTERM_EXIT = 143  # a JVM's exit status after its shutdown hooks ran on SIGTERM
 SIGKILL_EXIT = 137  # what Docker's kill after the grace period leaves
@@ -51,7 +57,11 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def compose(images: dict[str, str]) -> Iterator[Compose]:
-    project = Compose(project=f"ecom-test-{os.getpid()}", images=images)
+    project = Compose(
+        project=f"ecom-test-{os.getpid()}",
+        images=images,
+        variables={"ECOM_REPORT_PORT": str(free_port())},
+    )
     try:
         yield project
     finally:
@@ -70,6 +80,32 @@ def scraped(compose: Compose, service: str, metric: str) -> float:
     samples = [line.rsplit(" ", 1) for line in text.splitlines() if line.startswith(metric)]
     assert samples, f"{metric} not served by {service}"
     return sum(float(value) for _, value in samples)
+
+
+def fetched(url: str) -> tuple[str, str]:
+    """GET ``url``: its content type and body (an HTTP error fails the test)."""
+    with urllib.request.urlopen(url, timeout=30) as reply:
+        return reply.headers.get_content_type(), reply.read().decode()
+
+
+def report_shows(compose: Compose, orders: int) -> dict[str, Any]:
+    """The report's figures, once they count ``orders`` (within one refresh), read from the host
+    port Compose published; and the page served there."""
+    address = compose.published("report", REPORT_PORT)
+    assert address.startswith("127.0.0.1:"), address
+    figures: dict[str, Any] = {}
+
+    def counted() -> bool:
+        kind, body = fetched(f"http://{address}/report.json")
+        assert kind == "application/json", kind
+        figures.update(json.loads(body))
+        return bool(figures["orders"] == orders)
+
+    compose.wait_until(f"the report counts {orders} orders", counted, REPORT_REFRESH + 60)
+    kind, page = fetched(f"http://{address}/")
+    assert kind == "text/html", kind
+    assert "Store report" in page
+    return figures
 
 
 def first_stream(compose: Compose) -> dict[str, Any]:
@@ -110,6 +146,7 @@ def stop_everything(compose: Compose) -> tuple[float, list[dict[str, Any]]]:
 def test_compose_up_scale_verify_and_stop(compose: Compose) -> None:
     first = first_stream(compose)
     assert first["totals"]["orders"] == ORDERS_PER_STREAM
+    report_shows(compose, first["totals"]["orders"])
     assert first["totals"]["malformed"] > 0
     assert first["totals"]["payments_parked"] > 0
     # Orphan payments (their order never comes) stay parked. How a payment that came first was
@@ -122,6 +159,7 @@ def test_compose_up_scale_verify_and_stop(compose: Compose) -> None:
 
     second = second_stream_scaled(compose)
     assert second["totals"]["orders"] == 2 * ORDERS_PER_STREAM
+    report_shows(compose, second["totals"]["orders"])
     malformed = second["totals"]["malformed"] - malformed
     assert len(dead_lettered(compose, malformed)) == malformed
 

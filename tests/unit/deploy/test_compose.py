@@ -1,4 +1,5 @@
-"""The Compose files, checked without an engine: schema, commands, settings, scaling, ordering.
+"""The Compose files, checked without an engine: schema, commands, settings, scaling, ordering,
+the one published port.
 
 ``tests/docker`` runs the same files on a real engine; these checks catch most mistakes in
 milliseconds and run everywhere.
@@ -48,8 +49,13 @@ SETTINGS_OF_COMMAND: dict[str, type[BaseSettings]] = {
     "ecom-producer": ProducerSettings,
     "ecom-verify": ServiceSettings,
     "ecom-setup": ServiceSettings,
+    "ecom-report": StoreServiceSettings,
 }
 SCALABLE = ("order-consumer", "payment-consumer", "dlq-worker")
+LONG_RUNNING = (*SCALABLE, "report")
+# The one service published on a host port (it is not scaled), and the variable that moves it.
+PUBLISHED = "report"
+PUBLISHED_PORT_VARIABLE = "ECOM_REPORT_PORT"
 # Variables the services read that are not settings: the Pub/Sub client's own.
 CLIENT_VARIABLES = {"PUBSUB_EMULATOR_HOST", "GOOGLE_APPLICATION_CREDENTIALS"}
 # Variables the Compose files interpolate that are about images and Cassandra's container.
@@ -65,6 +71,7 @@ COMPOSE_VARIABLES = {
     "GCP_CREDENTIALS_FILE",
     "CLUSTER_SUBNET_PREFIX",
     "HOME",
+    PUBLISHED_PORT_VARIABLE,
 }
 
 
@@ -171,7 +178,7 @@ def test_the_schema_check_would_catch_a_mistake() -> None:
 def test_every_project_service_runs_a_command_the_project_installs() -> None:
     scripts = console_scripts()
     services = project_services(base())
-    assert set(services) >= {*SCALABLE, "producer", "cassandra-init", "pubsub-init"}
+    assert set(services) >= {*LONG_RUNNING, "producer", "cassandra-init", "pubsub-init"}
     for name, service in services.items():
         assert service["build"]["target"] in PROJECT_STAGES, name
         assert command_of(service)[0] in scripts, name
@@ -184,7 +191,7 @@ def test_project_services_run_under_an_init_that_forwards_signals() -> None:
 
 def test_long_running_services_report_their_health() -> None:
     scripts = console_scripts()
-    for name in SCALABLE:
+    for name in LONG_RUNNING:
         target = base()["services"][name]["build"]["target"]
         healthcheck = stage_value(PROJECT_STAGES, target, "HEALTHCHECK")
         assert healthcheck is not None, name
@@ -238,15 +245,21 @@ def test_every_variable_compose_sets_is_accepted_by_the_service(
             assert sorted(settings.cassandra.contact_points) == nodes, name
 
 
+def reads_pubsub(service: dict[str, Any]) -> bool:
+    return "pubsub" in settings_class(service).model_fields
+
+
 def test_what_must_differ_from_the_defaults_is_set() -> None:
     for name, service in project_services(base()).items():
         env = environment(service, {})
         if issubclass(settings_class(service), StoreServiceSettings):  # all but the producer
             assert env["ECOM_CASSANDRA__CONTACT_POINTS"] == '["cassandra"]', name
-        if name != "dlq-worker":  # the one service with no Pub/Sub
+        if reads_pubsub(service):  # all but the DLQ worker and the report
             assert env["PUBSUB_EMULATOR_HOST"] == "pubsub-emulator:8085", name
+        else:
+            assert "PUBSUB_EMULATOR_HOST" not in env, name
     for name, service in project_services(gcp()).items():
-        if name in ("cassandra-init", "dlq-worker"):
+        if name == "cassandra-init" or not reads_pubsub(service):
             continue
         env = environment(service, {"ECOM_PUBSUB__PROJECT_ID": "my-project"})
         assert env["PUBSUB_EMULATOR_HOST"] == "", name
@@ -279,11 +292,35 @@ def test_nothing_prevents_scaling(mode: str) -> None:
     document = MODES[mode]()
     for name, service in document["services"].items():
         assert "container_name" not in service, name
-        for port in service.get("ports", []):
-            published = port.get("published") if isinstance(port, dict) else str(port)
-            assert published is None or ":" not in str(port), (name, port)
-    for name in SCALABLE:
+        if name != PUBLISHED:
+            assert not service.get("ports"), (name, "a host port allows one container")
+    for name in LONG_RUNNING:
         assert document["services"][name]["restart"] == "on-failure", name
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_the_report_is_published_on_this_machine_at_its_serving_port(
+    mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its page on 127.0.0.1 (it has no login) at a port a variable moves, mapped to the port
+    the report serves on and ``ecom-health`` probes: ``ECOM_HTTP__PORT``, as no ``--port``
+    is given."""
+    service = MODES[mode]()["services"][PUBLISHED]
+    (port,) = service["ports"]
+    assert isinstance(port, str), "ports are written as HOST_IP:HOST_PORT:CONTAINER_PORT"
+    assert interpolate(port, {}) == "127.0.0.1:8088:8000"
+    assert interpolate(port, {PUBLISHED_PORT_VARIABLE: "18088"}) == "127.0.0.1:18088:8000"
+    command = command_of(service)
+    assert command[:2] == ["ecom-report", "serve"]
+    assert "--port" not in command
+    assert command[command.index("--host") + 1] == "0.0.0.0"
+    assert float(command[command.index("--refresh") + 1]) > 0
+    with monkeypatch.context() as patch:
+        for variable, value in environment(service, {}).items():
+            if value is not None:
+                patch.setenv(variable, value)
+        served = StoreServiceSettings().http.port
+    assert port.rpartition(":")[2] == str(served)
 
 
 def started_by_default(document: dict[str, Any]) -> set[str]:

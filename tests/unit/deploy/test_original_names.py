@@ -75,8 +75,8 @@ def test_every_variable_in_the_env_file_is_a_setting_the_services_accept(
 
 
 def test_compose_passes_every_variable_of_the_env_file_to_every_service() -> None:
-    """To every service that reads its section: the DLQ worker has no Pub/Sub section, the
-    producer no Cassandra section."""
+    """To every service that reads its section: the DLQ worker and the report have no Pub/Sub
+    section, the producer no Cassandra section."""
     values = original_names()
     services = merged(BASE_FILE)["services"]
     ours = {n: s for n, s in services.items() if s.get("build", {}).get("context") == "."}
@@ -84,7 +84,7 @@ def test_compose_passes_every_variable_of_the_env_file_to_every_service() -> Non
     for name, service in ours.items():
         env = environment(service, values)
         for variable, value in values.items():
-            if name == "dlq-worker" and variable.startswith("ECOM_PUBSUB__"):
+            if name in ("dlq-worker", "report") and variable.startswith("ECOM_PUBSUB__"):
                 assert variable not in env, (name, variable)
                 continue
             if name == "producer" and variable.startswith("ECOM_CASSANDRA__"):
