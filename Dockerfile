@@ -35,8 +35,18 @@ COPY services /src/services
 RUN /opt/build/bin/pip wheel --no-deps --no-build-isolation --wheel-dir /tmp/wheels \
       /src/shared /src/services/order-consumer /src/services/payment-consumer \
       /src/services/dlq-worker /src/services/producer /src/services/verifier \
-      /src/services/report \
  && /opt/build/bin/pip --python /opt/ecom/bin/python install --no-deps --no-index /tmp/wheels/*.whl
+
+# The report's venv: the same, plus DuckDB and PyArrow (requirements/report.txt) and the report
+# package. Only the report image takes it, so the other images do not carry those 240 MB.
+FROM build AS build-report
+COPY requirements/report.txt /tmp/requirements/
+RUN /opt/build/bin/pip --python /opt/ecom/bin/python install \
+      --require-hashes --only-binary=:all: -r /tmp/requirements/report.txt \
+ && /opt/build/bin/pip wheel --no-deps --no-build-isolation --wheel-dir /tmp/report-wheel \
+      /src/services/report \
+ && /opt/build/bin/pip --python /opt/ecom/bin/python install --no-deps --no-index \
+      /tmp/report-wheel/*.whl
 
 FROM ${PYTHON_IMAGE} AS runtime
 LABEL org.opencontainers.image.title="ecom-pipeline" org.opencontainers.image.licenses="Apache-2.0"
@@ -67,6 +77,7 @@ CMD ["ecom-dlq-worker"]
 
 # The live store report; ECOM_HTTP__PORT (8000) is the page's port as well as the probe's.
 FROM long-running AS report
+COPY --from=build-report /opt/ecom /opt/ecom
 CMD ["ecom-report", "serve", "--host", "0.0.0.0"]
 
 FROM runtime AS producer

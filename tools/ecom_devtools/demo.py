@@ -358,6 +358,7 @@ def explain_keep(config: InfraConfig) -> None:
         f'payment_method, payment_source FROM {c.keyspace}.{c.orders_table} LIMIT 10"'
     )
     say(f'  ecom-infra cql --dir {directory} "SELECT * FROM {c.keyspace}.{c.dlq_table} LIMIT 10"')
+    say("  ecom-report --out report/    # the store report: report/report.html and report.json")
     say(f"To stop them: ecom-infra down --dir {directory}")
 
 

@@ -37,7 +37,7 @@ async def test_figures_are_computed_at_most_once_per_refresh(tmp_path: Path) -> 
     report = LiveReport(builds, refresh_seconds=0.3)
     client = await client_for(report)
     try:
-        assert (await client.get("/readyz")).status == 503  # nothing computed yet
+        assert (await client.get("/readyz")).status == 200  # the probe computed them first
         pages = await asyncio.gather(*(client.get("/") for _ in range(5)))
         assert [p.status for p in pages] == [200] * 5
         assert "Store report" in await pages[0].text()
@@ -80,5 +80,24 @@ async def test_no_figures_yet_is_a_clear_503(tmp_path: Path) -> None:
         data = await client.get("/report.json")
         assert data.status == 503
         assert "Cassandra is down" in (await data.json())["error"]
+    finally:
+        await client.close()
+
+
+async def test_a_probe_retries_a_failed_computation_once_per_refresh(tmp_path: Path) -> None:
+    builds = Builds(Built(figures_of(tmp_path, []), "embedded", 0.1, "ks.t"))
+    builds.fail = True
+    client = await client_for(LiveReport(builds, refresh_seconds=0.2))
+    try:
+        assert (await client.get("/readyz")).status == 503
+        assert (await client.get("/readyz")).status == 503
+        assert builds.calls == 1  # not again within the refresh
+        builds.fail = False
+        await asyncio.sleep(0.25)
+        assert (await client.get("/readyz")).status == 200  # healed by the probe alone
+        assert builds.calls == 2
+        await asyncio.sleep(0.25)
+        assert (await client.get("/readyz")).status == 200
+        assert builds.calls == 2  # healthy: a probe does not read the tables
     finally:
         await client.close()

@@ -4,8 +4,10 @@
 comes and the last figures are older than ``refresh`` seconds, so the tables are read at most
 once per ``refresh`` however many people look (requests that arrive during a computation wait
 for it and share it). ``/livez`` answers while the server runs; ``/readyz`` once figures have
-been computed and the last attempt succeeded. A failed computation keeps the last figures on
-the page, under a banner that says so, and is logged.
+been computed and the last attempt succeeded: while that is not so, a probe starts the next
+attempt itself (at most once per refresh), so a start during a Cassandra outage heals without a
+reader. A failed computation keeps the last figures on the page, under a banner that says so,
+and is logged.
 """
 
 from __future__ import annotations
@@ -84,6 +86,8 @@ def application(report: LiveReport) -> web.Application:
         return web.Response(text="live\n")
 
     async def readyz(_: web.Request) -> web.Response:
+        if report.latest is None or report.error is not None:
+            await report.current()  # try again (at most once per refresh): a probe heals it
         if report.latest is not None and report.error is None:
             return web.Response(text="ready\n")
         return web.Response(status=503, text=f"not ready: {report.error or 'starting'}\n")
