@@ -41,6 +41,7 @@ SECTIONS = (
     "memory",
     "scale_out",
     "verifier",
+    "report",
 )
 
 
@@ -193,3 +194,24 @@ def test_the_verifier_passes_intact_tables_and_counts_each_breakage(
         assert _close(run["rows_per_s"] * run["seconds"], run["rows_read"])
         assert 0 < run["index_seconds"] < run["seconds"]
     assert "ecom-verify, " in (out / "table.txt").read_text()
+
+
+def test_the_report_engines_scan_the_same_rows_and_agree(
+    smoke: tuple[dict[str, Any], Path],
+) -> None:
+    results, out = smoke
+    r = results["report"]
+    assert r["orders"] == results["sizes"]["report_rows"] > 0
+    rows = r["orders"] + r["parked"]
+    assert len(r["rounds"]) == results["sizes"]["report_rounds"]
+    for entry in r["rounds"]:
+        bare, engine = entry["bare"], entry["embedded"]
+        assert bare["rows"] == engine["rows"] == rows  # the same scan, with or without DuckDB
+        assert 0 < engine["scan_seconds"] <= engine["total_seconds"]
+        assert _close(entry["ratio"], engine["rows_per_s"] / bare["rows_per_s"])
+        assert bare["peak_rss_bytes"] > 0
+        assert engine["peak_rss_bytes"] > 0
+    assert r["spark_error"] is None
+    assert r["spark"]["rows"] == rows
+    assert r["figures_equal"] is True, r["figures_differ"]
+    assert "embedded engine scan" in (out / "table.txt").read_text()

@@ -3,6 +3,7 @@
     ecom-bench                    # every scenario at full size
     ecom-bench --smoke            # tiny sizes, for CI
     ecom-bench --only order_drain,payment_drain --profile
+    ecom-bench --only report --keep-data  # ecom-report's engines on 1M orders
 
 Prints a table, writes ``results.json``, ``table.txt`` and PNG plots to ``--out``.
 """
@@ -21,7 +22,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ecom_devtools.bench import dlq, drains, e2e, plots, verifier
+from ecom_devtools.bench import dlq, drains, e2e, plots, report_engines, verifier
 from ecom_devtools.bench.context import Bench
 from ecom_devtools.bench.options import BenchOptions, parse_options
 from ecom_devtools.bench.report import RSS_LIMIT_BYTES, table, write_json
@@ -59,7 +60,7 @@ def machine() -> Machine:
 
 def _plan(options: BenchOptions) -> list[tuple[str, Scenario]]:
     steps: list[tuple[str, Scenario]] = []
-    if set(options.only) - {"verifier"}:  # the verifier writes its rows straight: no warm-up
+    if set(options.only) - {"verifier", "report"}:  # these write their rows straight: no warm-up
         steps.append(("warm_up", drains.warm_up))
     if {"ceilings", "order_drain", "payment_drain"} & set(options.only):
         steps.append(("drain_rounds", drains.drain_rounds))
@@ -69,6 +70,7 @@ def _plan(options: BenchOptions) -> list[tuple[str, Scenario]]:
         ("e2e", e2e.end_to_end),
         ("scale_out", drains.scale_out),
         ("verifier", verifier.verifier),
+        ("report", report_engines.report),
     ]
     steps += [(name, step) for name, step in wanted if options.wants(name)]
     if options.profile:
@@ -126,7 +128,8 @@ async def bench_infra(
 
 async def run(options: BenchOptions) -> RunReport:
     infra_dir = options.dir / "infra"
-    shutil.rmtree(infra_dir, ignore_errors=True)  # a fresh node: no tables from earlier runs
+    if not options.keep_data:
+        shutil.rmtree(infra_dir, ignore_errors=True)  # a fresh node: no tables from earlier runs
     infra = Infra(
         cql_port=options.cql_port,
         pubsub_host_port=f"127.0.0.1:{options.pubsub_port}",
@@ -141,7 +144,8 @@ async def run(options: BenchOptions) -> RunReport:
         async with cassandra_session(cql_settings) as session:
             bench = Bench(options, infra, session, {k: v for k, v in servers.items() if v})
             await _run_all(bench, emulator)
-    shutil.rmtree(infra_dir / "cassandra" / "data", ignore_errors=True)
+    if not options.keep_data:
+        shutil.rmtree(infra_dir / "cassandra" / "data", ignore_errors=True)
     report = RunReport(
         started_at=datetime.now(UTC).isoformat(timespec="seconds"),
         smoke=options.smoke,

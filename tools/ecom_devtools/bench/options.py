@@ -16,10 +16,11 @@ SCENARIOS = (
     "e2e",
     "scale_out",
     "verifier",
+    "report",
 )
-DEFAULT_SCENARIOS = SCENARIOS[:-1]
-"""A full run leaves out the verifier at 1M orders (a long run of its own): ask for it with
-``--only verifier``. The smoke run includes it."""
+DEFAULT_SCENARIOS = SCENARIOS[:-2]
+"""A full run leaves out the verifier and the report at 1M orders (long runs of their own):
+ask for them with ``--only verifier`` or ``--only report``. The smoke run includes them."""
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,8 @@ class Sizes:
     dlq_interval: float = 30.0  # the DLQ worker's pass interval in end-to-end runs (its default)
     scale_orders: int = 50_000  # messages per scale-out drain
     verify_orders: int = 1_000_000  # orders (with payments) the verifier checks
+    report_rows: int = 1_000_000  # orders in the report's table (80 % with a payment)
+    report_rounds: int = 2  # bare scan and embedded engine, alternating; median round is used
 
 
 SMOKE = Sizes(
@@ -58,6 +61,8 @@ SMOKE = Sizes(
     dlq_interval=0.5,
     scale_orders=400,
     verify_orders=2_000,
+    report_rows=2_000,
+    report_rounds=1,
 )
 
 
@@ -75,6 +80,7 @@ class BenchOptions:
     profile: bool = False
     plots: bool = True
     smoke: bool = False
+    keep_data: bool = False
 
     def wants(self, scenario: str) -> bool:
         return scenario in self.only
@@ -108,6 +114,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--profile", action="store_true", help="record py-spy profiles of the drains"
     )
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    parser.add_argument(
+        "--keep-data",
+        action="store_true",
+        help="keep the node's data in <dir>/infra between runs (not wiped at start or end), "
+        "so that a later run reuses the report's filled table",
+    )
     for field in dataclasses.fields(Sizes):
         parser.add_argument(
             f"--{field.name.replace('_', '-')}",
@@ -144,4 +156,5 @@ def parse_options(argv: list[str] | None, stamp: str) -> BenchOptions:
         profile=args.profile,
         plots=not args.no_plots,
         smoke=args.smoke,
+        keep_data=args.keep_data,
     )

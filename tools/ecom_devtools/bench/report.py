@@ -12,6 +12,7 @@ from ecom_devtools.bench.drain_results import (
     RoundsSummary,
     ScaleOut,
 )
+from ecom_devtools.bench.report_results import ReportBench
 from ecom_devtools.bench.results import Failures, JsonObject, Memory, Results
 from ecom_devtools.bench.run_results import DlqPass, EndToEnd, Tombstones, VerifierResult
 from ecom_shared.error_text import clip
@@ -153,10 +154,46 @@ def _verifier_rows(results: Results) -> Iterator[Row]:
                f"peak RSS {_n(run.peak_rss_bytes / 2**20, ' MiB')}", "", found)  # fmt: skip
 
 
+def _mib(value: int | None) -> str:
+    return "not measured" if not value else _n(value / 2**20, " MiB")
+
+
+def _report_rows(results: Results) -> Iterator[Row]:
+    r = results.get("report", ReportBench)
+    if not r:
+        return
+    how = "reused" if r.reused else f"filled in {_n(r.fill_seconds, ' s')}"
+    yield (f"report: {r.orders:,} orders + {r.parked:,} parked (table {how})", "", "", "", "")
+    bare, m = r.best_bare, r.median
+    rounds = ", ".join(_n(x.bare.rows_per_s) for x in r.rounds)
+    yield (f"  … bare acsylla scan (best of {len(r.rounds)})", f"{_n(bare.rows_per_s)} rows/s",
+           f"peak RSS {_mib(bare.peak_rss_bytes)}; rounds {rounds}", "100 %", "")  # fmt: skip
+    e = m.embedded
+    yield (f"  … embedded engine scan (median of {len(r.rounds)} rounds)",
+           f"{_n(e.rows_per_s)} rows/s", f"its round's bare scan {_n(m.bare.rows_per_s)}/s",
+           _r(m.ratio), "≥ 80 %")  # fmt: skip
+    if len(r.rounds) > 1:
+        each = ", ".join(_r(x.ratio) for x in r.rounds)
+        yield ("  … each round: ratio", each, f"best against best {_r(r.best_ratio)}", "", "")
+    yield ("  … embedded engine, scan + figures", _n(e.total_seconds, " s"),
+           f"peak RSS {_mib(e.peak_rss_bytes)}", "", "")  # fmt: skip
+    if r.spark is not None:
+        s = r.spark
+        yield ("  … Spark engine (local[*]), in all", _n(s.total_seconds, " s"),
+               f"JVM peak RSS {_mib(s.jvm_peak_rss_bytes)}, driver {_mib(s.peak_rss_bytes)}",
+               f"{_n(s.total_seconds / e.total_seconds)}x embedded" if e.total_seconds else "",
+               "")  # fmt: skip
+    else:
+        yield ("  … Spark engine: FAILED", clip(r.spark_error or "?", 70), "", "", "")
+    if r.figures_differ is not None:
+        same = "equal" if not r.figures_differ else f"DIFFER: {', '.join(r.figures_differ)}"
+        yield ("  … figures, embedded against Spark", same, "", "", "")
+
+
 def table(results: Results) -> str:
     header: Row = ("scenario", "figure", "reference", "ratio", "target")
     rows = [header, *_drain_rows(results), *_dlq_rows(results), *_e2e_rows(results)]
-    rows += [*_other_rows(results), *_verifier_rows(results)]
+    rows += [*_other_rows(results), *_verifier_rows(results), *_report_rows(results)]
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     lines = [" | ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)) for r in rows]
     lines.insert(1, "-+-".join("-" * w for w in widths))
