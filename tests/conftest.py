@@ -2,7 +2,9 @@
 ``tests/e2e`` (real Cassandra 5.0 and the real Pub/Sub emulator, started once per session on
 test ports), ``tests/faults`` (faults injected into the services as processes on the real
 infrastructure, marked ``faults``), and ``tests/docker`` (Docker Compose on a real engine,
-marked ``docker``). ``tests/tools`` tests the developer tools, the fault suite's accounting and
+marked ``docker``), and ``tests/kubernetes`` (the Kubernetes manifests rendered with kustomize,
+which Go builds from the Go module proxy on first use, and schema-checked; marked
+``kubernetes``). ``tests/tools`` tests the developer tools, the fault suite's accounting and
 the Markdown links; its modules that start real infrastructure mark themselves ``integration``."""
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.faults)
         elif "/tests/docker/" in path:
             item.add_marker(pytest.mark.docker)
+        elif "/tests/kubernetes/" in path:
+            item.add_marker(pytest.mark.kubernetes)
 
 
 @pytest.fixture(scope="session")
