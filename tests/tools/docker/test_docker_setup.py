@@ -39,6 +39,7 @@ BASE = "test/debian:base"
 PYTHON = "python:3.11-slim-bookworm"
 CASSANDRA = "cassandra:5.0.9"
 EMULATOR = "gcr.io/google.com/cloudsdktool/google-cloud-cli:528.0.0-emulators"
+PROMETHEUS = "prom/prometheus:v2.42.0"
 
 
 class FakeStore:
@@ -89,9 +90,9 @@ class FakeStore:
 
 @pytest.fixture
 def dockerfiles(tmp_path: Path) -> Path:
-    """Dockerfile folders for the four stand-ins, and one host file the Cassandra one copies."""
+    """Dockerfile folders for the five stand-ins, and one host file the Cassandra one copies."""
     root = tmp_path / "stand-ins"
-    for name in ("python", "jre", "cassandra", "google-cloud-cli"):
+    for name in ("python", "jre", "cassandra", "google-cloud-cli", "prometheus"):
         (root / name).mkdir(parents=True)
         (root / name / "Dockerfile").write_text(f"ARG BASE_IMAGE\nFROM ${{BASE_IMAGE}}\n# {name}\n")
     (root / "cassandra" / "entrypoint.sh").write_text("#!/bin/sh\n")
@@ -108,6 +109,7 @@ def _stand_ins(dockerfiles: Path) -> list[StandIn]:
         StandIn("jre", "s/jre", "python"),
         StandIn("cassandra", "s/cassandra", "jre", lambda: {"lib": jars}),
         StandIn("google-cloud-cli", "s/gcloud", "jre"),
+        StandIn("prometheus", "s/prometheus", None),
     ]
 
 
@@ -139,13 +141,14 @@ def _choose(store: FakeStore, builder: StandInBuilder, *, force: bool = False) -
 def test_official_images_present_locally_are_used_without_pulling_or_building(
     dockerfiles: Path,
 ) -> None:
-    store = FakeStore(present=[PYTHON, CASSANDRA, EMULATOR])
+    store = FakeStore(present=[PYTHON, CASSANDRA, EMULATOR, PROMETHEUS])
     bases: list[str] = []
     chosen = _choose(store, _builder(store, dockerfiles, bases))
     assert chosen == {
         "PYTHON_IMAGE": PYTHON,
         "CASSANDRA_IMAGE": CASSANDRA,
         "EMULATOR_BASE_IMAGE": EMULATOR,
+        "PROMETHEUS_IMAGE": PROMETHEUS,
     }
     assert store.pulls == []
     assert store.builds == []
@@ -153,22 +156,24 @@ def test_official_images_present_locally_are_used_without_pulling_or_building(
 
 
 def test_missing_images_are_pulled_when_a_registry_serves_them(dockerfiles: Path) -> None:
-    store = FakeStore(present=[PYTHON], pullable=[CASSANDRA, EMULATOR])
+    store = FakeStore(present=[PYTHON], pullable=[CASSANDRA, EMULATOR, PROMETHEUS])
     chosen = _choose(store, _builder(store, dockerfiles, []))
     assert chosen["CASSANDRA_IMAGE"] == CASSANDRA
     assert chosen["EMULATOR_BASE_IMAGE"] == EMULATOR
-    assert store.pulls == [CASSANDRA, EMULATOR]
+    assert chosen["PROMETHEUS_IMAGE"] == PROMETHEUS
+    assert store.pulls == [CASSANDRA, EMULATOR, PROMETHEUS]
     assert store.builds == []
 
 
 def test_unpullable_image_gets_a_stand_in_built_on_its_parents(dockerfiles: Path) -> None:
-    store = FakeStore(present=[PYTHON], pullable=[EMULATOR])
+    store = FakeStore(present=[PYTHON], pullable=[EMULATOR, PROMETHEUS])
     bases: list[str] = []
     chosen = _choose(store, _builder(store, dockerfiles, bases))
     assert chosen == {
         "PYTHON_IMAGE": PYTHON,  # the official one stays: only Cassandra is replaced
         "CASSANDRA_IMAGE": "s/cassandra",
         "EMULATOR_BASE_IMAGE": EMULATOR,
+        "PROMETHEUS_IMAGE": PROMETHEUS,
     }
     assert store.builds == ["s/python", "s/jre", "s/cassandra"]
     assert store.build_args["s/python"] == {"BASE_IMAGE": BASE}
@@ -185,16 +190,18 @@ def test_no_registry_builds_every_stand_in_and_shared_parents_once(dockerfiles: 
         "PYTHON_IMAGE": "s/python",
         "CASSANDRA_IMAGE": "s/cassandra",
         "EMULATOR_BASE_IMAGE": "s/gcloud",
+        "PROMETHEUS_IMAGE": "s/prometheus",
     }
-    assert store.pulls == [PYTHON, CASSANDRA, EMULATOR]
-    assert store.builds == ["s/python", "s/jre", "s/cassandra", "s/gcloud"]
+    assert store.pulls == [PYTHON, CASSANDRA, EMULATOR, PROMETHEUS]
+    assert store.builds == ["s/python", "s/jre", "s/cassandra", "s/gcloud", "s/prometheus"]
+    assert store.build_args["s/prometheus"] == {"BASE_IMAGE": BASE}
     assert bases == [BASE]
 
 
 def test_forced_stand_ins_replace_even_present_images(dockerfiles: Path) -> None:
-    store = FakeStore(present=[PYTHON, CASSANDRA, EMULATOR])
+    store = FakeStore(present=[PYTHON, CASSANDRA, EMULATOR, PROMETHEUS])
     chosen = _choose(store, _builder(store, dockerfiles, []), force=True)
-    assert set(chosen.values()) == {"s/python", "s/cassandra", "s/gcloud"}
+    assert set(chosen.values()) == {"s/python", "s/cassandra", "s/gcloud", "s/prometheus"}
     assert store.pulls == []
 
 

@@ -53,9 +53,15 @@ SETTINGS_OF_COMMAND: dict[str, type[BaseSettings]] = {
 }
 SCALABLE = ("order-consumer", "payment-consumer", "dlq-worker")
 LONG_RUNNING = (*SCALABLE, "report")
-# The one service published on a host port (it is not scaled), and the variable that moves it.
+# The one service of the pipeline published on a host port (it is not scaled), and the
+# variable that moves it.
 PUBLISHED = "report"
 PUBLISHED_PORT_VARIABLE = "ECOM_REPORT_PORT"
+# The monitoring services, under their profiles, published the same way: variable, port.
+MONITORING_PORTS = {
+    "prometheus": ("ECOM_PROMETHEUS_PORT", 9090),
+    "grafana": ("ECOM_GRAFANA_PORT", 3000),
+}
 # Variables the services read that are not settings: the Pub/Sub client's own.
 CLIENT_VARIABLES = {"PUBSUB_EMULATOR_HOST", "GOOGLE_APPLICATION_CREDENTIALS"}
 # Variables the Compose files interpolate that are about images and Cassandra's container.
@@ -66,12 +72,15 @@ COMPOSE_VARIABLES = {
     "EMULATOR_IMAGE",
     "EMULATOR_BASE_IMAGE",
     "PYTHON_IMAGE",
+    "PROMETHEUS_IMAGE",
+    "GRAFANA_IMAGE",
     "ECOM_IMAGE_PREFIX",
     "ECOM_IMAGE_TAG",
     "GCP_CREDENTIALS_FILE",
     "CLUSTER_SUBNET_PREFIX",
     "HOME",
     PUBLISHED_PORT_VARIABLE,
+    *(variable for variable, _ in MONITORING_PORTS.values()),
 }
 
 
@@ -292,7 +301,7 @@ def test_nothing_prevents_scaling(mode: str) -> None:
     document = MODES[mode]()
     for name, service in document["services"].items():
         assert "container_name" not in service, name
-        if name != PUBLISHED:
+        if name != PUBLISHED and name not in MONITORING_PORTS:
             assert not service.get("ports"), (name, "a host port allows one container")
     for name in LONG_RUNNING:
         assert document["services"][name]["restart"] == "on-failure", name
@@ -321,6 +330,16 @@ def test_the_report_is_published_on_this_machine_at_its_serving_port(
                 patch.setenv(variable, value)
         served = StoreServiceSettings().http.port
     assert port.rpartition(":")[2] == str(served)
+
+
+def test_monitoring_is_published_on_this_machine_under_its_profiles() -> None:
+    services = base()["services"]
+    assert services["prometheus"]["profiles"] == ["monitoring"]
+    assert services["grafana"]["profiles"] == ["grafana"]
+    for name, (variable, container_port) in MONITORING_PORTS.items():
+        (port,) = services[name]["ports"]
+        assert interpolate(port, {}) == f"127.0.0.1:{container_port}:{container_port}", name
+        assert interpolate(port, {variable: "19999"}) == f"127.0.0.1:19999:{container_port}"
 
 
 def started_by_default(document: dict[str, Any]) -> set[str]:
@@ -380,7 +399,8 @@ def test_base_images_are_pinned_and_agree_with_the_dockerfiles() -> None:
         ROOT / "pubsub-emulator" / "Dockerfile", "EMULATOR_BASE_IMAGE"
     )
     cassandra = interpolate(services["cassandra"]["image"], {})
-    for image in (python, emulator_default, cassandra):
+    monitoring = [interpolate(services[name]["image"], {}) for name in MONITORING_PORTS]
+    for image in (python, emulator_default, cassandra, *monitoring):
         name, _, tag = image.rpartition(":")
         assert name, image
         assert tag, image
@@ -410,5 +430,6 @@ def test_ecom_docker_checks_the_images_compose_uses() -> None:
         "EMULATOR_BASE_IMAGE": interpolate(
             services["pubsub-emulator"]["build"]["args"]["EMULATOR_BASE_IMAGE"], {}
         ),
+        "PROMETHEUS_IMAGE": interpolate(services["prometheus"]["image"], {}),
     }
     assert {image.variable: image.reference for image in OFFICIAL_IMAGES} == compose_defaults

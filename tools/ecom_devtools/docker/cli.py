@@ -52,6 +52,7 @@ OFFICIAL_IMAGES = (
         "gcr.io/google.com/cloudsdktool/google-cloud-cli:528.0.0-emulators",
         "google-cloud-cli",
     ),
+    OfficialImage("PROMETHEUS_IMAGE", "prom/prometheus:v2.42.0", "prometheus"),
 )
 
 
@@ -79,6 +80,7 @@ STAND_INS = (
         "jre",
         _pubsub_emulator,
     ),
+    StandIn("prometheus", "ecom-stand-in/prometheus:2.42", None),
 )
 
 
