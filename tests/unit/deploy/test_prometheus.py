@@ -234,3 +234,38 @@ def test_dashboards_are_provisioned_from_the_folder_compose_mounts() -> None:
     assert DASHBOARD.parent == DASHBOARDS_DIR
     home = service["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
     assert home == f"{provider['options']['path']}/{DASHBOARD.name}"
+
+
+KUBERNETES_CONFIG = ROOT / "deploy" / "prometheus" / "kubernetes.yml"
+
+
+def test_on_kubernetes_the_job_is_the_pods_app_name_as_the_rules_expect() -> None:
+    """The rules select jobs by the Compose service names; on Kubernetes the job comes from the
+    pods' ``app.kubernetes.io/name`` label, which the manifests set to those same names on every
+    pod they ask to be scraped. (Debian's promtool is built without Kubernetes discovery, so it
+    cannot check this file: its structure is checked here instead.)"""
+    config = yaml.safe_load(KUBERNETES_CONFIG.read_text(encoding="utf-8"))
+    (job,) = config["scrape_configs"]
+    named = [r for r in job["relabel_configs"] if r.get("target_label") == "job"]
+    assert named == [
+        {
+            "source_labels": ["__meta_kubernetes_pod_label_app_kubernetes_io_name"],
+            "action": "replace",
+            "target_label": "job",
+        }
+    ]
+    scraped = {}
+    for path in (ROOT / "deploy" / "kubernetes" / "base").glob("*.yaml"):
+        for document in yaml.safe_load_all(path.read_text(encoding="utf-8")):
+            if not document or document.get("kind") not in {"Deployment", "CronJob"}:
+                continue
+            template = document["spec"]["template"]
+            metadata = template["metadata"]
+            if metadata.get("annotations", {}).get("prometheus.io/scrape") == "true":
+                scraped[metadata["labels"]["app.kubernetes.io/name"]] = metadata["annotations"]
+    selected = set()
+    for rule in rules(*LIVE_RULE_FILES):
+        selected |= set(re.findall(r'job=~?"([^"]+)"', rule.expr))
+    wanted = {name for selector in selected for name in selector.split("|")} - {"producer"}
+    assert wanted <= set(scraped), (wanted, set(scraped))
+    assert {a["prometheus.io/port"] for a in scraped.values()} == {str(METRICS_PORT)}
