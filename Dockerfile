@@ -6,7 +6,7 @@
 #             project's own packages, built into wheels by a pinned hatchling that stays here
 #   runtime : that venv (no pip, no setuptools) on a clean base, a non-root user, no compilers
 #   order-consumer, payment-consumer, dlq-worker, report, producer, verifier, setup :
-#             runtime + the command
+#             runtime + the command (every image also has ecom-redrive, run by hand)
 #
 # The long-running services serve /metrics, /livez and /readyz on port 8000 (ECOM_HTTP__PORT);
 # their HEALTHCHECK is `ecom-health`, which asks /readyz: unhealthy while Cassandra or Pub/Sub
@@ -35,6 +35,7 @@ COPY services /src/services
 RUN /opt/build/bin/pip wheel --no-deps --no-build-isolation --wheel-dir /tmp/wheels \
       /src/shared /src/services/order-consumer /src/services/payment-consumer \
       /src/services/dlq-worker /src/services/producer /src/services/verifier \
+      /src/services/redrive \
  && /opt/build/bin/pip --python /opt/ecom/bin/python install --no-deps --no-index /tmp/wheels/*.whl
 
 # The report's venv: the same, plus DuckDB and PyArrow (requirements/report.txt) and the report

@@ -1,6 +1,6 @@
 """Crash points: a fault hook the fault-injection tests switch on, off in every normal run.
 
-Three places in the pipeline hold a fact that is durable but not yet acknowledged, where a
+Four places in the pipeline hold a fact that is durable but not yet acknowledged, where a
 crash is the hardest test of at-least-once delivery:
 
 - ``after_write_before_ack``: a consumer's batch is written to Cassandra (or dead-lettered),
@@ -13,6 +13,9 @@ crash is the hardest test of at-least-once delivery:
   payment, or the DLQ worker). A consumer has not acked its message there either: redelivered,
   the order completes the join again, while the payment finds its order, is written to the
   row and leaves the DLQ row to the worker's next pass.
+- ``after_republish_before_ack``: ``ecom-redrive`` has republished dead letters to their source
+  topic and not yet acked them on the dead-letter subscription: they come back and the next
+  run republishes them again.
 
 ``ECOM_FAULTS__CRASH_AT=<point>`` arms one point, and ``ECOM_FAULTS__CRASH_AFTER=N`` fires it
 the N-th time the process reaches it (default 1). Firing logs ``fault.crash`` and kills the
@@ -39,6 +42,7 @@ class CrashPoint(StrEnum):
     AFTER_WRITE_BEFORE_ACK = "after_write_before_ack"
     AFTER_PARK_BEFORE_ACK = "after_park_before_ack"
     AFTER_RECONCILE_BEFORE_DELETE = "after_reconcile_before_delete"
+    AFTER_REPUBLISH_BEFORE_ACK = "after_republish_before_ack"
 
 
 class FaultSettings(BaseModel):
