@@ -129,6 +129,41 @@ async def test_orders_refused_by_an_older_rule_are_redriven_and_land(
     assert left.attributes["error_reason"] == "invalid_json"
 
 
+async def test_a_redriven_order_cannot_undo_a_version_published_since(
+    infra: InfraUnderTest,
+    settings: ServiceSettings,
+    resources: Resources,
+    run_consumer: RunConsumer,
+) -> None:
+    """An order without ``updated_at`` is versioned by its publish time. Redriven, it is taken
+    as published when it first was (the ``ecom-first-published`` attribute), so the version the
+    app sent while it waited on dead-letter keeps the row."""
+    p = settings.pubsub
+    handler = OrderHandler(resources.orders, resources.dlq)
+    old = body(ORDER, order_id=5, order_status="Pending", gift_wrap=True)
+    async with run_consumer(p.orders_subscription, older_rule(handler)) as consumer:
+        await resources.publisher.publish(p.orders_topic, [OutgoingMessage(old, {})])
+        await eventually(lambda: acked(consumer, 1))
+        assert consumer.stats.dead_lettered == 1
+    await asyncio.sleep(0.01)  # the next version is published a moment later
+    newer = body(ORDER, order_id=5, order_status="Shipped")
+    async with run_consumer(p.orders_subscription, handler) as consumer:
+        await resources.publisher.publish(p.orders_topic, [OutgoingMessage(newer, {})])
+        await eventually(lambda: acked(consumer, 1))
+        stored = await row(resources, 5)
+        assert stored is not None
+        assert stored["order_status"] == "Shipped"
+
+        code, report = await ecom_redrive(infra, settings, "--all")
+        assert code == 0, report
+        assert report["totals"]["republished"] == 1
+        await eventually(lambda: acked(consumer, 2))  # the redriven one, taken
+        assert consumer.stats.dead_lettered == 0
+    stored = await row(resources, 5)
+    assert stored is not None
+    assert stored["order_status"] == "Shipped"  # not undone by the older version
+
+
 def refused_by_consumer(subscription: str, count: int) -> list[OutgoingMessage]:
     """Dead letters as :class:`~ecom_shared.pubsub.deadletter.DeadLetters` writes them."""
     letters = []

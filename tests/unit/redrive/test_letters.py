@@ -9,7 +9,12 @@ from datetime import UTC, datetime
 import pytest
 
 from ecom_redrive.letters import DELIVERY_LIMIT, UNKNOWN, read_letter
-from ecom_shared.pubsub.client import OutgoingMessage, ReceivedMessage
+from ecom_shared.pubsub.client import (
+    FIRST_PUBLISHED,
+    OutgoingMessage,
+    ReceivedMessage,
+    first_published,
+)
 from ecom_shared.pubsub.deadletter import DeadLetters
 from tests.fakes import FakePublisher, received
 
@@ -35,8 +40,12 @@ async def dead_letter_of(original: ReceivedMessage) -> ReceivedMessage:
     "attributes", [{}, {"event_type": "order", "schema_version": "2", "x-é": "ü ✓"}]
 )
 async def test_a_refused_message_is_restored_byte_for_byte(attributes: dict[str, str]) -> None:
-    letter = read_letter(await dead_letter_of(received(BODY, attributes)))
-    assert letter.restored == OutgoingMessage(BODY, attributes)
+    original = received(BODY, attributes)
+    letter = read_letter(await dead_letter_of(original))
+    # The body and the attributes as sent, and when the message was first published: the
+    # consumers rank a redriven version there, so a redrive cannot undo a newer version.
+    first = original.publish_time.isoformat()
+    assert letter.restored == OutgoingMessage(BODY, {**attributes, FIRST_PUBLISHED: first})
     assert (letter.reason, letter.source, letter.dead_lettered_at) == (
         "invalid_value",
         "orders-sub",
@@ -57,7 +66,12 @@ def test_a_forwarded_message_loses_only_pubsubs_attributes() -> None:
     assert letter.reason == DELIVERY_LIMIT
     assert letter.source == "orders-sub"
     assert letter.restored == OutgoingMessage(
-        BODY, {"event_type": "order", "error_reason": "an attribute of the app's own"}
+        BODY,
+        {
+            "event_type": "order",
+            "error_reason": "an attribute of the app's own",
+            FIRST_PUBLISHED: "2026-03-01T11:00:00Z",
+        },
     )
 
 
@@ -102,3 +116,20 @@ def test_original_attributes_survive_json_round_trip_of_odd_text() -> None:
         received(BODY, {"source_subscription": "s", "original_attributes": text}, WHEN)
     )
     assert letter.restored == OutgoingMessage(BODY, odd)
+
+
+async def test_a_message_redriven_again_keeps_its_first_publication() -> None:
+    first = datetime(2026, 2, 1, 8, tzinfo=UTC)
+    redriven = received(BODY, {FIRST_PUBLISHED: first.isoformat()}, WHEN)
+    letter = read_letter(await dead_letter_of(redriven))
+    assert letter.restored is not None
+    assert letter.restored.attributes[FIRST_PUBLISHED] == first.isoformat()
+
+
+def test_the_consumers_take_a_redriven_message_as_published_when_it_first_was() -> None:
+    earlier = datetime(2026, 2, 1, 8, tzinfo=UTC)
+    assert first_published(earlier.isoformat(), WHEN) == earlier
+    assert first_published(None, WHEN) == WHEN
+    assert first_published("not a time", WHEN) == WHEN
+    assert first_published("2026-02-01T08:00:00", WHEN) == WHEN  # no offset: no instant
+    assert first_published(datetime(2026, 4, 1, tzinfo=UTC).isoformat(), WHEN) == WHEN  # later

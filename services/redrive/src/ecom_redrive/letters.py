@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
-from ecom_shared.pubsub.client import OutgoingMessage, ReceivedMessage
+from ecom_shared.pubsub.client import FIRST_PUBLISHED, OutgoingMessage, ReceivedMessage
 
 REASON: Final = "error_reason"
 SOURCE: Final = "source_subscription"
@@ -80,6 +80,8 @@ def _letter(
     short = source.rsplit("/", 1)[-1] if source else None
     if short is None and isinstance(restored, OutgoingMessage):
         restored = "it names no source"
+    if isinstance(restored, OutgoingMessage):
+        restored = _with_first_publication(message, restored)
     return DeadLetter(
         ack_id=message.ack_id,
         message_id=message.message_id,
@@ -88,6 +90,29 @@ def _letter(
         dead_lettered_at=message.publish_time,
         restored=restored if isinstance(restored, OutgoingMessage) else None,
         why_not=restored if isinstance(restored, str) else "",
+    )
+
+
+FIRST_PUBLICATION: Final = (
+    "source_publish_time",  # the consumers' dead letters
+    "CloudPubSubDeadLetterSourceTopicPublishTime",  # Pub/Sub's dead-letter policy
+)
+"""Where a dead letter says when its message was first published."""
+
+
+def _with_first_publication(message: ReceivedMessage, restored: OutgoingMessage) -> OutgoingMessage:
+    """The restored message with :data:`~ecom_shared.pubsub.client.FIRST_PUBLISHED`, so that the
+    consumers rank its version where its first publication did (a message redriven before keeps
+    the time it already carries)."""
+    if FIRST_PUBLISHED in restored.attributes:
+        return restored
+    first = next(
+        (message.attributes[k] for k in FIRST_PUBLICATION if k in message.attributes), None
+    )
+    if first is None:
+        return restored
+    return OutgoingMessage(
+        data=restored.data, attributes={**restored.attributes, FIRST_PUBLISHED: first}
     )
 
 

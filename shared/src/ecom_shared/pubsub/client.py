@@ -126,18 +126,41 @@ def _chunks(messages: Sequence[OutgoingMessage]) -> list[Sequence[OutgoingMessag
 _JSON: Final = {"Content-Type": "application/json"}
 
 
+FIRST_PUBLISHED: Final = "ecom-first-published"
+"""The attribute ``ecom-redrive`` puts on a message it republishes: when the message was first
+published (ISO 8601). A message that carries it is taken as published then, so a redrive ranks
+the message's version where its first publication did, exactly as a late redelivery would: it
+cannot undo a version published in the meantime."""
+
+
 def received_message(raw: Mapping[str, Any]) -> ReceivedMessage:
     """A ``ReceivedMessage`` from one element of a pull reply's ``receivedMessages``."""
     message = raw["message"]
     body = message.get("data")
+    attributes = message.get("attributes") or {}
+    published = datetime.fromisoformat(message["publishTime"])
     return ReceivedMessage(
         ack_id=raw["ackId"],
         message_id=message["messageId"],
-        publish_time=datetime.fromisoformat(message["publishTime"]),
+        publish_time=first_published(attributes.get(FIRST_PUBLISHED), published),
         data=None if body is None else base64.b64decode(body),
-        attributes=message.get("attributes") or {},
+        attributes=attributes,
         delivery_attempt=raw.get("deliveryAttempt"),
     )
+
+
+def first_published(claimed: str | None, published: datetime) -> datetime:
+    """The :data:`FIRST_PUBLISHED` time when it is a real instant no later than this
+    publication, else ``published`` (a malformed or future claim changes nothing)."""
+    if claimed is None:
+        return published
+    try:
+        first = datetime.fromisoformat(claimed)
+    except ValueError:
+        return published
+    if first.tzinfo is None or first > published:
+        return published
+    return first
 
 
 class PubSubSubscription:
