@@ -18,7 +18,7 @@ from typing import Any
 from ecom_devtools.local.drain import drain_now
 from ecom_order_consumer.handler import OrderHandler
 from ecom_shared.errors import InvalidMessage
-from ecom_shared.pubsub.client import OutgoingMessage, ReceivedMessage
+from ecom_shared.pubsub.client import FIRST_PUBLISHED, OutgoingMessage, ReceivedMessage
 from ecom_shared.runtime.resources import Resources
 from ecom_shared.settings import ServiceSettings
 from tests.infra import InfraUnderTest
@@ -182,9 +182,19 @@ def refused_by_consumer(subscription: str, count: int) -> list[OutgoingMessage]:
 
 
 def originals(letters: list[OutgoingMessage]) -> Counter[tuple[bytes, str]]:
-    """(body, attributes) of the messages these dead letters restore."""
+    """(body, attributes) of the messages these dead letters restore: the original attributes,
+    and when the message was first published (which the consumers version it by)."""
     return Counter(
-        (m.data, json.dumps(json.loads(m.attributes["original_attributes"]), sort_keys=True))
+        (
+            m.data,
+            json.dumps(
+                {
+                    **json.loads(m.attributes["original_attributes"]),
+                    FIRST_PUBLISHED: m.attributes["source_publish_time"],
+                },
+                sort_keys=True,
+            ),
+        )
         for m in letters
     )
 
