@@ -24,7 +24,6 @@ from ecom_devtools.bench.report_results import ProbeRun, ReportBench, ScanRound,
 from ecom_devtools.bench.report_rows import AS_OF, fill, is_filled, parked_count, settings
 from ecom_devtools.errors import InfraError
 from ecom_report import columns, embedded
-from ecom_report.columns import Column
 from ecom_shared.error_text import describe_error
 from ecom_shared.settings import CassandraSettings
 
@@ -33,20 +32,12 @@ def say(message: str) -> None:
     print(f"ecom-bench: report: {message}", file=sys.stderr, flush=True)
 
 
-def select(cols: tuple[Column, ...], source: str) -> str:
-    """The embedded engine's scan of ``source`` (see ``ecom_report.embedded._scan_into``)."""
-    return (
-        f"SELECT {', '.join(c.cql for c in cols)} "
-        f"FROM {source} WHERE token(order_id) >= ? AND token(order_id) <= ?"
-    )
-
-
 def scan_plan(config: CassandraSettings) -> ScanPlan:
     """The embedded engine's scan of both tables, with its own settings."""
     return ScanPlan(
         selects=(
-            select(columns.ORDERS, f"{config.keyspace}.{config.orders_table}"),
-            select(columns.PARKED, f"{config.keyspace}.{config.dlq_table}"),
+            embedded.scan_statement(columns.ORDERS, f"{config.keyspace}.{config.orders_table}"),
+            embedded.scan_statement(columns.PARKED, f"{config.keyspace}.{config.dlq_table}"),
         ),
         page_size=embedded.PAGE_SIZE,
         segments=embedded.SEGMENTS,

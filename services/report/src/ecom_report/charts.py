@@ -81,6 +81,25 @@ def bars(points: Sequence[Point], *, title: str, unit: str) -> str:
     return _svg(body, title, height)
 
 
+_LEFT, _RIGHT, _TOP, _BOTTOM = 64, 16, 28, 56
+"""The margins of the charts with a vertical value axis (:func:`columns`, :func:`lines`)."""
+_PLOT_WIDTH: Final = WIDTH - _LEFT - _RIGHT
+
+
+def _value_frame(
+    series: Sequence[tuple[str, Sequence[Point]]],
+    top_value: float | None,
+    tick_text: Callable[[float], str],
+) -> tuple[int, int, int, float, str]:
+    """Left edge, top edge, height, pixels per unit and grid of a plot whose value axis runs
+    from 0 to ``top_value`` (else the highest point), in round ticks."""
+    highest = max(p.value for _, points in series for p in points)
+    ticks = nice_ticks(top_value if top_value is not None else highest)
+    plot_h = HEIGHT - _TOP - _BOTTOM
+    grid = _grid_horizontal(ticks, _LEFT, _TOP, plot_h, tick_text)
+    return _LEFT, _TOP, plot_h, plot_h / ticks[-1], grid
+
+
 def columns(
     categories: Sequence[str],
     series: Sequence[tuple[str, Sequence[Point]]],
@@ -93,14 +112,10 @@ def columns(
 ) -> str:
     """Vertical bars over categories in their order (a histogram's buckets, or days), one bar
     per series in each; a legend when there is more than one series."""
-    left, right, top, bottom = 64, 16, 28, 56
-    highest = max(p.value for _, points in series for p in points)
-    ticks = nice_ticks(top_value if top_value is not None else highest)
-    plot_h = HEIGHT - top - bottom
-    scale = plot_h / ticks[-1]
-    slot = (WIDTH - left - right) / len(categories)
+    left, top, plot_h, scale, grid = _value_frame(series, top_value, tick_text)
+    slot = _PLOT_WIDTH / len(categories)
     bar = slot * 0.7 / len(series)
-    body = [_grid_horizontal(ticks, left, top, plot_h, tick_text)]
+    body = [grid]
     for s, (name, points) in enumerate(series):
         colour = COLOURS[(s + 1) % len(COLOURS)] if len(series) == 1 else COLOURS[s]
         for i, point in enumerate(points):
@@ -138,13 +153,9 @@ def lines(
     tick_text: Callable[[float], str] = short_number,
 ) -> str:
     """One line per series over days (each point a dot, so a single day still shows)."""
-    left, right, top, bottom = 64, 16, 28, 56
-    highest = max(p.value for _, points in series for p in points)
-    ticks = nice_ticks(top_value if top_value is not None else highest)
-    plot_h = HEIGHT - top - bottom
-    scale = plot_h / ticks[-1]
-    step = (WIDTH - left - right) / max(len(days) - 1, 1)
-    body = [_grid_horizontal(ticks, left, top, plot_h, tick_text)]
+    left, top, plot_h, scale, grid = _value_frame(series, top_value, tick_text)
+    step = _PLOT_WIDTH / max(len(days) - 1, 1)
+    body = [grid]
     for s, (name, points) in enumerate(series):
         colour = COLOURS[s % len(COLOURS)]
         xy = [(left + i * step, top + plot_h - p.value * scale) for i, p in enumerate(points)]

@@ -137,13 +137,19 @@ async def load(
     return LoadCounts(orders, parked)
 
 
+def scan_statement(cols: tuple[Column, ...], source: str) -> str:
+    """The CQL that reads ``cols`` of the table ``source`` (``keyspace.table``), a token range
+    at a time."""
+    return (
+        f"SELECT {', '.join(c.cql for c in cols)} "
+        f"FROM {source} WHERE token(order_id) >= ? AND token(order_id) <= ?"
+    )
+
+
 async def _scan_into(
     session: Session, source: str, table: _Table, engine: EmbeddedEngine, *, readers: int
 ) -> int:
-    prepared = await session.create_prepared(
-        f"SELECT {', '.join(c.cql for c in table.columns)} "
-        f"FROM {source} WHERE token(order_id) >= ? AND token(order_id) <= ?"
-    )
+    prepared = await session.create_prepared(scan_statement(table.columns, source))
     rows: list[tuple[Any, ...]] = []
     inserting: asyncio.Future[None] | None = None
     count = 0
