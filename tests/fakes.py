@@ -32,7 +32,7 @@ def received(
 
 class FakeSubscription:
     """Serves queued messages, records acks and deadline changes; the next ``fail_pulls``
-    pulls and ``fail_acks`` acks raise ``error``.
+    pulls (long polls or ``pull_now``, counted apart) and ``fail_acks`` acks raise ``error``.
 
     Leases are kept as Pub/Sub keeps them: a pulled message's lease ends ``ack_deadline_seconds``
     after the pull, an ``extend`` moves the end to that many seconds from then, and an ack or
@@ -51,6 +51,7 @@ class FakeSubscription:
         self.fail_acks = 0
         self.error: Exception = ConnectionError("emulator went away")
         self.pulls = 0
+        self.pulls_now = 0
         self.drained = asyncio.Event()
         self.ack_deadline_seconds = ack_deadline
         self.config_error: Exception | None = None
@@ -59,13 +60,24 @@ class FakeSubscription:
 
     async def pull(self, max_messages: int, timeout: float) -> list[ReceivedMessage]:
         self.pulls += 1
-        if self.fail_pulls:
-            self.fail_pulls -= 1
-            raise self.error
+        self._maybe_fail()
         if not self.queue:
             self.drained.set()
             await asyncio.sleep(0.01)  # a long poll that found nothing, shortened
             return []
+        return self._lease(max_messages)
+
+    async def pull_now(self, max_messages: int) -> list[ReceivedMessage]:
+        self.pulls_now += 1
+        self._maybe_fail()
+        return self._lease(max_messages)
+
+    def _maybe_fail(self) -> None:
+        if self.fail_pulls:
+            self.fail_pulls -= 1
+            raise self.error
+
+    def _lease(self, max_messages: int) -> list[ReceivedMessage]:
         batch, self.queue = self.queue[:max_messages], self.queue[max_messages:]
         ends = self._now() + self.ack_deadline_seconds
         self.leases.update((m.ack_id, ends) for m in batch)

@@ -210,8 +210,14 @@ class Consumer:
         self._metrics.acked.inc(count)
 
     async def _pull(self, stop: asyncio.Event, backoff: Backoff) -> list[ReceivedMessage]:
+        size = self._settings.max_messages
+        # After a failure the first pull is answered at once: Pub/Sub being back is then seen
+        # (logged, and the service ready again) even on a subscription with nothing to deliver,
+        # where a long poll would wait for the next message.
         pull = asyncio.ensure_future(
-            self._subscription.pull(self._settings.max_messages, PULL_TIMEOUT_SECONDS)
+            self._subscription.pull_now(size)
+            if backoff.failures
+            else self._subscription.pull(size, PULL_TIMEOUT_SECONDS)
         )
         stopping = asyncio.ensure_future(stop.wait())
         try:

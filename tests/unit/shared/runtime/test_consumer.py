@@ -368,3 +368,27 @@ async def test_consecutive_pull_failures_mark_pubsub_down_until_a_pull_succeeds(
         h.sub.queue.append(message)
         await eventually(lambda: h.sub.acked == [message.ack_id])
         assert reported_up(health, "pubsub")
+
+
+async def test_recovery_is_seen_on_an_idle_subscription() -> None:
+    # Long polls on an empty subscription never answer here, as Pub/Sub's wait for the next
+    # message: only the pull answered at once, which follows a failure, can show Pub/Sub back.
+    h = Harness(ok_handler, [])
+    h.sub.fail_pulls = UNREADY_AFTER_PULL_FAILURES + 2
+
+    async def long_poll(max_messages: int, timeout: float) -> list[ReceivedMessage]:
+        h.sub.pulls += 1
+        if h.sub.fail_pulls:
+            h.sub.fail_pulls -= 1
+            raise h.sub.error
+        await asyncio.Event().wait()
+        return []
+
+    h.sub.pull = long_poll  # type: ignore[method-assign]
+    with structlog.testing.capture_logs() as logs:
+        async with h.running():
+            await eventually(lambda: h.sub.fail_pulls == 0)
+            await eventually(lambda: reported_up(h.telemetry.health, "pubsub"))
+            assert any(e["event"] == "pull.recovered" for e in logs)
+    assert h.sub.pulls_now >= 1
+    assert h.consumer.stats.pull_errors == UNREADY_AFTER_PULL_FAILURES + 2
