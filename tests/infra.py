@@ -7,7 +7,6 @@ keyspace, so tests never see each other's data.
 
 from __future__ import annotations
 
-import os
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ from ecom_devtools.local.cassandra import CassandraNode
 from ecom_devtools.local.infra import InfraConfig
 from ecom_shared.cassandra.session import Session
 from ecom_shared.settings import CassandraSettings, PubSubSettings, ServiceSettings
+from tests import ports
 
 
 @dataclass(frozen=True)
@@ -30,13 +30,12 @@ class InfraUnderTest:
 
     @staticmethod
     def from_env(base_dir: Path) -> InfraUnderTest:
-        env = os.environ.get
         return InfraUnderTest(
             base_dir=base_dir,
-            cql_port=int(env("ECOM_TEST_CQL_PORT", "19042")),
-            pubsub_host_port=f"127.0.0.1:{env('ECOM_TEST_PUBSUB_PORT', '18085')}",
-            storage_port=int(env("ECOM_TEST_STORAGE_PORT", "17000")),
-            jmx_port=int(env("ECOM_TEST_JMX_PORT", "17199")),
+            cql_port=ports.CQL,
+            pubsub_host_port=f"127.0.0.1:{ports.PUBSUB}",
+            storage_port=ports.STORAGE,
+            jmx_port=ports.JMX,
         )
 
     @property

@@ -1,7 +1,7 @@
 """A Cassandra 5.0 node with password authentication, authorisation and mutual TLS.
 
-It runs beside the suite's usual node, on fixed ports of its own (29142/27100/27299, 512 MB
-heap), with PasswordAuthenticator, CassandraAuthorizer and client TLS that requires a client
+It runs beside the suite's usual node, on ports of its own (:mod:`tests.ports`), with a 512 MB
+heap, PasswordAuthenticator, CassandraAuthorizer and client TLS that requires a client
 certificate; the certificates are made at run time. Test modules start one each, in a
 module-scoped fixture (modules run one after the other, so the ports are free again).
 """
@@ -21,9 +21,10 @@ from ecom_devtools.local.cassandra import CassandraConfig, CassandraNode
 from ecom_devtools.local.cassandra_security import DEFAULT_SUPERUSER, ClientEncryption
 from ecom_shared.cassandra.session import cassandra_session
 from ecom_shared.settings import CassandraSettings
+from tests import ports
 from tests.tls import TlsFiles, make_tls_files
 
-CQL_PORT, STORAGE_PORT, JMX_PORT = 29142, 27100, 27299
+CQL_PORT, STORAGE_PORT, JMX_PORT = ports.SECURE_CQL, ports.SECURE_STORAGE, ports.SECURE_JMX
 APP_USER = "pipeline"
 APP_PASSWORD = f"app-pw-{secrets.token_hex(12)}"
 KEY_PASSWORD = f"key-pw-{secrets.token_hex(12)}"

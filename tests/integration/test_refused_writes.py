@@ -31,6 +31,7 @@ from ecom_shared.pubsub.provision import provision
 from ecom_shared.runtime.consumer import Consumer
 from ecom_shared.runtime.resources import Resources, open_resources
 from ecom_shared.settings import PubSubSettings, ServiceSettings
+from tests import ports
 from tests.integration.conftest import FAST_CONSUMER, QUICK_PACING
 from tests.polling import eventually, within
 from tests.secure_node import SecureNode, secure_node
@@ -38,7 +39,7 @@ from tests.unit.shared.test_events import ORDER, body
 
 pytestmark = pytest.mark.integration
 
-EMULATOR_PORT = 29085  # beside the secure node's ports: never the session emulator's
+EMULATOR_PORT = ports.REFUSED_WRITES_PUBSUB  # never the session emulator's
 DELIVERY_ATTEMPTS = 5  # the least Pub/Sub allows
 PACING = replace(QUICK_PACING, probe_seconds=1.0)  # probes every second
 REFUSED_SECONDS = 35.0

@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 
+from tests import ports
+
 # The smoke run starts a second Cassandra and emulator of its own next to the session's; on a
 # loaded 2-core machine that start alone can take minutes. The run gets SMOKE_BUDGET_SECONDS, and
 # the per-test limit (which the first test pays, as it builds the module fixture) leaves room
@@ -26,10 +28,12 @@ import pytest
 SMOKE_BUDGET_SECONDS = 900
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(SMOKE_BUDGET_SECONDS + 120)]
 
-# Below 32768: ports in the kernel's ephemeral range (32768-60999 here) can be taken at any
-# moment by a client connection's local end (a CI run once found 49342 taken with nothing
-# listening on it, most likely that way).
-PORTS = {"cql": 29342, "storage": 27400, "jmx": 27499, "pubsub": 28385}
+PORTS = {
+    "cql": ports.BENCH_CQL,
+    "storage": ports.BENCH_STORAGE,
+    "jmx": ports.BENCH_JMX,
+    "pubsub": ports.BENCH_PUBSUB,
+}
 SECTIONS = (
     "machine",
     "ceilings",

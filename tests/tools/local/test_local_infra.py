@@ -28,14 +28,15 @@ from ecom_devtools.local.cql import query, release_version
 from ecom_devtools.local.emulator import EmulatorConfig, PubSubEmulator
 from ecom_devtools.local.infra import started_infra
 from ecom_devtools.local.process import pid_alive, read_cmdline
+from tests import ports
 
 pytestmark = pytest.mark.integration
 
 HOST = "127.0.0.1"
-CQL_PORT = 19142
-STORAGE_PORT = 17100
-JMX_PORT = 17299
-PUBSUB_PORT = 18185
+CQL_PORT = ports.LOCAL_CQL
+STORAGE_PORT = ports.LOCAL_STORAGE
+JMX_PORT = ports.LOCAL_JMX
+PUBSUB_PORT = ports.LOCAL_PUBSUB
 TOOLS_DIR = Path(__file__).resolve().parents[2]
 
 
