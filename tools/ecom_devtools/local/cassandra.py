@@ -10,7 +10,6 @@ import asyncio
 import functools
 import json
 import os
-import signal
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -28,12 +27,11 @@ from ecom_devtools.local.cql import release_version, release_version_with
 from ecom_devtools.local.java import REQUIRED_MAJOR, find_java
 from ecom_devtools.local.maven import default_cache_dir, ensure_jars
 from ecom_devtools.local.ports import ensure_ports_free
-from ecom_devtools.local.process import ManagedProcess, rss_bytes, tail
+from ecom_devtools.local.process import LocalJvm, tail
 from ecom_shared.settings import CassandraSettings
 
 DEFAULT_VERSION = "5.0.9"
 MAIN_CLASS = "org.apache.cassandra.service.CassandraDaemon"
-MARKER_PROPERTY = "-Decom_devtools.base_dir"
 
 _READY_POLL_SECONDS = 0.5
 
@@ -238,37 +236,24 @@ def render_logback_xml(log_dir: Path) -> str:
 """
 
 
-class CassandraNode:
+class CassandraNode(LocalJvm):
     """One local Cassandra node; all state lives in ``config.base_dir``.
 
     A node object can be created in any process: ``stop``, ``is_running`` and ``pid`` work
     from the pid file, so ``ecom-infra down`` stops a node that ``ecom-infra up`` started.
+    After :meth:`kill` the commit log is replayed on the next start.
     """
+
+    name = "Cassandra"
+    stop_timeout = 60.0
 
     def __init__(self, config: CassandraConfig) -> None:
         """Manage the node described by ``config`` (nothing is started yet)."""
+        super().__init__(config.base_dir, "cassandra.pid")
         self.config = config
-        self.base_dir = config.base_dir.resolve()
         self.conf_dir = self.base_dir / "conf"
         self.data_dir = self.base_dir / "data"
         self.log_dir = self.base_dir / "logs"
-        self.pid_file = self.base_dir / "cassandra.pid"
-        self._marker = f"{MARKER_PROPERTY}={self.base_dir}"
-        self._process = ManagedProcess(self.pid_file, self._marker)
-
-    @property
-    def pid(self) -> int | None:
-        """The JVM's pid while it runs, else None."""
-        return self._process.pid
-
-    def is_running(self) -> bool:
-        """Return True while the JVM is alive (also when paused)."""
-        return self._process.is_running()
-
-    def rss_bytes(self) -> int | None:
-        """Return the JVM's resident memory in bytes, or None if it is not running."""
-        pid = self.pid
-        return None if pid is None else rss_bytes(pid)
 
     def start(self) -> int:
         """Write the configuration and spawn the JVM in its own session; return its pid.
@@ -276,8 +261,7 @@ class CassandraNode:
         Does not wait for CQL; call :meth:`wait_ready`. Raises InfraError if the node already
         runs, a port is taken, or the jars or JDK 17 are missing.
         """
-        if self.is_running():
-            raise InfraError(f"Cassandra already runs from {self.base_dir} (pid {self.pid})")
+        self._refuse_if_running()
         self._check_ports()
         lib_dir = ensure_cassandra(self.config.version)
         java = find_java(REQUIRED_MAJOR)
@@ -321,26 +305,6 @@ class CassandraNode:
             return functools.partial(release_version, host, port)
         here = client.model_copy(update={"contact_points": [host], "port": port})
         return functools.partial(release_version_with, here)
-
-    def stop(self, timeout: float = 60.0) -> None:
-        """Stop the JVM (SIGTERM, then SIGKILL after ``timeout`` s). Idempotent."""
-        self._process.stop(timeout)
-
-    def kill(self) -> None:
-        """SIGKILL the JVM, as a crash would (the commit log is replayed on the next start)."""
-        self._process.kill()
-
-    def pause(self) -> None:
-        """Freeze the JVM with SIGSTOP (clients see timeouts, not refused connections)."""
-        self._signal(signal.SIGSTOP)
-
-    def resume(self) -> None:
-        """Let a paused JVM run again with SIGCONT."""
-        self._signal(signal.SIGCONT)
-
-    def _signal(self, sig: signal.Signals) -> None:
-        if not self._process.send(sig):
-            raise InfraError(f"Cassandra is not running from {self.base_dir}")
 
     def _check_ports(self) -> None:
         ensure_ports_free(
@@ -386,13 +350,6 @@ class CassandraNode:
             f"{self.conf_dir}:{lib_dir}/*",
             MAIN_CLASS,
         ]
-
-    def _raise_if_exited(self) -> None:
-        if self.is_running():
-            return
-        code = self._process.returncode
-        status = f" with status {code}" if code is not None else ""
-        raise InfraError(f"Cassandra exited during start-up{status}\n{self._log_tails()}")
 
     def _log_tails(self) -> str:
         return "\n".join(

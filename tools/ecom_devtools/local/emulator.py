@@ -12,7 +12,6 @@ import asyncio
 import functools
 import os
 import shutil
-import signal
 import subprocess
 import time
 from dataclasses import dataclass
@@ -24,9 +23,8 @@ import aiohttp
 from ecom_devtools.errors import InfraError
 from ecom_devtools.local.java import find_any_java
 from ecom_devtools.local.ports import ensure_ports_free
-from ecom_devtools.local.process import ManagedProcess, rss_bytes, tail
+from ecom_devtools.local.process import LocalJvm, tail
 
-MARKER_PROPERTY = "-Decom_devtools.base_dir"
 _COMPONENT_DIR = Path("platform") / "pubsub-emulator"
 _JAR_GLOB = "cloud-pubsub-emulator-*-all.jar"
 _READY_POLL_SECONDS = 0.25
@@ -75,43 +73,30 @@ class EmulatorConfig:
     heap: str = "512m"
 
 
-class PubSubEmulator:
-    """One local Pub/Sub emulator; ``emulator.pid`` and ``emulator.log`` live in base_dir."""
+class PubSubEmulator(LocalJvm):
+    """One local Pub/Sub emulator; ``emulator.pid`` and ``emulator.log`` live in base_dir.
+
+    It keeps everything in memory: after :meth:`kill` (or :meth:`stop`) all topics,
+    subscriptions and messages are gone.
+    """
+
+    name = "the Pub/Sub emulator"
+    stop_timeout = 30.0
 
     def __init__(self, config: EmulatorConfig) -> None:
         """Manage the emulator described by ``config`` (nothing is started yet)."""
+        super().__init__(config.base_dir, "emulator.pid")
         self.config = config
-        self.base_dir = config.base_dir.resolve()
-        self.pid_file = self.base_dir / "emulator.pid"
         self.log_file = self.base_dir / "emulator.log"
-        self._marker = f"{MARKER_PROPERTY}={self.base_dir}"
-        self._process = ManagedProcess(self.pid_file, self._marker)
 
     @property
     def host_port(self) -> str:
         """The value for ``PUBSUB_EMULATOR_HOST``, e.g. ``127.0.0.1:8085``."""
         return f"{self.config.host}:{self.config.port}"
 
-    @property
-    def pid(self) -> int | None:
-        """The JVM's pid while it runs, else None."""
-        return self._process.pid
-
-    def is_running(self) -> bool:
-        """Return True while the JVM is alive (also when paused)."""
-        return self._process.is_running()
-
-    def rss_bytes(self) -> int | None:
-        """Return the JVM's resident memory in bytes, or None if it is not running."""
-        pid = self.pid
-        return None if pid is None else rss_bytes(pid)
-
     def start(self) -> int:
         """Spawn the emulator JVM in its own session; return its pid (see :meth:`wait_ready`)."""
-        if self.is_running():
-            raise InfraError(
-                f"the Pub/Sub emulator already runs from {self.base_dir} (pid {self.pid})"
-            )
+        self._refuse_if_running()
         ensure_ports_free(
             self.config.host,
             {"Pub/Sub emulator": self.config.port},
@@ -141,37 +126,10 @@ class PubSubEmulator:
                     return time.monotonic() - started
                 await asyncio.sleep(_READY_POLL_SECONDS)
         raise InfraError(
-            f"the Pub/Sub emulator did not answer {url} within {timeout:.0f} s\n{self._log_tail()}"
+            f"the Pub/Sub emulator did not answer {url} within {timeout:.0f} s\n{self._log_tails()}"
         )
 
-    def stop(self, timeout: float = 30.0) -> None:
-        """Stop the JVM (SIGTERM, then SIGKILL after ``timeout`` s). Idempotent."""
-        self._process.stop(timeout)
-
-    def kill(self) -> None:
-        """SIGKILL the JVM (all topics, subscriptions and messages are lost)."""
-        self._process.kill()
-
-    def pause(self) -> None:
-        """Freeze the JVM with SIGSTOP."""
-        self._signal(signal.SIGSTOP)
-
-    def resume(self) -> None:
-        """Let a paused JVM run again with SIGCONT."""
-        self._signal(signal.SIGCONT)
-
-    def _signal(self, sig: signal.Signals) -> None:
-        if not self._process.send(sig):
-            raise InfraError(f"the Pub/Sub emulator is not running from {self.base_dir}")
-
-    def _raise_if_exited(self) -> None:
-        if self.is_running():
-            return
-        code = self._process.returncode
-        status = f" with status {code}" if code is not None else ""
-        raise InfraError(f"the Pub/Sub emulator exited during start-up{status}\n{self._log_tail()}")
-
-    def _log_tail(self) -> str:
+    def _log_tails(self) -> str:
         return f"--- last lines of {self.log_file} ---\n{tail(self.log_file, 25)}"
 
 

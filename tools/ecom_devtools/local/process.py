@@ -8,6 +8,7 @@ so a stale pid file can never make us signal an unrelated process that reused th
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import os
 import signal
@@ -15,10 +16,13 @@ import subprocess
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import ClassVar
 
 from ecom_devtools.errors import InfraError
 
 _POLL_SECONDS = 0.1
+MARKER_PROPERTY = "-Decom_devtools.base_dir"
+"""The JVM system property that marks a server as launched from one base directory."""
 # Runs "$@" in the background with output appended to $1 and prints its pid; the shell then
 # exits, so the server is re-parented to init and is no child of ours.
 _DETACH_SCRIPT = 'log=$1; shift; "$@" >>"$log" 2>&1 </dev/null & echo $!'
@@ -216,3 +220,68 @@ class ManagedProcess:
         temporary = self._pid_file.with_suffix(".pid.tmp")
         temporary.write_text(f"{pid}\n")
         temporary.replace(self._pid_file)
+
+
+class LocalJvm(abc.ABC):
+    """A JVM server run from one base directory: found by its pid file there (from any
+    process), stopped, killed, paused and resumed. Subclasses start it and read its logs."""
+
+    name: ClassVar[str]
+    """How errors name the server, e.g. "Cassandra"."""
+    stop_timeout: ClassVar[float]
+    """Seconds :meth:`stop` waits after SIGTERM before SIGKILL."""
+
+    def __init__(self, base_dir: Path, pid_file_name: str) -> None:
+        self.base_dir = base_dir.resolve()
+        self.pid_file = self.base_dir / pid_file_name
+        self._marker = f"{MARKER_PROPERTY}={self.base_dir}"
+        self._process = ManagedProcess(self.pid_file, self._marker)
+
+    @property
+    def pid(self) -> int | None:
+        """The JVM's pid while it runs, else None."""
+        return self._process.pid
+
+    def is_running(self) -> bool:
+        """Return True while the JVM is alive (also when paused)."""
+        return self._process.is_running()
+
+    def rss_bytes(self) -> int | None:
+        """Return the JVM's resident memory in bytes, or None if it is not running."""
+        pid = self.pid
+        return None if pid is None else rss_bytes(pid)
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop the JVM (SIGTERM, then SIGKILL after ``timeout`` s). Idempotent."""
+        self._process.stop(self.stop_timeout if timeout is None else timeout)
+
+    def kill(self) -> None:
+        """SIGKILL the JVM, as a crash would."""
+        self._process.kill()
+
+    def pause(self) -> None:
+        """Freeze the JVM with SIGSTOP (clients see timeouts, not refused connections)."""
+        self._signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Let a paused JVM run again with SIGCONT."""
+        self._signal(signal.SIGCONT)
+
+    def _refuse_if_running(self) -> None:
+        if self.is_running():
+            raise InfraError(f"{self.name} already runs from {self.base_dir} (pid {self.pid})")
+
+    def _raise_if_exited(self) -> None:
+        if self.is_running():
+            return
+        code = self._process.returncode
+        status = f" with status {code}" if code is not None else ""
+        raise InfraError(f"{self.name} exited during start-up{status}\n{self._log_tails()}")
+
+    @abc.abstractmethod
+    def _log_tails(self) -> str:
+        """The last lines of the server's logs, for an error message."""
+
+    def _signal(self, sig: signal.Signals) -> None:
+        if not self._process.send(sig):
+            raise InfraError(f"{self.name} is not running from {self.base_dir}")
