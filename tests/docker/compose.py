@@ -109,6 +109,13 @@ class Compose:
         """``HOST:PORT`` where the host reaches a service's container port (``compose port``)."""
         return self.run("port", service, str(port), record=False).stdout.strip()
 
+    def tear_down(self, *, tail: int = 40, shown: int = 20_000) -> None:
+        """Print the commands run and the last ``tail`` lines each container wrote (at most
+        ``shown`` characters), then take the project down with its volumes."""
+        logs = self.run("logs", "--no-color", "--tail", str(tail), check=False, timeout=120)
+        print("\n".join(self.log), logs.stdout[-shown:], sep="\n")
+        self.run("down", "--volumes", "--remove-orphans", "--timeout", "10", check=False)
+
     def wait_until(self, what: str, predicate: Any, timeout: float) -> None:
         """Poll ``predicate`` at most a second apart (each look runs docker commands)."""
         eventually_blocking(predicate, timeout, what=what, every=1.0)

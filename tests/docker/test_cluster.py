@@ -75,9 +75,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Compose]:
     try:
         yield project
     finally:
-        logs = project.run("logs", "--no-color", "--tail", "30", check=False, timeout=120)
-        print("\n".join(project.log), logs.stdout[-30000:], sep="\n")
-        project.run("down", "--volumes", "--remove-orphans", "--timeout", "10", check=False)
+        project.tear_down(tail=30, shown=30_000)
 
 
 _addresses: dict[tuple[str, str], str] = {}

@@ -79,9 +79,7 @@ def compose(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Compose]:
     try:
         yield project
     finally:
-        logs = project.run("logs", "--no-color", "--tail", "40", check=False, timeout=120)
-        print("\n".join(project.log), logs.stdout[-20000:], sep="\n")
-        project.run("down", "--volumes", "--remove-orphans", "--timeout", "10", check=False)
+        project.tear_down()
 
 
 class Prometheus:
