@@ -7,8 +7,7 @@ smoke run, the refused-writes emulator) have fixed ports of their own. ``ECOM_TE
 shifts every default, so two checkouts can run the suite side by side on one machine.
 
 All stay below 32768: a port in the kernel's ephemeral range (32768-60999 on Linux by default)
-can be taken at any moment by a client connection's local end. A CI run once found 49342 taken
-with nothing listening on it, most likely that way.
+can be taken at any moment by a client connection's local end, with nothing listening on it.
 """
 
 from __future__ import annotations

@@ -2,10 +2,10 @@
 
 ``.dockerignore`` leaves out everything but the pinned requirements and the Python packages'
 ``pyproject.toml`` and sources. The classic builder (``docker build`` without BuildKit, which
-the engine here is) applies its exceptions differently from Compose's own context reader: it
-once sent no ``services`` folder at all, so ``docker build --target order-consumer .`` failed
-while ``docker compose build`` worked. The context is listed by a throwaway image built by the
-classic builder from the repository, as a user runs it.
+the engine here is) applies its exceptions differently from Compose's own context reader: an
+exception under a wildcard folder re-includes nothing there unless the folder itself is
+re-included. The context is listed by a throwaway image built by the classic builder from the
+repository, as a user runs ``docker build --target <service> .``.
 """
 
 from __future__ import annotations
