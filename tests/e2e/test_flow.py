@@ -65,10 +65,9 @@ def worker_joins(log: Path) -> int:
 async def test_tables_equal_what_the_manifest_says(
     demo: dict[str, Any], read_back: ReadBack
 ) -> None:
-    """Every value as sent last, the winning payment in each row, orphans parked; and
-    payments were joined both on the stream and as their order came (30 % of payments went out
-    before their order: whether one was parked first, and so which path joined it, depends on
-    timing)."""
+    """Every value as sent last, the winning payment in each row, orphans parked; every
+    payment joined, and each row's join path explained (30 % of payments went out before their
+    order: whether one was parked first, and so which path joined it, depends on timing)."""
     expected, rows = read_back.expected, read_back.rows
     found = differences(expected, rows, read_back.parked)
     assert found == [], f"{len(found)} differences, e.g. {found[:20]}"
@@ -77,14 +76,16 @@ async def test_tables_equal_what_the_manifest_says(
     paths = join_paths(rows)
     print(f"\njoined payments by payment_source: {dict(paths)}")
     assert sum(paths.values()) == len(expected.payments)
-    # The order consumer's and the stream's joins show in the rows. The DLQ worker is the
-    # safety net: on a healthy run it joins only what it reaches before the order consumer,
-    # which may be nothing (in one of about 30 runs of this stream its log counted no join),
-    # so its path is proven where it is required, by the fault suite's crash scenario. Here:
-    # a row keeps "dlq" only when the worker alone wrote that payment (at one version's tie
-    # Cassandra keeps the larger text), so its own log must count at least those rows.
+    # Which path joins a payment sent before its order is a race: the payment consumer looks
+    # for the order again after parking, the order consumer looks for parked payments after
+    # writing, and the DLQ worker is the safety net. When the consumers keep pace with the
+    # producer, the payment consumer's second look can win every race, and the rows show no
+    # "order" or "dlq" at all. So here only the stream's path is required; the order
+    # consumer's join is proven where its order is fixed (tests/integration/test_pipeline.py)
+    # and the worker's by the fault suite's crash scenario. A row keeps "dlq" only when the
+    # worker alone wrote that payment (at one version's tie Cassandra keeps the larger text),
+    # so the worker's own log must count at least those rows.
     assert paths["stream"] >= 1, f"no payment was joined on the stream: {paths}"
-    assert paths["order"] >= 1, f"no payment was joined as its order came: {paths}"
     by_worker = worker_joins(Path(demo["summary"]["manifest"]).parent / "logs" / "dlq-worker.log")
     print(f"joined by the DLQ worker, by its own log: {by_worker}")
     assert by_worker >= paths["dlq"], f"the DLQ worker joined {by_worker}: {paths}"
